@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` and `make test`. Both set themselves up.
+.PHONY: demo test install lint bench clean
+
+install:
+	@bash scripts/bootstrap.sh
+
+test: install
+	.venv/bin/python -m pytest
+
+demo: install
+	.venv/bin/streetlight up
+
+lint: install
+	.venv/bin/ruff check streetlight gateway controller telemetry simulators api tests
+
+bench: install
+	.venv/bin/streetlight bench all
+
+clean:
+	rm -rf .venv var build *.egg-info .pytest_cache tests/artifacts

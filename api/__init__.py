@@ -1,0 +1,1 @@
+"""FastAPI routes, auth and roles, audit, live stream, and the dashboard."""

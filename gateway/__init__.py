@@ -1,0 +1,1 @@
+"""The MQTT edge: ingest, pole twins, command dispatch, config and heartbeat."""

@@ -1,0 +1,1 @@
+"""Pole simulators: the whole road stepped on numpy arrays, speaking the device protocol."""

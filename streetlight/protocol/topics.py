@@ -1,0 +1,83 @@
+"""The topic grammar of the device protocol, in one place.
+
+    sl/v1/{road}/{pole}/{kind}     kind: telemetry event state status ack cmd config
+    sl/v1/{road}/heartbeat
+    sl/v1/{road}/alerts
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import ProtocolError
+
+PREFIX = "sl/v1"
+ID_RE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+POLE_KINDS = ("telemetry", "event", "state", "status", "ack", "cmd", "config")
+ROAD_KINDS = ("heartbeat", "alerts")
+UPLINK_KINDS = ("telemetry", "event", "state", "status", "ack")  # pole -> platform
+DOWNLINK_KINDS = ("cmd", "config")  # platform -> pole
+
+Kind = Literal["telemetry", "event", "state", "status", "ack", "cmd", "config", "heartbeat", "alerts"]
+
+
+def _check_id(value: str, what: str) -> str:
+    if not ID_RE.match(value):
+        raise ProtocolError("bad_topic", f"{what} {value!r} does not match [A-Za-z0-9-]{{1,32}}", what)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A concrete (wildcard-free) protocol topic."""
+
+    road: str
+    kind: Kind
+    pole: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_id(self.road, "road")
+        if self.kind in POLE_KINDS:
+            if self.pole is None:
+                raise ProtocolError("bad_topic", f"a {self.kind} topic needs a pole", "pole")
+            _check_id(self.pole, "pole")
+        elif self.kind in ROAD_KINDS:
+            if self.pole is not None:
+                raise ProtocolError("bad_topic", f"a {self.kind} topic is per road, not per pole", "pole")
+        else:
+            raise ProtocolError("bad_topic", f"unknown topic kind {self.kind!r}", "kind")
+
+    def __str__(self) -> str:
+        if self.pole is None:
+            return f"{PREFIX}/{self.road}/{self.kind}"
+        return f"{PREFIX}/{self.road}/{self.pole}/{self.kind}"
+
+
+def pole_topic(road: str, pole: str, kind: Kind) -> str:
+    return str(Topic(road, kind, pole))
+
+
+def road_topic(road: str, kind: Kind) -> str:
+    return str(Topic(road, kind))
+
+
+def parse_topic(topic: str) -> Topic:
+    """Parse a topic string; raises :class:`ProtocolError` (``bad_topic``) if it is not in the grammar."""
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == "sl" and parts[1] == "v1" and parts[4] in POLE_KINDS:
+        return Topic(parts[2], parts[4], parts[3])  # type: ignore[arg-type]
+    if len(parts) == 4 and parts[0] == "sl" and parts[1] == "v1" and parts[3] in ROAD_KINDS:
+        return Topic(parts[2], parts[3])  # type: ignore[arg-type]
+    raise ProtocolError("bad_topic", f"topic {topic[:200]!r} is not in the protocol grammar", "topic")
+
+
+def subscription(road: str = "+", kind: str = "+", pole: str = "+") -> str:
+    """A subscription filter for pole topics, e.g. ``sl/v1/+/+/telemetry``."""
+    return f"{PREFIX}/{road}/{pole}/{kind}"
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """An MQTT 5 shared subscription so several gateway processes split the load."""
+    return f"$share/{group}/{topic_filter}"

@@ -1,0 +1,222 @@
+"""Start and stop real local Mosquitto and InfluxDB servers on loopback.
+
+Used by the test fixtures, ``streetlight up`` and the benchmarks. Each server gets a free port
+on 127.0.0.1 (or the one asked for), its data in a folder of its own, and is stopped with its
+whole process group so that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ServerStartError
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def find_binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name, Path("/usr/local/sbin") / name) if p.exists()),
+        None,
+    )
+    if found is None:
+        package = {"mosquitto": "mosquitto", "influxd": "influxdb"}.get(name, name)
+        raise ServerStartError(name, f"'{name}' is not installed; install the Debian package '{package}' "
+                                     f"(apt-get install {package}) or run 'make test', which installs it")
+    return found
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerStartError(name, f"exited with {proc.returncode}; log:\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerStartError(name, f"did not listen on {LOOPBACK}:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class ManagedServer:
+    name: str
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"{self.name}.log"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self, argv: list[str]) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, cwd=self.data_dir)
+        log.close()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM by default; pass SIGKILL to simulate a crash)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def __enter__(self) -> ManagedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class MosquittoServer(ManagedServer):
+    """A Mosquitto 2 broker on loopback; ``extra_config`` lines are appended to the generated config."""
+
+    extra_config: str = ""
+    config_path: Path | None = None  # a complete config to use instead of the generated one
+    max_queued_messages: int = 1_000_000
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOOPBACK}:{self.port}"
+
+    def write_config(self) -> Path:
+        if self.config_path is not None:
+            return self.config_path
+        path = self.data_dir / "mosquitto.conf"
+        persist = self.data_dir / "persist"
+        persist.mkdir(exist_ok=True)
+        path.write_text(
+            "\n".join([
+                f"listener {self.port} {LOOPBACK}",
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {persist}/",
+                "autosave_interval 1",
+                # A slow subscriber must not silently lose messages: queue deliberately.
+                f"max_queued_messages {self.max_queued_messages}",
+                "max_queued_bytes 0",
+                "max_inflight_messages 0",
+                "max_packet_size 1048576",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+                self.extra_config,
+                "",
+            ])
+        )
+        return path
+
+    def start(self, timeout: float = 10.0) -> MosquittoServer:
+        if self.running:
+            return self
+        self._spawn([find_binary("mosquitto"), "-c", str(self.write_config())])
+        assert self.proc is not None
+        _wait_port(self.port, self.proc, "mosquitto", self.log_path, timeout)
+        return self
+
+
+@dataclass
+class InfluxServer(ManagedServer):
+    """An InfluxDB 1.x ``influxd`` on loopback, with usage reporting off."""
+
+    rpc_port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def write_config(self) -> Path:
+        if not self.rpc_port:
+            self.rpc_port = free_port()
+        d = self.data_dir
+        path = d / "influxdb.conf"
+        path.write_text(f"""\
+reporting-disabled = true
+bind-address = "{LOOPBACK}:{self.rpc_port}"
+
+[meta]
+  dir = "{d}/meta"
+
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+  cache-max-memory-size = "256m"
+  max-series-per-database = 0
+  max-values-per-tag = 0
+
+[coordinator]
+  query-timeout = "60s"
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "{LOOPBACK}:{self.port}"
+  log-enabled = false
+  max-body-size = 0
+
+[continuous_queries]
+  enabled = true
+  log-enabled = false
+  run-interval = "1s"
+""")
+        return path
+
+    def start(self, timeout: float = 30.0) -> InfluxServer:
+        if self.running:
+            return self
+        self._spawn([find_binary("influxd"), "run", "-config", str(self.write_config())])
+        assert self.proc is not None
+        _wait_port(self.port, self.proc, "influxd", self.log_path, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+                    if resp.status == 204:
+                        return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise ServerStartError("influxd", f"/ping did not answer within {timeout:.0f} s")
+
+
+def start_mosquitto(data_dir: Path, port: int | None = None, **kw: object) -> MosquittoServer:
+    return MosquittoServer(name="mosquitto", port=port or free_port(), data_dir=data_dir, **kw).start()  # type: ignore[arg-type]
+
+
+def start_influxd(data_dir: Path, port: int | None = None) -> InfluxServer:
+    return InfluxServer(name="influxd", port=port or free_port(), data_dir=data_dir).start()

@@ -1,0 +1,1 @@
+"""InfluxDB storage: batched writes, a durable spool, queries returning pandas frames."""

@@ -1,0 +1,73 @@
+import copy
+
+import pytest
+
+from streetlight.errors import RegistryError, UnknownRoadError
+from streetlight.registry import format_chainage, load_road, make_road, road_from_mapping, road_geojson, road_to_mapping
+
+
+def test_nanhuan_has_93_poles_in_chainage_order():
+    road = load_road("nanhuan-1")
+    assert [p.id for p in road.poles] == [f"NH-{i:03d}" for i in range(1, 94)]
+    ch = [p.chainage_m for p in road.poles]
+    assert ch == sorted(ch) and len(set(ch)) == 93
+    assert {p.side for p in road.poles} == {"N", "S"}
+    assert len(road.segments) >= 3 and all(s.name for s in road.segments)
+    assert all(30.0 < p.lat < 33.0 and 119.0 < p.lon < 120.5 for p in road.poles)
+    assert "synthetic" in road.note.lower()
+
+
+def test_feeders_cover_every_pole_once_in_position_order():
+    road = load_road("nanhuan-1")
+    on_feeders = [pid for f in road.feeders for pid in f.poles]
+    assert sorted(on_feeders) == sorted(road.pole_ids)
+    for f in road.feeders:
+        positions = [road.pole(pid).feeder_position for pid in f.poles]
+        assert positions == list(range(1, len(f.poles) + 1))
+        cab = road.cabinet_by_id[f.cabinet]
+        dist = [abs(road.pole(pid).chainage_m - cab.chainage_m) for pid in f.poles]
+        assert dist == sorted(dist), "feeder order runs from the cabinet outward"
+
+
+def test_loader_reports_every_problem_with_pole_and_field():
+    data = road_to_mapping(load_road("nanhuan-1"))
+    bad = copy.deepcopy(data)
+    bad["poles"][4]["segment"] = "S99"
+    bad["poles"][10]["lat"] = "north"
+    bad["poles"][20]["equipment"] = ["lamp", "flux_capacitor"]
+    bad["poles"][30]["id"] = bad["poles"][29]["id"]
+    with pytest.raises(RegistryError) as info:
+        road_from_mapping(bad, "bad.yaml")
+    problems = {(p.pole, p.field) for p in info.value.problems}
+    assert ("NH-005", "segment") in problems
+    assert ("NH-011", "lat") in problems
+    assert ("NH-021", "equipment") in problems
+    assert ("NH-030", "id") in problems
+    assert "bad.yaml" in str(info.value)
+
+
+def test_unknown_road_names_the_known_ones():
+    with pytest.raises(UnknownRoadError, match="nanhuan-1"):
+        load_road("no-such-road")
+
+
+@pytest.mark.parametrize("n", [1, 10, 10_000])
+def test_synthetic_roads_validate_round_trip(n):
+    road = make_road(n)
+    assert len(road.poles) == n
+    again = road_from_mapping(road_to_mapping(road), "synthetic")
+    assert again.pole_ids == road.pole_ids
+    assert road.arrays.chainage_m.shape == (n,)
+
+
+def test_chainage_format():
+    assert format_chainage(1592.5) == "K1+592"
+    assert format_chainage(35) == "K0+035"
+
+
+def test_geojson_has_every_pole():
+    gj = road_geojson(load_road("nanhuan-1"))
+    poles = [f for f in gj["features"] if f["properties"]["kind"] == "pole"]
+    assert len(poles) == 93
+    lon, lat = poles[0]["geometry"]["coordinates"]
+    assert 119 < lon < 121 and 31 < lat < 32

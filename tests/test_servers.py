@@ -1,0 +1,58 @@
+"""The real servers the fixtures start: a protocol message through Mosquitto, a point through InfluxDB."""
+
+import queue
+import urllib.parse
+import urllib.request
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from streetlight.protocol import Telemetry, parse_telemetry, parse_topic, pole_topic
+
+pytestmark = pytest.mark.servers
+
+
+def _client(server, client_id):
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", server.port)
+    c.loop_start()
+    return c
+
+
+def test_protocol_message_through_real_mosquitto(mosquitto):
+    got: queue.Queue = queue.Queue()
+    sub = _client(mosquitto, "t-sub")
+    sub.on_message = lambda c, u, m: got.put((m.topic, m.payload))
+    sub.subscribe("sl/v1/test-road/+/telemetry", qos=1)[0]
+    import time
+
+    time.sleep(0.3)
+    pub = _client(mosquitto, "t-pub")
+    msg = Telemetry(ts=1764000000000, seq=1, dim=40, power_w=65.0, voltage_v=220.5)
+    pub.publish(pole_topic("test-road", "NH-001", "telemetry"), msg.to_bytes(), qos=1).wait_for_publish(5)
+    topic, payload = got.get(timeout=5)
+    assert parse_topic(topic).pole == "NH-001"
+    assert parse_telemetry(payload) == msg
+    for c in (sub, pub):
+        c.loop_stop()
+        c.disconnect()
+
+
+def _influx(server, path, **params):
+    data = urllib.parse.urlencode(params).encode()
+    with urllib.request.urlopen(f"{server.url}/{path}", data=data, timeout=10) as r:
+        return r.status, r.read()
+
+
+def test_line_protocol_round_trip_through_real_influxdb(influxdb):
+    _influx(influxdb, "query", q="CREATE DATABASE t_servers")
+    body = b"telemetry,road=test,pole=NH-001 power_w=65.5,dim=40 1764000000000000000\n" \
+           b"telemetry,road=test,pole=NH-002 power_w=70.0,dim=45 1764000000000000000\n"
+    req = urllib.request.Request(f"{influxdb.url}/write?db=t_servers&precision=ns", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 204
+    status, out = _influx(influxdb, "query", db="t_servers", q="SELECT sum(power_w), count(dim) FROM telemetry")
+    series = orjson.loads(out)["results"][0]["series"][0]
+    assert series["values"][0][1:] == [135.5, 2]
