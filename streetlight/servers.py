@@ -23,6 +23,15 @@ from .errors import ServerStartError
 LOOPBACK = "127.0.0.1"
 
 
+def _current_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return "root" if os.geteuid() == 0 else "nobody"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
@@ -120,6 +129,9 @@ class MosquittoServer(ManagedServer):
         path.write_text(
             "\n".join([
                 f"listener {self.port} {LOOPBACK}",
+                # started as root, Mosquitto drops to the 'mosquitto' user, which cannot write
+                # the persistence folder created here; run as whoever starts it instead
+                f"user {_current_user()}",
                 "allow_anonymous true",
                 "persistence true",
                 f"persistence_location {persist}/",

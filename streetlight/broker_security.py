@@ -1,0 +1,372 @@
+"""The broker's security set, generated from the road registry.
+
+One call writes everything Mosquitto 2 needs to enforce the protocol page's security section:
+
+    mosquitto.conf   anonymous access off, a plain listener and a TLS listener
+    passwd           one account per pole (username = pole id), one per concentrator, the
+                     platform's account and a health-check account, in Mosquitto's own
+                     ``$7$`` PBKDF2-SHA512 format (what ``mosquitto_passwd`` writes)
+    acl              a pole writes only its own uplink topics and reads only its own ``cmd`` and
+                     ``config`` and its road's heartbeat; the platform reads and writes ``sl/v1/#``
+    ca.crt, ca.key   a project-generated CA for local use (kept across runs)
+    server.crt/.key  the TLS listener's certificate, signed by that CA
+    health.password  the health-check account's password (for container health checks)
+
+Every password is derived from the site secret (:func:`account_password`), so the simulators,
+the platform and a commissioning tool find the same credentials without a password table.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .credentials import pole_password
+from .errors import StreetlightError
+from .protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, pole_topic, road_topic
+from .registry import Road
+
+PLATFORM_USER = "platform"
+HEALTH_USER = "health"
+# Mosquitto 2's defaults for its PBKDF2-SHA512 hashes (src/password_mosq.h: SALT_LEN 12, 101 rounds)
+PBKDF2_ITERATIONS = 101
+SALT_BYTES = 12
+COMPACT_ABOVE = 2_000  # poles; above this the ACL uses %u patterns (see acl_text)
+
+
+class BrokerSecurityError(StreetlightError):
+    """The registry cannot be turned into a broker security set (e.g. a pole id used twice)."""
+
+
+def account_password(secret: str, username: str) -> str:
+    """The broker password of any account (pole, concentrator, platform), derived from the secret."""
+    return pole_password(secret, username)
+
+
+def platform_password(secret: str) -> str:
+    return account_password(secret, PLATFORM_USER)
+
+
+def concentrator_user(road_id: str, cabinet: str | None = None) -> str:
+    """Username (and client id) of a concentrator: one for a whole road, or one per cabinet."""
+    return f"{road_id}-concentrator" if cabinet is None else f"{road_id}-{cabinet}-concentrator"
+
+
+def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A password hash in Mosquitto 2's ``$7$`` format: ``$7$<iterations>$<salt b64>$<hash b64>``."""
+    salt = salt if salt is not None else os.urandom(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_mosquitto_hash(password: str, encoded: str) -> bool:
+    """True when ``password`` matches a ``$7$`` hash (used by tests and ``broker check``)."""
+    try:
+        _, kind, rounds, salt_b64, hash_b64 = encoded.split("$")
+        salt, expected, iterations = base64.b64decode(salt_b64), base64.b64decode(hash_b64), int(rounds)
+    except ValueError:  # also binascii.Error: not a hash of this format
+        return False
+    if kind != "7" or iterations < 1:
+        return False
+    return secrets.compare_digest(hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations), expected)
+
+
+@dataclass(frozen=True)
+class BrokerLayout:
+    """Where the broker listens and where it finds its files at run time.
+
+    ``config_dir`` is the folder as the broker sees it: the output folder itself for a local
+    broker, or the mount point (``/mosquitto/config``) inside a container.
+    """
+
+    port: int = 1883
+    tls_port: int | None = 8883
+    bind: str | None = "127.0.0.1"  # None = every interface (inside a container)
+    config_dir: str | None = None
+    persistence_dir: str | None = None
+    tls_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "mosquitto")
+    autosave_interval_s: int = 60
+    max_queued_messages: int = 1_000_000
+    # Mosquitto started as root drops to the user named here (default "mosquitto"), which could
+    # not read 0600 files written by root; a local broker therefore runs as whoever starts it.
+    run_as: str | None = field(default_factory=lambda: _current_user())
+
+
+def _current_user() -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
+@dataclass
+class BrokerSecuritySet:
+    out_dir: Path
+    conf: Path
+    passwd: Path
+    acl: Path
+    ca_cert: Path | None
+    server_cert: Path | None
+    server_key: Path | None
+    health_password_file: Path
+    users: list[str] = field(default_factory=list)
+
+    @property
+    def pole_count(self) -> int:
+        return sum(1 for u in self.users if u not in (PLATFORM_USER, HEALTH_USER) and not u.endswith("-concentrator"))
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    try:
+        subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise BrokerSecurityError("'openssl' is not installed; install the Debian package 'openssl' "
+                                  "or generate without TLS (--no-tls)") from None
+    except subprocess.CalledProcessError as err:
+        raise BrokerSecurityError(f"openssl {args[0]} failed: {err.stderr.strip()[-500:]}") from None
+
+
+def ensure_ca(out_dir: Path, days: int = 3650) -> tuple[Path, Path]:
+    """A local CA (EC P-256) in ``out_dir``; an existing one is kept so clients keep trusting it."""
+    cert, key = out_dir / "ca.crt", out_dir / "ca.key"
+    if cert.exists() and key.exists():
+        return cert, key
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key.name, cwd=out_dir)
+    _openssl("req", "-x509", "-new", "-key", key.name, "-sha256", "-days", str(days),
+             "-subj", "/CN=streetlight local CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-out", cert.name, cwd=out_dir)
+    return cert, key
+
+
+def _san(hosts: Sequence[str]) -> str:
+    return ",".join(f"IP:{h}" if h.replace(".", "").isdigit() or ":" in h else f"DNS:{h}" for h in hosts)
+
+
+def ensure_server_cert(out_dir: Path, ca_cert: Path, ca_key: Path, hosts: Sequence[str],
+                       days: int = 825) -> tuple[Path, Path]:
+    """The TLS listener's certificate for ``hosts``, re-issued when missing or for other hosts."""
+    cert, key = out_dir / "server.crt", out_dir / "server.key"
+    hosts_file = out_dir / "server.hosts"
+    wanted = _san(hosts)
+    if cert.exists() and key.exists() and hosts_file.exists() and hosts_file.read_text().strip() == wanted:
+        return cert, key
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        ext = Path(tmp) / "ext.cnf"
+        ext.write_text(f"subjectAltName={wanted}\nbasicConstraints=CA:FALSE\n"
+                       "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key.name, cwd=out_dir)
+        _openssl("req", "-new", "-key", key.name, "-subj", f"/CN={hosts[0]}", "-out", f"{tmp}/server.csr", cwd=out_dir)
+        _openssl("x509", "-req", "-in", f"{tmp}/server.csr", "-CA", ca_cert.name, "-CAkey", ca_key.name,
+                 "-CAcreateserial", "-days", str(days), "-sha256", "-extfile", str(ext), "-out", cert.name, cwd=out_dir)
+    hosts_file.write_text(wanted + "\n")
+    return cert, key
+
+
+def _check_unique(roads: Sequence[Road]) -> None:
+    seen: dict[str, str] = {}
+    problems = []
+    for road in roads:
+        for pid in road.pole_ids:
+            if not ID_RE.match(pid):
+                problems.append(f"pole id {pid!r} of road {road.id} does not match [A-Za-z0-9-]{{1,32}}")
+            if pid in seen:
+                problems.append(f"pole id {pid} is on road {seen[pid]} and on road {road.id}")
+            seen[pid] = road.id
+    if problems:
+        raise BrokerSecurityError(
+            "broker usernames are pole ids, so they must be unique across the roads of one broker: "
+            + "; ".join(problems[:10]) + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+        )
+
+
+def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | None = None) -> str:
+    """The ACL file.
+
+    Up to :data:`COMPACT_ABOVE` poles every pole gets explicit lines naming its road and id.
+    Above that, its own topics come from ``pattern`` lines with ``%u`` (its username, which is
+    its id) and only its road's heartbeat is listed per pole: Mosquitto looks the user up by a
+    linear scan for every ACL line it loads, so explicit lines for 10,000 poles take seconds to
+    load, while the patterns cost nothing. Concentrators come first for the same reason.
+    """
+    total = sum(len(r.poles) for r in roads)
+    compact = total > COMPACT_ABOVE if compact is None else compact
+    lines = [
+        "# Generated by `streetlight broker config` from the road registry; regenerate, do not edit.",
+        "# A pole writes its own uplink topics and reads its own cmd/config and its road's heartbeat.",
+        "",
+        f"user {PLATFORM_USER}",
+        "topic readwrite sl/v1/#",
+        # shared subscriptions are checked against the full filter by some broker versions
+        "topic read $share/+/sl/v1/#",
+        "topic read $SYS/#",
+        "",
+        f"user {HEALTH_USER}",
+        "topic read $SYS/broker/uptime",
+        "",
+    ]
+    for road in roads if concentrators else ():
+        hb = road_topic(road.id, "heartbeat")
+        # a road concentrator carries every pole of its road, and nothing of other roads
+        lines.append(f"user {concentrator_user(road.id)}")
+        lines += [f"topic write sl/v1/{road.id}/+/{k}" for k in UPLINK_KINDS]
+        lines += [f"topic read sl/v1/{road.id}/+/{k}" for k in DOWNLINK_KINDS]
+        lines += [f"topic read {hb}", ""]
+        # a cabinet concentrator carries only the poles that cabinet feeds
+        for cab in road.cabinets:
+            lines.append(f"user {concentrator_user(road.id, cab.id)}")
+            for pole in road.poles:
+                if pole.cabinet == cab.id:
+                    lines += [f"topic write {pole_topic(road.id, pole.id, k)}" for k in UPLINK_KINDS]
+                    lines += [f"topic read {pole_topic(road.id, pole.id, k)}" for k in DOWNLINK_KINDS]
+            lines += [f"topic read {hb}", ""]
+    if compact:
+        # usernames are pole ids, unique across roads, so %u names one pole wherever it appears
+        lines += [f"pattern write sl/v1/+/%u/{k}" for k in UPLINK_KINDS]
+        lines += [f"pattern read sl/v1/+/%u/{k}" for k in DOWNLINK_KINDS]
+        lines.append("")
+    for road in roads:
+        hb = road_topic(road.id, "heartbeat")
+        for pid in road.pole_ids:
+            lines.append(f"user {pid}")
+            if not compact:
+                lines += [f"topic write {pole_topic(road.id, pid, k)}" for k in UPLINK_KINDS]
+                lines += [f"topic read {pole_topic(road.id, pid, k)}" for k in DOWNLINK_KINDS]
+            lines += [f"topic read {hb}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _clashes(users: list[str]) -> list[str]:
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for u in users:
+        (twice if u in seen else seen).add(u)
+    return sorted(twice)
+
+
+def account_names(roads: Sequence[Road], concentrators: bool = True) -> list[str]:
+    users = [PLATFORM_USER, HEALTH_USER]
+    for road in roads:
+        users += road.pole_ids
+        if concentrators:
+            users.append(concentrator_user(road.id))
+            users += [concentrator_user(road.id, c.id) for c in road.cabinets]
+    return users
+
+
+def passwd_text(users: Iterable[str], secret: str, health_password: str) -> str:
+    rows = []
+    for user in users:
+        pw = health_password if user == HEALTH_USER else account_password(secret, user)
+        rows.append(f"{user}:{mosquitto_hash(pw)}")
+    return "\n".join(rows) + "\n"
+
+
+def conf_text(layout: BrokerLayout, config_dir: str, persistence_dir: str, tls: bool) -> str:
+    bind = f" {layout.bind}" if layout.bind else ""
+    lines = [
+        "# Generated by `streetlight broker config`; regenerate, do not edit.",
+        "per_listener_settings false",
+        *([f"user {layout.run_as}"] if layout.run_as else []),
+        "allow_anonymous false",
+        f"password_file {config_dir}/passwd",
+        f"acl_file {config_dir}/acl",
+        "persistence true",
+        f"persistence_location {persistence_dir.rstrip('/')}/",
+        f"autosave_interval {layout.autosave_interval_s}",
+        # a slow subscriber must not silently lose messages: queue deliberately
+        f"max_queued_messages {layout.max_queued_messages}",
+        "max_queued_bytes 0",
+        "max_inflight_messages 0",
+        "max_packet_size 1048576",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "connection_messages false",
+        "",
+        f"listener {layout.port}{bind}",
+    ]
+    if tls and layout.tls_port:
+        lines += [
+            "",
+            f"listener {layout.tls_port}{bind}",
+            f"cafile {config_dir}/ca.crt",
+            f"certfile {config_dir}/server.crt",
+            f"keyfile {config_dir}/server.key",
+            "tls_version tlsv1.2",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def generate(
+    roads: Sequence[Road],
+    secret: str,
+    out_dir: Path,
+    layout: BrokerLayout | None = None,
+    *,
+    concentrators: bool = True,
+    compact_acl: bool | None = None,
+    file_mode: int = 0o600,
+) -> BrokerSecuritySet:
+    """Write the whole security set for ``roads`` into ``out_dir`` and return where it is.
+
+    The CA is created once and kept, so clients that trust it keep working after a
+    regeneration; the server certificate is re-issued when missing or for other hosts.
+    ``file_mode`` is 0600 for a local broker; a container whose broker runs as another user
+    needs the files readable by that user (see docs/operations.md).
+    """
+    if not roads:
+        raise BrokerSecurityError("no road given: the security set is generated from at least one road registry")
+    if not secret:
+        raise BrokerSecurityError("the site secret is empty; set STREETLIGHT_POLE_SECRET or keep var/secret")
+    layout = layout or BrokerLayout()
+    _check_unique(roads)
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_dir = layout.config_dir or str(out_dir)
+    persistence_dir = layout.persistence_dir or str(out_dir / "persist")
+    if layout.persistence_dir is None:
+        (out_dir / "persist").mkdir(exist_ok=True)
+
+    health_file = out_dir / "health.password"
+    health_pw = health_file.read_text().strip() if health_file.exists() else secrets.token_urlsafe(18)
+    _write(health_file, health_pw + "\n", file_mode)
+
+    users = account_names(roads, concentrators)
+    clashes = _clashes(users)
+    if clashes:
+        raise BrokerSecurityError(f"account names used twice (a pole id equal to 'platform', 'health' or a "
+                                  f"concentrator's name?): {', '.join(clashes[:10])}")
+    _write(out_dir / "passwd", passwd_text(users, secret, health_pw), file_mode)
+    _write(out_dir / "acl", acl_text(roads, concentrators, compact_acl), file_mode)
+
+    ca_cert = server_cert = server_key = None
+    if layout.tls_port:
+        ca_cert, ca_key = ensure_ca(out_dir)
+        server_cert, server_key = ensure_server_cert(out_dir, ca_cert, ca_key, layout.tls_hosts)
+        for p in (ca_key, server_key):
+            p.chmod(file_mode)
+    _write(out_dir / "mosquitto.conf", conf_text(layout, config_dir, persistence_dir, bool(layout.tls_port)), 0o644)
+    return BrokerSecuritySet(
+        out_dir=out_dir, conf=out_dir / "mosquitto.conf", passwd=out_dir / "passwd", acl=out_dir / "acl",
+        ca_cert=ca_cert, server_cert=server_cert, server_key=server_key, health_password_file=health_file,
+        users=users,
+    )

@@ -1,0 +1,297 @@
+"""``streetlight up``: the whole road on this machine, with one command.
+
+Starts Mosquitto (with the generated security set) and InfluxDB on loopback with their data in
+``./var``, then ``streetlight serve`` (gateway, controller, API) and ``streetlight simulate``
+as child processes, waits for the API, creates an operator token and prints where to look.
+Ctrl-C or SIGTERM stops everything it started, newest first, and nothing is left running.
+What it started is written to ``var/up.json`` (ports, pids, token) for scripts and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import settings
+
+DEFAULT_SCENARIO = "lamp-failures"
+DEFAULT_SPEED = "120"  # a 12-hour night in about 6 minutes
+CLI = [sys.executable, "-m", "streetlight"]
+CONSEQUENCE = {"serve": "the platform (gateway, controller, API) is not started",
+               "simulate": "the simulated road is not started", "token": "no operator token is created"}
+
+
+@dataclass
+class Ports:
+    mqtt: int
+    mqtt_tls: int
+    influx: int
+    api: int
+
+
+def available_commands() -> set[str]:
+    """Top-level commands and groups of this installation's ``streetlight`` command line."""
+    from . import app
+
+    names = {c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in app.registered_commands}
+    names |= {g.name or "" for g in app.registered_groups}
+    return names - {""}
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _child_env(s_env: dict[str, str]) -> dict[str, str]:
+    import os
+
+    # the local servers need no database credentials and no broker CA: drop any set for others
+    foreign = {f"STREETLIGHT_{k}" for k in ("MQTT_CA_FILE", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in foreign}
+    env.update(s_env)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _say(msg: str) -> None:
+    typer.echo(f"up: {msg}", err=True)
+
+
+def _write_state(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("up")
+    def up(
+        scenario: str = typer.Option(DEFAULT_SCENARIO, help="simulator scenario (name or file)"),
+        speed: str = typer.Option(DEFAULT_SPEED, help="simulation speed: 1 = real time, 60 = an hour a minute, max"),
+        road: Annotated[list[str] | None, typer.Option("--road", help="roads the broker accepts [default: STREETLIGHT_ROADS]")] = None,
+        mqtt_port: int = typer.Option(1883, help="broker port (a free one if busy; 0 = any)"),
+        mqtt_tls_port: int = typer.Option(8883, help="broker TLS port (a free one if busy)"),
+        influx_port: int = typer.Option(8086, help="InfluxDB port (a free one if busy)"),
+        api_port: int = typer.Option(None, help="API and dashboard port (a free one if busy) [default: STREETLIGHT_API_PORT, 8000]"),
+        serve: bool = typer.Option(True, help="start the platform (streetlight serve)"),
+        sim: bool = typer.Option(True, help="start the simulated road (streetlight simulate)"),
+        api_wait: float = typer.Option(90.0, help="seconds to wait for the API to answer"),
+    ) -> None:
+        """Run the road on this machine: broker, database, platform and simulator. Ctrl-C stops all."""
+        from ..broker_security import BrokerLayout, generate
+        from ..registry import load_road
+        from ..wiring.processes import ProcessGroup
+        from .broker import site_secret
+
+        s = settings()
+        var = s.state_dir().resolve()
+        _refuse_second_run(var / "up.json")
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            if not stop.is_set():
+                _say(f"got {signal.Signals(signum).name}, stopping everything …")
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+        commands = available_commands()
+        missing = [c for c, on in (("serve", serve), ("simulate", sim), ("token", serve)) if on and c not in commands]
+        for c in missing:
+            _say(f"the '{c}' command is not part of this installation: {CONSEQUENCE[c]}")
+
+        ports = _choose_ports(mqtt_port, mqtt_tls_port, influx_port, s.api_port if api_port is None else api_port)
+        secret = site_secret(var, s.pole_secret.get_secret_value() if s.pole_secret else None)
+        roads = [load_road(r) for r in (road or s.roads)]
+        (var / "mosquitto" / "persist").mkdir(parents=True, exist_ok=True)
+        security = generate(roads, secret, var / "broker",
+                            BrokerLayout(port=ports.mqtt, tls_port=ports.mqtt_tls,
+                                         persistence_dir=str(var / "mosquitto" / "persist"), autosave_interval_s=5))
+
+        group = ProcessGroup(var / "logs")
+        state_file = var / "up.json"
+        rc = 0
+        try:
+            _start_servers(group, ports, security.conf, var)
+            env = _child_env({
+                "STREETLIGHT_MQTT_URL": f"mqtt://127.0.0.1:{ports.mqtt}",
+                "STREETLIGHT_MQTT_USERNAME": "platform",
+                "STREETLIGHT_MQTT_PASSWORD": _platform_password(secret),
+                "STREETLIGHT_INFLUX_URL": f"http://127.0.0.1:{ports.influx}",
+                "STREETLIGHT_INFLUX_DB": s.influx_db,
+                "STREETLIGHT_POLE_SECRET": secret,
+                "STREETLIGHT_DATA_DIR": str(var),
+                "STREETLIGHT_API_HOST": "127.0.0.1",
+                "STREETLIGHT_API_PORT": str(ports.api),
+                "STREETLIGHT_ROADS": json.dumps([r.id for r in roads]),
+                "STREETLIGHT_LOG_LEVEL": s.log_level,
+            })
+            api_url = f"http://127.0.0.1:{ports.api}"
+            state: dict[str, Any] = {
+                "mqtt_url": env["STREETLIGHT_MQTT_URL"], "mqtts_url": f"mqtts://127.0.0.1:{ports.mqtt_tls}",
+                "ca_file": str(security.ca_cert), "influx_url": env["STREETLIGHT_INFLUX_URL"],
+                "api_url": api_url, "dashboard": f"{api_url}/", "token": None, "started": [], "missing": missing,
+            }
+            api_up = False
+            if serve and "serve" in commands:
+                api_up, rc = _start_platform(group, env, api_url, ports.api, api_wait, stop)
+            if api_up and "token" in commands and not stop.is_set():
+                state["token"] = _create_token(env)
+            if sim and "simulate" in commands and not stop.is_set():
+                child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed], env=env)
+                _say(f"starting the simulated road: scenario {scenario} at speed {speed} (pid {child.pid})")
+            if not stop.is_set():
+                state["started"] = [{"name": n, "pid": p} for n, p in group.pids().items()]
+                _write_state(state_file, state)
+                _banner(state, api_up, var)
+                rc = _supervise(group, stop)
+        finally:
+            group.stop_all(report=_say)
+            state_file.unlink(missing_ok=True)
+            _say("stopped; nothing left running")
+        if rc:
+            raise typer.Exit(rc)
+
+
+def _refuse_second_run(state_file: Path) -> None:
+    """Two runs on one data folder would share (and corrupt) the databases: refuse the second."""
+    import os
+
+    if not state_file.exists():
+        return
+    try:
+        pids = [int(p["pid"]) for p in json.loads(state_file.read_text()).get("started", [])]
+    except (ValueError, KeyError, TypeError):
+        pids = []
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass  # it exists, under another user
+        alive.append(pid)
+    if alive:
+        _say(f"another 'streetlight up' is running on {state_file.parent} (pids {', '.join(map(str, alive))}); "
+             "stop it first, or give this one another --data-dir")
+        raise typer.Exit(1)
+    state_file.unlink()  # left by a run that was killed
+
+
+def _platform_password(secret: str) -> str:
+    from ..broker_security import platform_password
+
+    return platform_password(secret)
+
+
+def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int) -> Ports:
+    """The asked-for ports, or free ones where they are busy (and say which)."""
+    from ..wiring.processes import pick_port
+
+    wanted = (mqtt, mqtt_tls, influx, api)
+    taken: list[int] = []
+    for port in wanted:
+        taken.append(pick_port(port, taken))
+    for want, got, what in zip(wanted, taken, ("broker", "broker TLS", "InfluxDB", "API"), strict=True):
+        if want and want != got:
+            _say(f"port {want} for {what} is busy; using {got}")
+    return Ports(*taken)
+
+
+def _start_servers(group: Any, ports: Ports, mosquitto_conf: Path, var: Path) -> None:
+    from ..servers import InfluxServer, ManagedServer, MosquittoServer
+
+    servers: list[tuple[ManagedServer, str]] = [
+        (MosquittoServer(name="mosquitto", port=ports.mqtt, data_dir=var / "mosquitto", config_path=mosquitto_conf),
+         f"Mosquitto on 127.0.0.1:{ports.mqtt} (TLS {ports.mqtt_tls})"),
+        (InfluxServer(name="influxd", port=ports.influx, data_dir=var / "influxdb"), f"InfluxDB on 127.0.0.1:{ports.influx}"),
+    ]
+    for server, what in servers:
+        _say(f"starting {what}, data in {server.data_dir}")
+        try:
+            server.start()  # type: ignore[attr-defined]
+        except Exception:
+            server.stop()  # a server that never answered may still be running
+            raise
+        group.adopt_server(server)
+
+
+def _start_platform(group: Any, env: dict[str, str], api_url: str, port: int, wait_s: float,
+                    stop: threading.Event) -> tuple[bool, int]:
+    """Start ``serve`` and wait for its API; returns (API answering, exit code so far)."""
+    from ..wiring.processes import wait_for
+
+    platform = group.start("serve", [*CLI, "serve", "--port", str(port)], env=env)
+    _say(f"starting the platform (pid {platform.pid}); waiting up to {wait_s:.0f} s for {api_url}/healthz")
+    api_up = wait_for(lambda: _http_ok(f"{api_url}/healthz"), wait_s,
+                      abort=lambda: stop.is_set() or platform.exited() is not None)
+    if platform.exited() is not None:
+        _say(f"the platform exited with code {platform.exited()}; its log ({platform.log_path}) ends:\n"
+             + platform.log_tail())
+        group.forget("serve")
+        stop.set()
+        return False, 1
+    if not api_up and not stop.is_set():
+        _say(f"the API did not answer on {api_url}/healthz within {wait_s:.0f} s; "
+             f"the platform keeps running, see {platform.log_path}")
+    return api_up, 0
+
+
+def _create_token(env: dict[str, str]) -> str | None:
+    import subprocess
+
+    try:
+        done = subprocess.run([*CLI, "token", "create", "--role", "operator", "--name", "demo"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        _say("'streetlight token create' did not finish within 60 s; no token")
+        return None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        _say(f"'streetlight token create' failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+        return None
+    return lines[-1].strip()
+
+
+def _banner(state: dict[str, Any], api_up: bool, var: Path) -> None:
+    typer.echo("")
+    typer.echo("streetlight is up")
+    if api_up:
+        typer.echo(f"  dashboard  {state['dashboard']}")
+    typer.echo(f"  token      {state['token'] or '(none)'}")
+    typer.echo(f"  broker     {state['mqtt_url']}  (TLS {state['mqtts_url']}, CA {state['ca_file']})")
+    typer.echo(f"  influxdb   {state['influx_url']}")
+    typer.echo(f"  logs       {var / 'logs'}")
+    typer.echo("Press Ctrl-C to stop everything.")
+    typer.echo("ready", err=True)
+
+
+def _supervise(group: Any, stop: threading.Event) -> int:
+    """Wait for a signal; a platform that dies ends the run, a finished simulation does not."""
+    while not stop.wait(0.5):
+        for name, code in group.exited().items():
+            if name == "simulate":
+                _say(f"the simulation ended (exit {code}); the platform keeps running")
+                group.forget(name)
+            else:
+                child = group.children[name]
+                _say(f"{name} exited with code {code}; its log ({child.log_path}) ends:\n{child.log_tail()}")
+                group.forget(name)
+                return 1
+    return 0
