@@ -21,7 +21,7 @@ BenchFn = Callable[[bool], list[dict[str, Any]]]
 BENCHES: dict[str, tuple[str, str]] = {  # name -> (module:function, help)
     "sim": ("simulators.bench:run", "simulated pole-steps/s (93, 10k, 100k poles) and concentrator publish rate vs the broker"),
     "ingest": ("gateway.bench:run", "MQTT to InfluxDB messages/s vs naive pipelines and the broker ceiling"),
-    "energy": ("controller.bench:run", "a simulated week: adaptive dimming vs full power vs a fixed schedule"),
+    "energy": ("streetlight.wiring.energy_bench:run", "a simulated week: adaptive dimming vs full power vs a fixed schedule"),
     "api": ("api.bench:run", "road dim to last ack latency; pole list read throughput"),
     "scale": ("gateway.scale_bench:run", "10,000 poles through 1, 2 and 4 gateway processes"),
 }

@@ -1,0 +1,45 @@
+"""The controller's exceptions.
+
+    StreetlightError (streetlight.errors)
+    └── ControllerError          base of every error raised on purpose by ``controller``
+        ├── TableError           a data table (lighting classes, fault thresholds, schedule) is
+        │                        wrong; ``source`` names the file, the message every problem
+        ├── ScheduleError        a schedule step or exception cannot be evaluated
+        ├── UnknownPoleError     an observation or override names a pole not on the road
+        └── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
+
+Bad observations (unknown pole, stale timestamps) are counted in ``Controller.rejected`` and
+never stop the controller; these exceptions are for callers that passed something wrong.
+"""
+
+from __future__ import annotations
+
+from streetlight.errors import StreetlightError
+
+
+class ControllerError(StreetlightError):
+    """Base of the controller's errors."""
+
+
+class TableError(ControllerError):
+    def __init__(self, source: str, detail: str) -> None:
+        self.source = source
+        self.detail = detail
+        super().__init__(f"{source}: {detail}")
+
+
+class ScheduleError(ControllerError):
+    pass
+
+
+class UnknownPoleError(ControllerError):
+    def __init__(self, road: str, pole: str) -> None:
+        self.road = road
+        self.pole = pole
+        super().__init__(f"pole {pole!r} is not on road {road!r}; check the registry or the message topic")
+
+
+class FaultStateError(ControllerError):
+    def __init__(self, fault_id: str, detail: str) -> None:
+        self.fault_id = fault_id
+        super().__init__(f"fault {fault_id}: {detail}")

@@ -1,0 +1,163 @@
+"""Per-pole fault rules, driven by each telemetry report and event.
+
+Each rule counts consecutive bad reports to open and consecutive good reports to clear (the
+thresholds are in ``faults.yaml``), so one odd reading neither raises nor clears a fault.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from streetlight.protocol import Telemetry
+from streetlight.registry import Pole
+
+from ..tables import FaultTable
+
+
+@dataclass(slots=True)
+class Rule:
+    """A bad/good counter with its own open and clear thresholds."""
+
+    open_after: int
+    clear_after: int
+    bad: int = 0
+    good: int = 0
+    active: bool = False
+    first_bad_ts: int = -1
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def observe(self, bad: bool, ts: int, evidence: dict[str, Any] | None = None) -> None:
+        if bad:
+            if self.bad == 0:
+                self.first_bad_ts = ts
+            self.bad += 1
+            self.good = 0
+            if evidence is not None:
+                self.evidence = evidence
+            if self.bad >= self.open_after:
+                self.active = True
+        else:
+            self.good += 1
+            self.bad = 0
+            if self.good >= self.clear_after:
+                self.active = False
+
+    def force(self, ts: int, evidence: dict[str, Any]) -> None:
+        """Open at once (the device's own diagnostics reported the fault)."""
+        if not self.active:
+            self.first_bad_ts = ts
+        self.active, self.good, self.evidence = True, 0, evidence
+
+
+@dataclass(slots=True)
+class PoleWatch:
+    """What the controller knows of one pole, and its rules."""
+
+    pole: Pole
+    f: FaultTable
+    last_msg_ts: int = -1
+    online: bool | None = None
+    status_ts: int = -1
+    mode: str = "auto"
+    last: Telemetry | None = None
+    lamp: Rule = field(init=False)
+    driver: Rule = field(init=False)
+    volt: Rule = field(init=False)
+    leak: Rule = field(init=False)
+    day: Rule = field(init=False)
+    cycling: Rule = field(init=False)
+    was_on: bool | None = None
+    ons: deque[int] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        f = self.f
+        self.lamp = Rule(f.lamp_failure_reports, f.clear_reports)
+        self.driver = Rule(f.driver_anomaly_reports, f.clear_reports)
+        self.volt = Rule(f.voltage_reports, f.clear_reports)
+        self.leak = Rule(1, f.clear_reports)
+        self.day = Rule(f.day_burning_reports, f.clear_reports)
+        self.cycling = Rule(1, 1)
+
+    def seen(self, ts: int) -> None:
+        self.last_msg_ts = max(self.last_msg_ts, ts)
+
+    def on_telemetry(self, t: Telemetry, commanded: float, command_ts: int, sun_up: bool) -> None:
+        """Run every rule on one report. ``commanded`` is the level the controller asked for."""
+        f, rated = self.f, self.pole.rated_power_w
+        prev = self.last
+        self.last = t
+        self.seen(t.ts)
+        settled = t.ts - command_ts >= f.settle_ms_after_command and (prev is None or abs(prev.dim - t.dim) < 1.0)
+        supply = t.voltage_v >= f.supply_lost_v
+        standby_max = f.standby_w + f.standby_fraction * rated
+        lit = t.power_w > standby_max
+        expected = t.dim
+        if expected < f.on_min_level and commanded >= f.on_min_level and settled and self.mode == "auto":
+            expected = commanded  # the driver says 0 though it was told to light: judge by the command
+        must_light = expected >= f.on_min_level
+        base = {"voltage_v": t.voltage_v, "power_w": t.power_w, "dim": t.dim, "commanded": commanded}
+
+        # leakage: dangerous at once, cleared below a lower threshold
+        if t.leakage_ma is not None:
+            if t.leakage_ma > f.leakage_ma:
+                self.leak.force(t.ts, {"leakage_ma": t.leakage_ma, "limit_ma": f.leakage_ma})
+            else:
+                self.leak.observe(t.leakage_ma > f.leakage_clear_ma, t.ts)
+
+        # voltage band (a pole with no supply at all belongs to the feeder analysis)
+        out_of_band = supply and not (f.voltage_low_v <= t.voltage_v <= f.voltage_high_v)
+        self.volt.observe(out_of_band, t.ts, {"voltage_v": t.voltage_v, "band_v": [f.voltage_low_v, f.voltage_high_v]})
+
+        # day-burning: light in daylight that nobody asked for
+        burning = sun_up and commanded < f.on_min_level and t.power_w > standby_max + f.day_burning_fraction * rated
+        self.day.observe(burning, t.ts, {**base, "sun_up": True})
+
+        # lamp failure: told to light, supply normal, drawing standby power
+        dark = supply and must_light and not lit
+        if dark:
+            self.lamp.observe(True, t.ts, {**base, "standby_max_w": round(standby_max, 1)})
+        elif supply and must_light and lit:  # only light proves a lamp works again
+            self.lamp.observe(False, t.ts)
+
+        # power off its expected curve for the delivered level (not dark, not day-burning)
+        expected_w = f.standby_w + rated * t.dim / 100.0
+        off_curve = supply and settled and not dark and not burning and \
+            abs(t.power_w - expected_w) > f.power_tolerance_fraction * rated
+        self.driver.observe(off_curve, t.ts, {**base, "expected_w": round(expected_w, 1)})
+
+        # cycling: the lamp comes back on by itself, repeatedly, under a steady command
+        window = int(f.cycling_window_s * 1000)
+        steady = commanded >= f.on_min_level and t.ts - command_ts >= f.settle_ms_after_command
+        if supply and steady and self.was_on is False and lit:
+            self.ons.append(t.ts)
+        self.was_on = lit if supply else None
+        while self.ons and self.ons[0] <= t.ts - window:
+            self.ons.popleft()
+        cycling = len(self.ons) >= f.cycling_transitions
+        if cycling:
+            self.cycling.force(self.ons[0], {"off_on_transitions": len(self.ons), "window_s": f.cycling_window_s})
+        else:
+            self.cycling.observe(False, t.ts)
+
+    def on_lamp_fault(self, ts: int, code: str) -> None:
+        self.seen(ts)
+        self.lamp.force(ts, {"device_code": code, "source": "lamp_fault event"})
+
+    def on_driver_fault(self, ts: int, code: str) -> None:
+        self.seen(ts)
+        self.driver.force(ts, {"device_code": code, "source": "driver_fault event"})
+
+    def silent(self, now: int, interval_ms: int, start_ms: int) -> bool:
+        if self.online is False and self.status_ts >= self.last_msg_ts:
+            return True
+        last = self.last_msg_ts if self.last_msg_ts >= 0 else start_ms
+        return now - last > self.f.silent_after_intervals * interval_ms
+
+    def overdue(self, now: int, interval_ms: int, start_ms: int) -> bool:
+        last = self.last_msg_ts if self.last_msg_ts >= 0 else start_ms
+        return now - last > self.f.suspect_after_intervals * interval_ms
+
+    def no_supply(self) -> bool:
+        return self.last is not None and self.last.voltage_v < self.f.supply_lost_v

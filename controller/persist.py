@@ -1,0 +1,158 @@
+"""SQLite storage of the controller's operational state: faults and their lifecycle, overrides,
+schedules (versioned) — the one module of the package that does I/O, standard library only.
+
+Every change a person makes (acknowledge, resolve, set or clear an override, a new schedule
+version) is stored with who did it and when (message time, as everywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .errors import FaultStateError
+from .faults import Fault
+from .overrides import Override
+from .schedule import ScheduleBook
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS faults (
+    fault_id TEXT PRIMARY KEY, road TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL,
+    severity TEXT NOT NULL, pole TEXT, feeder TEXT, first_seen_ts INTEGER NOT NULL,
+    last_seen_ts INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faults_state ON faults (road, state);
+CREATE TABLE IF NOT EXISTS fault_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, fault_id TEXT NOT NULL, ts INTEGER NOT NULL,
+    state TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    id TEXT PRIMARY KEY, road TEXT NOT NULL, body TEXT NOT NULL, active INTEGER NOT NULL,
+    set_by TEXT NOT NULL, set_ts INTEGER NOT NULL, cleared_by TEXT, cleared_ts INTEGER
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    road TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, actor TEXT NOT NULL,
+    ts INTEGER NOT NULL, PRIMARY KEY (road, version)
+);
+"""
+
+
+class ControllerStore:
+    """One SQLite file; safe to share between the service's threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # --- faults --------------------------------------------------------------------------
+    def save_fault(self, f: Fault, actor: str = "controller") -> None:
+        """Store a fault as the controller reported it; a change of state is logged."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM faults WHERE fault_id = ?", (f.fault_id,)).fetchone()
+            self._db.execute(
+                "INSERT OR REPLACE INTO faults VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (f.fault_id, f.road, f.type, f.state, f.severity, f.pole, f.feeder, f.first_seen_ts,
+                 f.last_seen_ts, json.dumps(f.to_dict())))
+            if row is None or row[0] != f.state:
+                self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
+                                 (f.fault_id, f.last_seen_ts, f.state, actor, f.summary if row is None else ""))
+
+    def fault(self, fault_id: str) -> Fault:
+        rows = self._exec("SELECT body FROM faults WHERE fault_id = ?", (fault_id,))
+        if not rows:
+            raise FaultStateError(fault_id, "no such fault in the store")
+        return Fault.from_dict(json.loads(rows[0][0]))
+
+    def faults(self, road: str, state: str | None = None, limit: int = 1000) -> list[Fault]:
+        if state:
+            rows = self._exec("SELECT body FROM faults WHERE road = ? AND state = ? ORDER BY fault_id DESC LIMIT ?",
+                              (road, state, limit))
+        else:
+            rows = self._exec("SELECT body FROM faults WHERE road = ? ORDER BY fault_id DESC LIMIT ?", (road, limit))
+        return [Fault.from_dict(json.loads(r[0])) for r in rows]
+
+    def live_faults(self, road: str) -> list[Fault]:
+        """Open and acknowledged faults: what a restarted controller takes up again."""
+        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != 'resolved' ORDER BY fault_id", (road,))
+        return [Fault.from_dict(json.loads(r[0])) for r in rows]
+
+    def next_fault_seq(self) -> int:
+        rows = self._exec("SELECT fault_id FROM faults")
+        seqs = [int(r[0].split("-")[1]) for r in rows if r[0].startswith("F-") and r[0][2:].isdigit()]
+        return max(seqs, default=0) + 1
+
+    def _transition(self, fault_id: str, state: str, actor: str, ts_ms: int, note: str) -> Fault:
+        f = self.fault(fault_id)
+        if f.state == "resolved":
+            raise FaultStateError(fault_id, f"is resolved; cannot be {state}")
+        if state == "acknowledged" and f.state == "acknowledged":
+            raise FaultStateError(fault_id, "is already acknowledged")
+        f.state = state
+        f.evidence = {**f.evidence, f"{state}_by": actor, f"{state}_ts": ts_ms}
+        with self._lock:
+            self._db.execute("UPDATE faults SET state = ?, body = ? WHERE fault_id = ?",
+                             (state, json.dumps(f.to_dict()), fault_id))
+            self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
+                             (fault_id, ts_ms, state, actor, note))
+        return f
+
+    def acknowledge(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
+        return self._transition(fault_id, "acknowledged", actor, ts_ms, note)
+
+    def resolve(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
+        return self._transition(fault_id, "resolved", actor, ts_ms, note)
+
+    def fault_log(self, fault_id: str) -> list[dict[str, Any]]:
+        rows = self._exec("SELECT ts, state, actor, note FROM fault_log WHERE fault_id = ? ORDER BY id", (fault_id,))
+        return [{"ts": r[0], "state": r[1], "actor": r[2], "note": r[3]} for r in rows]
+
+    # --- overrides -----------------------------------------------------------------------
+    def save_override(self, road: str, o: Override) -> None:
+        self._exec("INSERT OR REPLACE INTO overrides VALUES (?,?,?,?,?,?,NULL,NULL)",
+                   (o.id, road, json.dumps(asdict(o)), 1, o.actor, o.start_ms))
+
+    def clear_override(self, override_id: str, actor: str, ts_ms: int) -> None:
+        self._exec("UPDATE overrides SET active = 0, cleared_by = ?, cleared_ts = ? WHERE id = ?",
+                   (actor, ts_ms, override_id))
+
+    def active_overrides(self, road: str, now_ms: int) -> list[Override]:
+        rows = self._exec("SELECT body FROM overrides WHERE road = ? AND active = 1", (road,))
+        out = [Override(**json.loads(r[0])) for r in rows]
+        return [o for o in out if o.expires_ms is None or o.expires_ms > now_ms]
+
+    # --- schedules -----------------------------------------------------------------------
+    def save_schedule(self, road: str, book: ScheduleBook, actor: str, ts_ms: int) -> int:
+        """Store a new version (one higher than the last); returns that version."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(version) FROM schedules WHERE road = ?", (road,)).fetchone()
+            version = max(book.version, (row[0] or 0) + 1)
+            body = {**book.to_mapping(), "version": version}
+            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)", (road, version, json.dumps(body), actor, ts_ms))
+        return version
+
+    def schedule(self, road: str, version: int | None = None) -> ScheduleBook | None:
+        if version is None:
+            rows = self._exec("SELECT body FROM schedules WHERE road = ? ORDER BY version DESC LIMIT 1", (road,))
+        else:
+            rows = self._exec("SELECT body FROM schedules WHERE road = ? AND version = ?", (road, version))
+        return ScheduleBook.from_mapping(json.loads(rows[0][0]), f"schedules[{road}]") if rows else None
+
+    def schedule_versions(self, road: str) -> list[dict[str, Any]]:
+        rows = self._exec("SELECT version, actor, ts FROM schedules WHERE road = ? ORDER BY version", (road,))
+        return [{"version": r[0], "actor": r[1], "ts": r[2]} for r in rows]

@@ -1,0 +1,63 @@
+"""Energy accounting, and the energy benchmark's claims on a short run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controller.energy import EnergyMeter
+from streetlight.clock import parse_local
+from streetlight.registry import load_road
+
+from .road_stream import RoadStream
+
+ROAD = load_road("nanhuan-1")
+
+
+def test_meter_integrates_power_over_lit_time_only():
+    m = EnergyMeter(ROAD, interval_ms=60_000, grid_kg_per_kwh=0.5)
+    t0 = parse_local("2026-11-23 20:00")
+    i = np.array([2])  # NH-003, rated 150 W
+    for k in range(61):  # one hour at 75 W
+        m.add(i, t0 + k * 60_000, np.array([75.0]), np.array([True]))
+    for k in range(1, 61):  # then an hour of daylight at standby: not counted
+        m.add(i, t0 + (60 + k) * 60_000, np.array([3.0]), np.array([False]))
+    r = m.report()
+    assert r.pole_kwh["NH-003"] == pytest.approx(0.075 + (75 + 3) / 2 / 1000 / 60, rel=1e-6)
+    assert r.baseline_kwh == pytest.approx(0.150 + 0.150 / 60, rel=1e-6)
+    assert r.savings_pct == pytest.approx(100 * (1 - r.road_kwh / r.baseline_kwh))
+    assert r.co2_kg == pytest.approx(r.savings_kwh * 0.5)
+    assert r.segment_kwh["S1"] == pytest.approx(r.road_kwh)
+    assert m.nights() == ["2026-11-23"]
+
+
+def test_gaps_are_not_bridged_and_nights_split_at_noon():
+    m = EnergyMeter(ROAD, interval_ms=10_000)
+    t0 = parse_local("2026-11-24 05:00")
+    i = np.array([0])
+    m.add(i, t0, np.array([200.0]), np.array([True]))
+    m.add(i, t0 + 3_600_000, np.array([200.0]), np.array([True]))  # an hour of silence: not counted
+    assert m.report().road_kwh == 0
+    m.add(i, t0 + 3_610_000, np.array([200.0]), np.array([True]))
+    assert m.nights() == ["2026-11-23"]  # 6 am belongs to the night that began the evening before
+
+
+def test_controller_meters_a_dimmed_night_with_savings_and_no_time_under_floor():
+    s = RoadStream(start="2026-11-23 23:00", vehicles_per_report=0.4)
+    s.run_minutes(60)
+    r = s.ctl.energy_report()
+    assert r.savings_pct > 40 and r.road_kwh > 0
+    assert set(r.minutes_under_floor.values()) == {0.0}
+    assert r.to_dict()["night"] == "all"
+
+
+@pytest.mark.slow
+def test_energy_bench_quick_meets_the_target():
+    from streetlight.wiring.energy_bench import run
+
+    rows = {r["case"]: r for r in run(quick=True)}
+    adaptive, step = rows["adaptive"], rows["midnight step"]
+    assert adaptive["saved_pct"] >= 40 and adaptive["segment_minutes_under_floor"] == 0
+    assert step["saved_pct"] < adaptive["saved_pct"]
+    assert step["segment_minutes_under_floor"] > 0  # the fixed step is too dark for the event traffic
+    assert adaptive["open_faults"] == 0
