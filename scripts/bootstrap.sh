@@ -12,6 +12,7 @@ have influxd || debs+=(influxdb)
 have openssl || debs+=(openssl)
 if [ "${STREETLIGHT_BROWSER_TESTS:-1}" = 1 ]; then
   have chromium || debs+=(chromium)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || debs+=(fonts-wqy-microhei)
 fi
 if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

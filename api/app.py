@@ -1,0 +1,114 @@
+"""The API application: ``create_app(platform, settings, store_path)``.
+
+Routes live under ``/api/v1`` (plus ``/healthz``, ``/readyz``, ``/metrics`` and the dashboard at
+``/``). Every route but health, the dashboard page and the API description needs a bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+
+from streetlight.settings import Settings
+
+from . import errors
+from .audit import AuditLog
+from .auth import TokenStore
+from .deps import Context
+from .hub import StreamHub
+from .metrics import ApiMetrics
+from .middleware import MetricsMiddleware
+from .notify import Notifier
+from .platform import PlatformPort
+from .ratelimit import RateLimiter
+from .routes import admin, control, data, faults, road, schedules, system
+from .routes.system import STATIC
+from .store import Store
+
+DESCRIPTION = """\
+Operate a road of smart streetlights: see every pole live, dim a pole, a segment or the road,
+follow each command to every pole's acknowledgement, and work the fault list.
+
+**Authentication**: every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`;
+tokens come from `streetlight token create --role ROLE --name NAME`. Roles: `viewer` reads;
+`operator` dims, sets overrides and schedules; `maintenance` acknowledges and resolves faults and
+identifies poles; `admin` does everything and manages tokens and webhooks. A missing or unknown
+token gets 401, a role without the permission 403. Errors are `application/problem+json`
+(RFC 9457) with a `detail` saying what to do. Command routes are rate-limited per token (429 with
+`Retry-After`).
+"""
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    commands_per_minute: float = 120.0
+    command_burst: int = 30
+    webhook_attempts: int = 4
+    webhook_backoff_s: float = 1.0
+    deliver_webhooks: bool = True  # False: webhooks are kept and listed but nothing is sent (dry run)
+
+
+def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
+               options: ApiOptions | None = None) -> FastAPI:
+    opts = options or ApiOptions()
+    store = Store(store_path)
+    metrics = ApiMetrics(platform)
+    hub = StreamHub(platform, on_drop=metrics.stream_dropped.inc)
+    notifier = Notifier(store, attempts=opts.webhook_attempts, backoff_s=opts.webhook_backoff_s,
+                        on_attempt=lambda kind, ok: metrics.webhook_deliveries.labels(kind, "ok" if ok else "error").inc())
+    hub.listeners.append(notifier.on_event)
+    ctx = Context(platform=platform, settings=settings, tokens=TokenStore(store), audit=AuditLog(store),
+                  limiter=RateLimiter(opts.commands_per_minute, opts.command_burst), metrics=metrics, hub=hub,
+                  notifier=notifier)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        if opts.deliver_webhooks:
+            notifier.start()
+        try:
+            yield
+        finally:
+            hub.stop()
+            notifier.stop()
+
+    app = FastAPI(title="Streetlight platform API", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.ctx = ctx
+    app.state.store = store
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(system.router)
+    for module in (road, control, schedules, faults, data, admin):
+        app.include_router(module.router)
+    app.include_router(system.api_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, with error responses declared as problem+json only."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    problem = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in schema.get("paths", {}).values():
+        for op in item.values():
+            if "requestBody" in op:  # a body that is not JSON at all
+                op["responses"].setdefault("400", {"description": "Bad Request", "content": problem})
+            for status, resp in op.get("responses", {}).items():
+                content = resp.get("content", {})
+                if status.startswith(("4", "5")) and errors.PROBLEM in content:
+                    content.pop("application/json", None)
+                elif status == "422" and "application/json" in content:
+                    resp["content"] = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    app.openapi_schema = schema
+    return schema

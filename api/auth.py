@@ -1,0 +1,112 @@
+"""Bearer tokens and roles.
+
+A token is ``sl_`` followed by 256 random bits; only its SHA-256 is stored (a random token of
+that length needs no slow hash: there is nothing to guess from a dictionary). Tokens are created
+with ``streetlight token create`` or by an admin over the API, and revoked, never edited.
+
+Roles and what they may do (``PERMISSIONS``): ``viewer`` reads; ``operator`` reads, dims,
+sets overrides, the emergency all-on, schedules and identifies poles; ``maintenance`` reads,
+acknowledges and resolves faults and identifies poles; ``admin`` may do everything, and manages
+tokens and webhooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .store import Store
+
+ROLES = ("viewer", "operator", "maintenance", "admin")
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read"}),
+    "operator": frozenset({"read", "control", "identify", "schedules"}),
+    "maintenance": frozenset({"read", "faults", "identify"}),
+    "admin": frozenset({"read", "control", "identify", "schedules", "faults", "admin"}),
+}
+PERMISSION_WORDS = {
+    "read": "read the road", "control": "dim poles or switch the emergency all-on",
+    "identify": "identify poles", "schedules": "change schedules",
+    "faults": "acknowledge or resolve faults", "admin": "manage tokens and webhooks",
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL, revoked_ms INTEGER
+)"""
+
+
+class UnknownRole(ValueError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+
+class UnknownToken(LookupError):
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        super().__init__(f"no token with id {token_id!r}; list them with 'streetlight token list'")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: str
+    name: str
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+    @property
+    def actor(self) -> str:
+        return f"{self.name} ({self.role})"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        with store.tx() as db:
+            db.execute(_SCHEMA)
+
+    def create(self, role: str, name: str) -> tuple[str, dict[str, Any]]:
+        """A new token: returns the token (shown once) and its stored record."""
+        if role not in ROLES:
+            raise UnknownRole(role)
+        if not name.strip():
+            raise ValueError("a token needs a name saying who or what uses it, e.g. --name 'night shift'")
+        token = "sl_" + secrets.token_urlsafe(32)
+        record = {"id": "tok_" + secrets.token_hex(6), "name": name.strip(), "role": role,
+                  "created_ms": int(time.time() * 1000), "revoked_ms": None}
+        with self.store.tx() as db:
+            db.execute("INSERT INTO tokens (id, name, role, hash, created_ms) VALUES (?, ?, ?, ?, ?)",
+                       (record["id"], record["name"], role, _hash(token), record["created_ms"]))
+        return token, record
+
+    def authenticate(self, token: str) -> Principal | None:
+        rows = self.store.query("SELECT id, name, role FROM tokens WHERE hash = ? AND revoked_ms IS NULL",
+                                (_hash(token),))
+        if not rows:
+            return None
+        r = rows[0]
+        return Principal(token_id=r["id"], name=r["name"], role=r["role"])
+
+    def list(self, include_revoked: bool = True) -> list[dict[str, Any]]:
+        sql = "SELECT id, name, role, created_ms, revoked_ms FROM tokens"
+        if not include_revoked:
+            sql += " WHERE revoked_ms IS NULL"
+        return [dict(r) for r in self.store.query(sql + " ORDER BY created_ms")]
+
+    def revoke(self, token_id: str) -> dict[str, Any]:
+        with self.store.tx() as db:
+            cur = db.execute("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+                             (int(time.time() * 1000), token_id))
+            if cur.rowcount == 0 and not list(db.execute("SELECT 1 FROM tokens WHERE id = ?", (token_id,))):
+                raise UnknownToken(token_id)
+        return next(t for t in self.list() if t["id"] == token_id)

@@ -1,0 +1,366 @@
+"""An in-memory road that behaves like the live platform behind :class:`api.platform.PlatformPort`.
+
+Used by the API's tests, the dashboard's browser test and the API benchmark. A dim command
+turns into one ack per pole after ``ack_delay_s`` on a background thread (an offline pole's
+command expires after ``expire_s``), levels change and live events flow; faults are injected
+with :meth:`MemoryPlatform.inject_fault`. Readings and energy are synthetic but deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+import time
+import zlib
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from streetlight.clock import wall_ms
+from streetlight.registry import Road, format_chainage
+
+from .platform import Conflict, LiveEvent, NotFound
+from .schedule_defaults import default_schedules
+
+SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
+
+
+class _Subscription:
+    def __init__(self, owner: MemoryPlatform, maxsize: int = 10_000) -> None:
+        self._q: queue.Queue[LiveEvent] = queue.Queue(maxsize)
+        self._owner = owner
+        self.dropped = 0
+
+    def put(self, event: LiveEvent) -> None:
+        try:
+            self._q.put_nowait(event)
+        except queue.Full:  # a stalled reader loses events instead of stalling the road
+            self.dropped += 1
+
+    def get(self, timeout: float) -> LiveEvent | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._owner._unsubscribe(self)
+
+
+class MemoryPlatform:
+    def __init__(self, road: Road, ack_delay_s: float = 0.05, expire_s: float = 2.0) -> None:
+        self.roads: dict[str, Road] = {road.id: road}
+        self.ack_delay_s = ack_delay_s
+        self.expire_s = expire_s
+        self._lock = threading.RLock()
+        now = wall_ms()
+        self._twins: dict[str, dict[str, dict[str, Any]]] = {
+            road.id: {p.id: {"pole": p.id, "online": True, "level": 100.0, "reason": "schedule",
+                             "mode": "auto", "last_seen_ms": now, "power_w": p.rated_power_w}
+                      for p in road.poles}
+        }
+        self._commands: dict[str, dict[str, Any]] = {}
+        self._faults: dict[str, dict[str, Any]] = {}
+        self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
+        self._emergency: set[str] = set()
+        self._subs: list[_Subscription] = []
+        self._ids = itertools.count(1)
+        self._fault_ids = itertools.count(1)
+        self._due: list[tuple[float, int, str, str]] = []  # (monotonic due, tiebreak, cmd_id, pole)
+        self._wake = threading.Condition(self._lock)
+        self._stop = False
+        self.stats_counters = {"messages_in_total": 0.0, "messages_rejected_total": 0.0,
+                               "points_written_total": 0.0, "spool_depth": 0.0,
+                               "command_latency_seconds": 0.0}
+        self._worker = threading.Thread(target=self._run, name="memory-platform-acks", daemon=True)
+        self._worker.start()
+
+    # ----------------------------------------------------------------- lifecycle and events
+    def close(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        self._worker.join(timeout=2)
+
+    def subscribe(self) -> _Subscription:
+        sub = _Subscription(self)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: _Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        event = LiveEvent(kind=kind, data=dict(data), ts_ms=wall_ms())
+        for sub in list(self._subs):
+            sub.put(event)
+
+    def now_ms(self) -> int:
+        return wall_ms()
+
+    def ready(self) -> dict[str, bool]:
+        return {"broker": True, "database": True}
+
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.stats_counters)
+
+    # ----------------------------------------------------------------- twins
+    def _road(self, road: str) -> Road:
+        if road not in self.roads:
+            raise NotFound("road", road, f"known roads: {', '.join(self.roads)}")
+        return self.roads[road]
+
+    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+        with self._lock:
+            t = self._twins.get(road, {}).get(pole)
+            return dict(t) if t else None
+
+    def twins(self, road: str) -> list[dict[str, Any]]:
+        self._road(road)
+        with self._lock:
+            return [dict(t) for t in self._twins[road].values()]
+
+    def set_online(self, road: str, pole: str, online: bool) -> None:
+        with self._lock:
+            t = self._twins[road][pole]
+            t["online"] = online
+            self._emit("twin", {"road": road, **t})
+
+    def _set_level(self, road: str, pole: str, level: float, reason: str) -> None:
+        t = self._twins[road][pole]
+        rated = self.roads[road].pole(pole).rated_power_w
+        t.update(level=float(level), reason=reason, last_seen_ms=wall_ms(),
+                 power_w=round(rated * level / 100.0, 1), mode="manual" if reason != "schedule" else "auto")
+        self.stats_counters["messages_in_total"] += 1
+        self._emit("twin", {"road": road, **t})
+
+    # ----------------------------------------------------------------- commands
+    def _new_command(self, road: str, type_: str, poles: list[str], actor: str, **fields: Any) -> str:
+        r = self._road(road)
+        for p in poles:
+            if not r.has_pole(p):
+                raise NotFound("pole", p, f"road {road} has {r.poles[0].id} … {r.poles[-1].id}")
+        cmd_id = f"c-{next(self._ids):06d}"
+        issued = wall_ms()
+        cmd = {"cmd_id": cmd_id, "type": type_, "road": road, "issued_ms": issued, "actor": actor,
+               "expires_ms": None, "level": None, "ramp_ms": 0, "seconds": None,
+               "poles": {p: {"status": "pending", "dim": None, "error": None, "ack_ms": None} for p in poles},
+               **fields}
+        due = time.monotonic() + self.ack_delay_s
+        with self._wake:
+            self._commands[cmd_id] = cmd
+            for p in poles:
+                delay = self.ack_delay_s if self._twins[road][p]["online"] else self.expire_s
+                heapq.heappush(self._due, (due - self.ack_delay_s + delay, next(self._ids), cmd_id, p))
+            self._wake.notify_all()
+        return cmd_id
+
+    def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
+            actor: str) -> list[str]:
+        return [self._new_command(road, "dim", poles, actor, level=float(level), ramp_ms=ramp_ms,
+                                  expires_ms=expires_ms)]
+
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str:
+        return self._new_command(road, "identify", [pole], actor, seconds=seconds)
+
+    def command(self, cmd_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cmd = self._commands.get(cmd_id)
+            if cmd is None:
+                return None
+            return {**cmd, "poles": {p: dict(s) for p, s in cmd["poles"].items()}}
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stop and (not self._due or self._due[0][0] > time.monotonic()):
+                    timeout = (self._due[0][0] - time.monotonic()) if self._due else None
+                    self._wake.wait(timeout=timeout)
+                if self._stop:
+                    return
+                _, _, cmd_id, pole = heapq.heappop(self._due)
+                self._settle(cmd_id, pole)
+
+    def _settle(self, cmd_id: str, pole: str) -> None:
+        cmd = self._commands[cmd_id]
+        road, twin = cmd["road"], self._twins[cmd["road"]][pole]
+        status = cmd["poles"][pole]
+        if not twin["online"]:
+            status.update(status="expired", error="no ack from the pole before the command expired")
+        elif cmd["type"] == "dim":
+            reason = "emergency" if road in self._emergency else ("override" if cmd["expires_ms"] else "manual")
+            level = 100.0 if road in self._emergency else cmd["level"]
+            self._set_level(road, pole, level, reason)
+            status.update(status="acked", dim=level, ack_ms=wall_ms())
+        else:
+            status.update(status="acked", dim=twin["level"], ack_ms=wall_ms())
+        latency = (wall_ms() - cmd["issued_ms"]) / 1000.0
+        self.stats_counters["command_latency_seconds"] = latency
+        self._emit("command", {"cmd_id": cmd_id, "road": road, "pole": pole, **status})
+
+    def emergency(self, road: str, on: bool, actor: str) -> None:
+        r = self._road(road)
+        with self._lock:
+            if on:
+                self._emergency.add(road)
+            else:
+                self._emergency.discard(road)
+        if on:
+            self._new_command(road, "dim", r.pole_ids, actor, level=100.0, ramp_ms=0)
+
+    def emergency_active(self, road: str) -> bool:
+        self._road(road)
+        return road in self._emergency
+
+    # ----------------------------------------------------------------- faults
+    def inject_fault(self, road: str, type: str = "lamp_failure", pole: str | None = None,
+                     span: tuple[str, str] | None = None, severity: str = "major") -> dict[str, Any]:
+        """Open a fault as the controller would, with its location from the registry."""
+        r = self._road(road)
+        where = r.pole(pole or (span[1] if span else r.poles[0].id))
+        first = r.pole(span[0]) if span else where
+        chain = (first.chainage_m + where.chainage_m) / 2
+        place = f"{format_chainage(chain)}, {SIDE_WORDS.get(where.side, where.side)} side, segment {where.segment}"
+        summary = (f"Supply lost between {span[0]} and {span[1]} ({place})" if span
+                   else f"{type.replace('_', ' ').capitalize()} at {where.id} ({place})")
+        now = wall_ms()
+        fault = {"fault_id": f"F-{next(self._fault_ids):06d}", "type": type, "severity": severity,
+                 "state": "open", "road": road, "pole": None if span else where.id,
+                 "span": list(span) if span else None, "segment": where.segment, "side": where.side,
+                 "chainage_m": chain, "lat": where.lat, "lon": where.lon, "feeder": where.feeder,
+                 "first_seen_ts": now, "last_seen_ts": now, "summary": summary,
+                 "evidence": {"source": "injected", "dim_reported": self._twins[road][where.id]["level"]},
+                 "acknowledged_by": None, "acknowledged_ms": None, "resolved_by": None,
+                 "resolved_ms": None, "notes": []}
+        with self._lock:
+            self._faults[fault["fault_id"]] = fault
+            self._emit("alert", fault)
+        return dict(fault)
+
+    def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
+               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+        want = {"road": road, "state": state, "type": type, "segment": segment, "severity": severity}
+        with self._lock:
+            return [dict(f) for f in self._faults.values()
+                    if all(v is None or f[k] == v for k, v in want.items())]
+
+    def fault(self, fault_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            f = self._faults.get(fault_id)
+            return dict(f) if f else None
+
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+        with self._lock:
+            f = self._faults.get(fault_id)
+            if f is None:
+                raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
+            if f["state"] == "resolved" or (to == "acknowledged" and f["state"] != "open"):
+                raise Conflict(f"fault {fault_id} is {f['state']}; it cannot become {to}")
+            now = wall_ms()
+            f["state"] = to
+            key = "acknowledged" if to == "acknowledged" else "resolved"
+            f[f"{key}_by"], f[f"{key}_ms"] = actor, now
+            f["last_seen_ts"] = max(f["last_seen_ts"], now)
+            f["notes"] = [*f["notes"], {"by": actor, "ts_ms": now, "state": to, "note": note}]
+            self._emit("alert", f)
+            return dict(f)
+
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+        return self._transition(fault_id, "acknowledged", actor, note)
+
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+        return self._transition(fault_id, "resolved", actor, note)
+
+    # ----------------------------------------------------------------- schedules
+    def schedules(self, road: str) -> list[dict[str, Any]]:
+        self._road(road)
+        with self._lock:
+            return [dict(s) for s in self._schedules.values() if s["road"] == road]
+
+    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
+        r = self._road(road)
+        unknown = [s for s in schedule.get("segments") or [] if s not in r.segment_by_id]
+        if unknown:
+            raise NotFound("segment", unknown[0], f"segments of {road}: {', '.join(r.segment_by_id)}")
+        with self._lock:
+            sid = schedule.get("id") or f"sch-{next(self._ids):04d}"
+            stored = {**schedule, "id": sid, "road": road}
+            self._schedules[sid] = stored
+            return dict(stored)
+
+    def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
+        with self._lock:
+            s = self._schedules.get(schedule_id)
+            if s is None or s["road"] != road:
+                raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
+            del self._schedules[schedule_id]
+
+    def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
+        r = self._road(road)
+        today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(r.timezone)).date().isoformat()
+        out: dict[str, str | None] = {}
+        for seg in r.segments:
+            fits = [s for s in self.schedules(road) if not s.get("segments") or seg.id in s["segments"]]
+            exceptions = [s for s in fits if s["kind"] == "exception" and today in s.get("dates", [])]
+            defaults = [s for s in fits if s["kind"] == "default"]
+            best = max(exceptions or defaults, key=lambda s: s.get("priority", 0), default=None)
+            out[seg.id] = best["id"] if best else None
+        return out
+
+    # ----------------------------------------------------------------- telemetry and energy
+    def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:
+        r = self._road(road)
+        times = np.arange(start_ms - start_ms % (every_s * 1000), end_ms, every_s * 1000, dtype=np.int64)
+        frames = []
+        for pid in poles:
+            p = r.pole(pid)
+            rng = np.random.default_rng(zlib.crc32(pid.encode()))
+            hour = (times // 3_600_000 + 8) % 24  # local hour on the reference road (UTC+8)
+            night = (hour >= 18) | (hour < 6)
+            dim = np.where(night, np.where((hour >= 23) | (hour < 5), 50.0, 100.0), 0.0)
+            power = p.rated_power_w * dim / 100.0 * (1 + rng.normal(0, 0.01, len(times)))
+            frames.append(pd.DataFrame({
+                "time": times, "pole": pid, "dim": dim, "power_w": power.clip(0).round(1),
+                "voltage_v": (230 + rng.normal(0, 1.5, len(times))).round(1),
+                "vehicles": rng.poisson(np.where(night, 3, 12)),
+            }))
+        if not frames:
+            return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v", "vehicles"])
+        return pd.concat(frames, ignore_index=True)
+
+    def latest(self, road: str) -> pd.DataFrame:
+        rows = [{"time": t["last_seen_ms"], "pole": t["pole"], "dim": t["level"], "power_w": t["power_w"],
+                 "voltage_v": 230.0} for t in self.twins(road)]
+        return pd.DataFrame(rows)
+
+    def energy(self, road: str, day: date) -> dict[str, Any]:
+        r = self._road(road)
+        seed = day.toordinal()
+        poles = []
+        for p in r.poles:
+            base = p.rated_power_w * 12.0 / 1000.0  # kWh at full power over a 12 h night
+            used = base * (0.58 + (zlib.crc32(f"{p.id}{seed}".encode()) % 100) / 1000.0)
+            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": round(used, 3),
+                          "baseline_kwh": round(base, 3), "savings_kwh": round(base - used, 3)})
+        segments = []
+        for s in r.segments:
+            mine = [x for x in poles if x["segment"] == s.id]
+            segments.append(_totals({"segment": s.id}, mine))
+        return _totals({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles}, poles)
+
+
+def _totals(head: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    used = round(sum(x["energy_kwh"] for x in rows), 3)
+    base = round(sum(x["baseline_kwh"] for x in rows), 3)
+    return {**head, "energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
+            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0, "violations": 0}
+

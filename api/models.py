@@ -1,0 +1,329 @@
+"""Pydantic models of the API's requests and responses (the OpenAPI document is built from them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from streetlight.protocol.messages import AT_RE
+
+PoleState = Literal["lit", "dimmed", "off", "fault", "offline"]
+CommandStatus = Literal["pending", "acked", "failed", "expired"]
+FaultState = Literal["open", "acknowledged", "resolved"]
+Severity = Literal["critical", "major", "minor"]
+FaultType = Literal["lamp_failure", "driver_fault", "cable_fault", "feeder_outage", "comm_loss", "leakage",
+                    "voltage_out_of_band", "day_burning", "cycling", "detector_stuck"]
+Role = Literal["viewer", "operator", "maintenance", "admin"]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ the road
+class SegmentOut(BaseModel):
+    id: str
+    name: str
+    from_name: str
+    to_name: str
+    start_m: float
+    end_m: float
+    poles: int
+
+
+class CabinetOut(BaseModel):
+    id: str
+    name: str
+    chainage_m: float
+    lat: float
+    lon: float
+
+
+class FeederOut(BaseModel):
+    id: str
+    cabinet: str
+    poles: list[str] = Field(description="from the cabinet outward")
+
+
+class RoadSummary(BaseModel):
+    id: str
+    name: str
+    local_name: str
+    lighting_class: str
+    timezone: str
+    length_m: float
+    poles: int
+    emergency: bool = Field(description="the emergency all-on is in force")
+
+
+class RoadDetail(RoadSummary):
+    lat: float
+    lon: float
+    segments: list[SegmentOut]
+    cabinets: list[CabinetOut]
+    feeders: list[FeederOut]
+
+
+class PoleOut(BaseModel):
+    id: str
+    road: str
+    index: int
+    chainage_m: float
+    chainage: str = Field(examples=["K1+592"])
+    side: str
+    segment: str
+    feeder: str
+    feeder_position: int
+    cabinet: str
+    lat: float
+    lon: float
+    rated_power_w: float
+    equipment: list[str]
+    state: PoleState = Field(description="lit (100 %), dimmed, off, fault (an open fault names it) or offline")
+    level: float | None = Field(description="output the pole last reported, %")
+    reason: str | None = Field(description="what set the level: schedule, adaptive, override, emergency, manual")
+    mode: str | None
+    online: bool
+    last_seen_ms: int | None
+    power_w: float | None
+    open_faults: list[str]
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "id": "NH-047", "road": "nanhuan-1", "index": 46, "chainage_m": 1620.0, "chainage": "K1+620",
+        "side": "N", "segment": "S2", "feeder": "C1-L2", "feeder_position": 23, "cabinet": "C1",
+        "lat": 31.718226, "lon": 119.560, "rated_power_w": 200.0, "equipment": ["lamp", "energy_meter"],
+        "state": "dimmed", "level": 50.0, "reason": "schedule", "mode": "auto", "online": True,
+        "last_seen_ms": 1764000000000, "power_w": 100.0, "open_faults": []}]}}
+
+
+class PoleList(BaseModel):
+    road: str
+    count: int
+    counts: dict[str, int] = Field(description="poles per state")
+    poles: list[PoleOut]
+
+
+# ------------------------------------------------------------------ control
+class DimRequest(In):
+    level: float = Field(ge=0, le=100, description="output level, % of rated", examples=[30])
+    ramp_ms: int = Field(0, ge=0, le=3_600_000, description="fade over this many ms")
+    expires_in_s: int | None = Field(None, ge=1, le=7 * 86_400,
+                                     description="an override: the schedule takes over again after this")
+
+    model_config = {"json_schema_extra": {"examples": [{"level": 30, "ramp_ms": 2000, "expires_in_s": 3600}]}}
+
+
+class PolesDimRequest(DimRequest):
+    poles: list[str] = Field(min_length=1, max_length=1000, examples=[["NH-046", "NH-047"]])
+
+
+class RoadDimRequest(DimRequest):
+    confirm: bool = Field(False, description="must be true: dimming a whole road is asked twice")
+
+
+class EmergencyRequest(In):
+    on: bool = Field(description="true: every pole to 100 % and held there; false: release")
+    confirm: bool = Field(False, description="must be true")
+
+
+class IdentifyRequest(In):
+    seconds: int = Field(30, ge=1, le=600)
+
+
+class CommandAccepted(BaseModel):
+    command_ids: list[str]
+    road: str
+    target: str = Field(examples=["segment S3"])
+    poles: int
+    level: float | None = None
+    expires_ms: int | None = None
+
+
+class PoleCommandStatus(BaseModel):
+    status: CommandStatus
+    dim: float | None
+    error: str | None
+    ack_ms: int | None
+
+
+class CommandOut(BaseModel):
+    cmd_id: str
+    type: str
+    road: str
+    issued_ms: int
+    expires_ms: int | None
+    level: float | None
+    ramp_ms: int | None
+    actor: str
+    done: bool = Field(description="no pole is pending any more")
+    summary: dict[str, int] = Field(description="poles per status")
+    poles: dict[str, PoleCommandStatus]
+
+
+class CommandBatch(BaseModel):
+    count: int
+    done: bool = Field(description="no pole of any of these commands is pending")
+    summary: dict[str, int] = Field(description="poles per status over all the commands")
+    commands: list[CommandOut]
+
+
+class EmergencyOut(BaseModel):
+    road: str
+    emergency: bool
+
+
+# ------------------------------------------------------------------ schedules
+class Step(In):
+    at: str = Field(max_length=12, description="HH:MM, dusk, dawn, dusk+N or dawn-N (minutes)", examples=["22:00"])
+    level: float = Field(ge=0, le=100)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        if not AT_RE.match(v):
+            raise ValueError("expected HH:MM, dusk, dawn, dusk+N or dawn-N, e.g. 22:00 or dusk+15")
+        return v
+
+
+class ScheduleIn(In):
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["default", "exception"] = Field(description="exception: only on the listed dates")
+    segments: list[str] | None = Field(None, description="null: every segment")
+    dates: list[str] = Field(default_factory=list, max_length=366,
+                             description="YYYY-MM-DD dates of a calendar exception")
+    priority: int = Field(0, ge=0, le=100)
+    steps: list[Step] = Field(min_length=1, max_length=48)
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Spring Festival", "kind": "exception", "segments": ["S2", "S3"], "dates": ["2027-02-06"],
+        "priority": 10, "steps": [{"at": "dusk", "level": 100}, {"at": "dawn", "level": 0}]}]}}
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    road: str
+    name: str
+    kind: str
+    segments: list[str] | None
+    dates: list[str]
+    priority: int
+    steps: list[dict[str, Any]]
+
+
+class ActiveSchedules(BaseModel):
+    road: str
+    now_ms: int
+    segments: dict[str, str | None] = Field(description="segment -> the schedule in force there now")
+
+
+# ------------------------------------------------------------------ faults
+class FaultOut(BaseModel):
+    fault_id: str
+    type: str
+    severity: str
+    state: FaultState
+    road: str
+    pole: str | None
+    span: list[str] | None
+    segment: str | None
+    side: str | None
+    chainage_m: float | None
+    lat: float | None
+    lon: float | None
+    feeder: str | None
+    first_seen_ts: int
+    last_seen_ts: int
+    summary: str
+    location: str = Field(description="where to go, in words", examples=[
+        "segment S3, north side, K1+592, between poles NH-046 and NH-047"])
+    evidence: dict[str, Any]
+    acknowledged_by: str | None
+    acknowledged_ms: int | None
+    resolved_by: str | None
+    resolved_ms: int | None
+    notes: list[dict[str, Any]]
+
+
+class FaultList(BaseModel):
+    count: int
+    faults: list[FaultOut]
+
+
+class FaultAction(In):
+    note: str = Field("", max_length=1000, examples=["crew on site, replacing driver"])
+
+
+# ------------------------------------------------------------------ readings and energy
+class Readings(BaseModel):
+    road: str
+    start_ms: int
+    end_ms: int
+    every_s: int
+    count: int
+    columns: list[str]
+    readings: list[dict[str, Any]] = Field(description="one object per pole and time: time (ms), pole, fields")
+
+
+class EnergyOut(BaseModel):
+    road: str
+    day: str
+    energy_kwh: float
+    baseline_kwh: float = Field(description="the same nights at full power")
+    savings_kwh: float
+    savings_pct: float
+    violations: int = Field(description="intervals below the lighting class floor; 0 when compliant")
+    segments: list[dict[str, Any]]
+    poles: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ audit, tokens, webhooks, health
+class AuditEntry(BaseModel):
+    id: int
+    ts_ms: int
+    actor: str
+    role: str
+    token_id: str | None
+    action: str
+    target: str
+    params: dict[str, Any]
+    result: str
+    detail: str
+
+
+class AuditList(BaseModel):
+    count: int
+    entries: list[AuditEntry]
+
+
+class TokenCreate(In):
+    role: Role
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_ms: int
+    revoked_ms: int | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once; only its hash is kept")
+
+
+class WhoAmI(BaseModel):
+    token_id: str
+    name: str
+    role: str
+    permissions: list[str]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, bool]

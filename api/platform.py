@@ -1,0 +1,119 @@
+"""The one narrow port through which the API reaches the running platform.
+
+The API never talks to the broker, the controller or InfluxDB directly: it calls a
+:class:`PlatformPort`. ``api.memory_platform.MemoryPlatform`` implements it in memory (tests,
+the dashboard's browser test, benchmarks); the live adapter wires the gateway, the controller and
+the telemetry store behind the same methods.
+
+Shapes exchanged (plain dicts, so that an adapter needs no API import):
+
+* twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
+  "mode": str | None, "last_seen_ms": int | None, "power_w": float | None}`` — ``level`` is the
+  output the pole last reported, ``reason`` the rule that set it (``schedule``, ``adaptive``,
+  ``override``, ``emergency``, ``manual`` …).
+* command: ``{"cmd_id", "type", "road", "issued_ms", "expires_ms", "level", "ramp_ms",
+  "actor", "poles": {pole: {"status": "pending|acked|failed|expired", "dim", "error",
+  "ack_ms"}}}``.
+* fault: the fields of a protocol Alert (``docs/protocol.md``) plus ``acknowledged_by``,
+  ``acknowledged_ms``, ``resolved_by``, ``resolved_ms``, ``notes``.
+* schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
+  "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
+* live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
+
+Errors: a port method raises :class:`NotFound` for an unknown id and :class:`Conflict` for a
+transition that is not allowed (resolving a resolved fault); the API maps them to 404 / 409.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from streetlight.errors import StreetlightError
+from streetlight.registry import Road
+
+LIVE_KINDS = ("twin", "command", "alert")
+COMMAND_STATUSES = ("pending", "acked", "failed", "expired")
+
+
+class PlatformError(StreetlightError):
+    """Base of the errors a platform adapter raises on purpose."""
+
+
+class NotFound(PlatformError):
+    def __init__(self, kind: str, key: str, hint: str = "") -> None:
+        self.kind = kind
+        self.key = key
+        self.hint = hint
+        super().__init__(f"no {kind} {key!r}" + (f"; {hint}" if hint else ""))
+
+
+class Conflict(PlatformError):
+    """A state transition that is not allowed from the current state."""
+
+
+class Unavailable(PlatformError):
+    """The broker or the database is away; the request may be retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    kind: str  # one of LIVE_KINDS
+    data: dict[str, Any]
+    ts_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Subscription(Protocol):
+    def get(self, timeout: float) -> LiveEvent | None:
+        """The next live event, or ``None`` after ``timeout`` seconds without one."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class PlatformPort(Protocol):
+    """What the API needs from the running platform."""
+
+    roads: dict[str, Road]
+
+    # the road, live
+    def twin(self, road: str, pole: str) -> dict[str, Any] | None: ...
+    def twins(self, road: str) -> list[dict[str, Any]]: ...
+
+    # control
+    def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
+            actor: str) -> list[str]: ...
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str: ...
+    def command(self, cmd_id: str) -> dict[str, Any] | None: ...
+    def emergency(self, road: str, on: bool, actor: str) -> None: ...
+    def emergency_active(self, road: str) -> bool: ...
+
+    # schedules and calendar exceptions
+    def schedules(self, road: str) -> list[dict[str, Any]]: ...
+    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]: ...
+    def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None: ...
+    def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]: ...
+
+    # faults
+    def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
+               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]: ...
+    def fault(self, fault_id: str) -> dict[str, Any] | None: ...
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
+
+    # telemetry and energy
+    def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int,
+                  every_s: int) -> pd.DataFrame: ...
+    def latest(self, road: str) -> pd.DataFrame: ...
+    def energy(self, road: str, day: date) -> dict[str, Any]: ...
+
+    # live stream, health, own metrics
+    def subscribe(self) -> Subscription: ...
+    def ready(self) -> dict[str, bool]: ...
+    def stats(self) -> dict[str, float]: ...
+    def now_ms(self) -> int: ...

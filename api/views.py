@@ -1,0 +1,126 @@
+"""Platform dicts and registry objects turned into the API's response shapes (pure functions)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from streetlight.registry import Pole, Road
+
+from .formats import location
+
+LIVE_FAULT_STATES = ("open", "acknowledged")
+
+
+def fault_index(faults: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """pole id -> ids of the unresolved faults that name it (as the pole or an end of a span)."""
+    out: dict[str, list[str]] = {}
+    for f in faults:
+        if f.get("state") not in LIVE_FAULT_STATES:
+            continue
+        for p in {f.get("pole"), *(f.get("span") or [])} - {None}:
+            out.setdefault(p, []).append(f["fault_id"])
+    return out
+
+
+def pole_state(twin: dict[str, Any] | None, faults: list[str]) -> str:
+    if twin is None or not twin.get("online", False):
+        return "offline"
+    if faults:
+        return "fault"
+    level = twin.get("level")
+    if level is None or level <= 0:
+        return "off"
+    return "lit" if level >= 99.5 else "dimmed"
+
+
+# keyed by identity: hashing a frozen Road hashes all its poles, which costs more than the rows
+_REGISTRY_ROWS: dict[int, tuple[Road, dict[str, dict[str, Any]]]] = {}
+
+
+def _registry_row(road: Road, pole: Pole) -> dict[str, Any]:
+    return {
+        "id": pole.id, "road": road.id, "index": pole.index, "chainage_m": pole.chainage_m,
+        "chainage": pole.chainage, "side": pole.side, "segment": pole.segment, "feeder": pole.feeder,
+        "feeder_position": pole.feeder_position, "cabinet": pole.cabinet, "lat": pole.lat, "lon": pole.lon,
+        "rated_power_w": pole.rated_power_w, "equipment": list(pole.equipment),
+    }
+
+
+def registry_rows(road: Road) -> dict[str, dict[str, Any]]:
+    """The registry half of every pole's answer, built once per road (the pole list is read often)."""
+    hit = _REGISTRY_ROWS.get(id(road))
+    if hit is None or hit[0] is not road:
+        hit = (road, {p.id: _registry_row(road, p) for p in road.poles})
+        _REGISTRY_ROWS[id(road)] = hit
+    return hit[1]
+
+
+def pole_out(road: Road, pole: Pole, twin: dict[str, Any] | None, faults: list[str]) -> dict[str, Any]:
+    t = twin or {}
+    return {
+        **registry_rows(road)[pole.id],
+        "state": pole_state(twin, faults), "level": _num(t.get("level")), "reason": t.get("reason"),
+        "mode": t.get("mode"), "online": bool(t.get("online", False)), "last_seen_ms": t.get("last_seen_ms"),
+        "power_w": _num(t.get("power_w")), "open_faults": faults,
+    }
+
+
+def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, Any]],
+              segment: str | None = None, state: str | None = None) -> dict[str, Any]:
+    by_pole = {t["pole"]: t for t in twins}
+    idx = fault_index(faults)
+    rows = [pole_out(road, p, by_pole.get(p.id), idx.get(p.id, [])) for p in road.poles
+            if segment is None or p.segment == segment]
+    counts = Counter(r["state"] for r in rows)
+    if state is not None:
+        rows = [r for r in rows if r["state"] == state]
+    return {"road": road.id, "count": len(rows), "counts": dict(counts), "poles": rows}
+
+
+def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
+    keys = ("fault_id", "type", "severity", "state", "road", "pole", "span", "segment", "side", "chainage_m",
+            "lat", "lon", "feeder", "first_seen_ts", "last_seen_ts", "summary", "evidence", "acknowledged_by",
+            "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
+    out = {k: fault.get(k) for k in keys}
+    out["evidence"] = out["evidence"] or {}
+    out["notes"] = out["notes"] or []
+    out["location"] = location(fault)
+    return out
+
+
+def command_out(cmd: dict[str, Any]) -> dict[str, Any]:
+    poles = cmd.get("poles", {})
+    summary = Counter(s["status"] for s in poles.values())
+    return {
+        "cmd_id": cmd["cmd_id"], "type": cmd.get("type", "dim"), "road": cmd.get("road", ""),
+        "issued_ms": cmd.get("issued_ms", 0), "expires_ms": cmd.get("expires_ms"), "level": cmd.get("level"),
+        "ramp_ms": cmd.get("ramp_ms"), "actor": cmd.get("actor", ""), "done": summary.get("pending", 0) == 0,
+        "summary": {k: summary.get(k, 0) for k in ("pending", "acked", "failed", "expired")},
+        "poles": {p: {"status": s["status"], "dim": s.get("dim"), "error": s.get("error"), "ack_ms": s.get("ack_ms")}
+                  for p, s in poles.items()},
+    }
+
+
+def road_summary(road: Road, emergency: bool) -> dict[str, Any]:
+    return {"id": road.id, "name": road.name, "local_name": road.local_name, "lighting_class": road.lighting_class,
+            "timezone": road.timezone, "length_m": road.length_m, "poles": len(road.poles), "emergency": emergency}
+
+
+def road_detail(road: Road, emergency: bool) -> dict[str, Any]:
+    n = Counter(p.segment for p in road.poles)
+    return {
+        **road_summary(road, emergency), "lat": road.lat, "lon": road.lon,
+        "segments": [{"id": s.id, "name": s.name, "from_name": s.from_name, "to_name": s.to_name,
+                      "start_m": s.start_m, "end_m": s.end_m, "poles": n.get(s.id, 0)} for s in road.segments],
+        "cabinets": [{"id": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon}
+                     for c in road.cabinets],
+        "feeders": [{"id": f.id, "cabinet": f.cabinet, "poles": list(f.poles)} for f in road.feeders],
+    }
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if f != f else f  # NaN is not JSON

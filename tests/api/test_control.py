@@ -1,0 +1,144 @@
+"""Control through the API: every pole of a segment acks and reports its new level; audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.app import ApiOptions
+from streetlight.registry import Road
+
+from .conftest import Api
+
+PROBLEM = "application/problem+json"
+
+
+def test_dim_segment_every_pole_acks_and_reports_the_new_level(api: Api, road: Road) -> None:
+    segment = road.poles_of_segment("S3")
+    r = api.post("/api/v1/segments/S3/dim", json={"level": 30, "ramp_ms": 0})
+    assert r.status_code == 202, r.text
+    accepted = r.json()
+    assert accepted["poles"] == len(segment) and accepted["target"] == "segment S3"
+
+    acked: dict[str, Any] = {}
+    for cmd_id in accepted["command_ids"]:
+        cmd = api.wait_command(cmd_id)
+        assert cmd["done"], cmd["summary"]
+        acked.update(cmd["poles"])
+    assert set(acked) == {p.id for p in segment}
+    assert all(s["status"] == "acked" and s["dim"] == 30 for s in acked.values()), acked
+
+    poles = api.get("/api/v1/poles", params={"segment": "S3"}).json()
+    assert poles["count"] == len(segment)
+    assert {p["id"]: (p["level"], p["state"]) for p in poles["poles"]} == {p.id: (30.0, "dimmed") for p in segment}
+    other = api.get("/api/v1/poles/NH-001").json()
+    assert other["segment"] == "S1" and other["level"] == 100.0 and other["state"] == "lit"
+
+    audit = api.get("/api/v1/audit", params={"action": "dim_segment"}).json()
+    assert audit["count"] == 1
+    entry = audit["entries"][0]
+    assert (entry["actor"], entry["role"], entry["target"], entry["result"]) == ("test-operator", "operator", "segment S3", "ok")
+    assert entry["params"]["level"] == 30 and entry["params"]["command_ids"] == accepted["command_ids"]
+
+
+def test_dim_one_pole_with_expiry_is_an_override(api: Api) -> None:
+    r = api.post("/api/v1/poles/NH-047/dim", json={"level": 40, "expires_in_s": 600})
+    assert r.status_code == 202, r.text
+    assert r.json()["expires_ms"] is not None
+    cmd = api.wait_command(r.json()["command_ids"][0])
+    assert cmd["poles"]["NH-047"]["status"] == "acked"
+    pole = api.get("/api/v1/poles/NH-047").json()
+    assert pole["level"] == 40.0 and pole["reason"] == "override"
+
+
+def test_dim_a_list_of_poles_and_reject_unknown_ones(api: Api) -> None:
+    r = api.post("/api/v1/poles/dim", json={"poles": ["NH-010", "NH-011"], "level": 0})
+    assert r.status_code == 202
+    cmd = api.wait_command(r.json()["command_ids"][0])
+    assert set(cmd["poles"]) == {"NH-010", "NH-011"}
+    assert api.get("/api/v1/poles/NH-010").json()["state"] == "off"
+
+    bad = api.post("/api/v1/poles/dim", json={"poles": ["NH-010", "XX-999"], "level": 10})
+    assert bad.status_code == 404 and bad.headers["content-type"] == PROBLEM
+    assert "XX-999" in bad.json()["detail"]
+
+
+def test_road_dim_asks_for_confirm(api: Api, road: Road) -> None:
+    r = api.post(f"/api/v1/roads/{road.id}/dim", json={"level": 50})
+    assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+    assert '"confirm": true' in r.json()["detail"]
+    ok = api.post(f"/api/v1/roads/{road.id}/dim", json={"level": 50, "confirm": True})
+    assert ok.status_code == 202 and ok.json()["poles"] == len(road.poles)
+    ids = ",".join(ok.json()["command_ids"])
+    for cmd_id in ok.json()["command_ids"]:
+        api.wait_command(cmd_id)
+    batch = api.get("/api/v1/commands", params={"ids": ids}).json()
+    assert batch["done"] and batch["summary"]["acked"] == len(road.poles)
+    assert sum(len(c["poles"]) for c in batch["commands"]) == len(road.poles)
+    assert api.get("/api/v1/commands", params={"ids": ids + ",nope"}).status_code == 404
+
+
+def test_offline_pole_command_expires(api: Api, platform: Any) -> None:
+    if not hasattr(platform, "set_online"):
+        return  # the live stack takes a pole offline through its simulator instead
+    platform.set_online("nanhuan-1", "NH-020", False)
+    assert api.get("/api/v1/poles/NH-020").json()["state"] == "offline"
+    r = api.post("/api/v1/poles/NH-020/dim", json={"level": 20})
+    cmd = api.wait_command(r.json()["command_ids"][0])
+    assert cmd["poles"]["NH-020"]["status"] == "expired" and cmd["poles"]["NH-020"]["error"]
+
+
+def test_emergency_all_on_and_release(api: Api, road: Road) -> None:
+    assert api.post(f"/api/v1/roads/{road.id}/emergency", json={"on": True}).status_code == 409
+    on = api.post(f"/api/v1/roads/{road.id}/emergency", json={"on": True, "confirm": True})
+    assert on.status_code == 200 and on.json() == {"road": road.id, "emergency": True}
+    assert api.get(f"/api/v1/roads/{road.id}").json()["emergency"] is True
+    off = api.post(f"/api/v1/roads/{road.id}/emergency", json={"on": False, "confirm": True})
+    assert off.json()["emergency"] is False
+    actions = [(e["action"], e["params"]) for e in api.get("/api/v1/audit", params={"action": "emergency"}).json()["entries"]]
+    assert actions == [("emergency", {"on": False}), ("emergency", {"on": True})]
+
+
+def test_identify_by_maintenance(api: Api) -> None:
+    r = api.post("/api/v1/poles/NH-047/identify", role="maintenance", json={"seconds": 20})
+    assert r.status_code == 202
+    cmd = api.wait_command(r.json()["command_ids"][0])
+    assert cmd["type"] == "identify" and cmd["poles"]["NH-047"]["status"] == "acked"
+    assert api.get("/api/v1/audit", params={"action": "identify"}).json()["entries"][0]["actor"] == "test-maintenance"
+
+
+def test_bad_requests_are_problems_a_person_can_act_on(api: Api) -> None:
+    r = api.post("/api/v1/poles/NH-047/dim", json={"level": 130})
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert "level" in r.json()["detail"] and r.json()["errors"][0]["field"] == "level"
+    r = api.post("/api/v1/poles/NH-999/dim", json={"level": 10})
+    assert r.status_code == 404 and "NH-001" in r.json()["detail"]
+    r = api.post("/api/v1/segments/S9/dim", json={"level": 10})
+    assert r.status_code == 404 and "S1" in r.json()["detail"]
+    assert api.get("/api/v1/commands/nope").status_code == 404
+    r = api.get("/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+def test_command_routes_are_rate_limited_per_token(platform: Any, tmp_path: Any) -> None:
+    import httpx
+
+    from api.app import create_app
+    from api.serve import served
+    from streetlight.settings import Settings
+
+    app = create_app(platform, Settings(data_dir=tmp_path), tmp_path / "rl.sqlite3",
+                     ApiOptions(commands_per_minute=1, command_burst=3))
+    with served(app) as url, httpx.Client(base_url=url) as client:
+        a = app.state.ctx.tokens.create("operator", "a")[0]
+        b = app.state.ctx.tokens.create("operator", "b")[0]
+        codes = [client.post("/api/v1/poles/NH-001/dim", json={"level": 50},
+                             headers={"Authorization": f"Bearer {a}"}).status_code for _ in range(4)]
+        assert codes == [202, 202, 202, 429]
+        limited = client.post("/api/v1/poles/NH-001/dim", json={"level": 50}, headers={"Authorization": f"Bearer {a}"})
+        assert int(limited.headers["Retry-After"]) >= 1 and "wait" in limited.json()["detail"]
+        # another token has its own bucket; reads are not limited
+        assert client.post("/api/v1/poles/NH-001/dim", json={"level": 50},
+                           headers={"Authorization": f"Bearer {b}"}).status_code == 202
+        assert client.get("/api/v1/poles", headers={"Authorization": f"Bearer {a}"}).status_code == 200
+        entries = app.state.ctx.audit.list(result="rate_limited")
+        assert len(entries) == 2 and entries[0]["actor"] == "a"
