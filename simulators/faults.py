@@ -1,0 +1,112 @@
+"""Faults injected into a simulated road, and their effect on the device arrays.
+
+Each fault starts at ``at_ms`` and, if ``until_ms`` is given, clears then. Effects stack (two
+cuts on one feeder, then one repaired, still leaves the poles behind the other cut dark).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import PoleEvent, RoadSim
+
+# fault type -> (what it names: pole / span / feeder, the alert the platform should raise)
+FAULT_TYPES: dict[str, tuple[str, str]] = {
+    "lamp_failure": ("pole", "lamp_failure"),
+    "driver_degradation": ("pole", "driver_fault"),
+    "cable_cut": ("span", "cable_fault"),
+    "comm_loss": ("pole", "comm_loss"),
+    "leakage": ("pole", "leakage"),
+    "relay_stuck": ("pole", "day_burning"),
+    "voltage_sag": ("feeder", "voltage_out_of_band"),
+    "detector_stuck": ("pole", "detector_stuck"),
+    "reboot": ("pole", ""),
+}
+DEFAULT_PARAMS: dict[str, dict[str, float]] = {
+    "driver_degradation": {"drift": 1.35},
+    "leakage": {"ma": 45.0},
+    "voltage_sag": {"volts": 32.0},
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    type: str
+    at_ms: int
+    poles: tuple[int, ...] = ()  # affected pole indices (for a cut: every pole downstream)
+    feeder: int | None = None
+    until_ms: int | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    label: str = ""  # the pole, span or feeder as written in the scenario
+
+    def param(self, name: str) -> float:
+        return float(self.params.get(name, DEFAULT_PARAMS.get(self.type, {}).get(name, 0.0)))
+
+
+class FaultState:
+    """Counts of active faults per pole, so that overlapping faults clear correctly."""
+
+    def __init__(self, sim: RoadSim) -> None:
+        self.sim = sim
+        self.cuts = np.zeros(sim.n, np.int32)
+        self.comm = np.zeros(sim.n, np.int32)
+
+    def apply(self, fault: Fault, t_ms: int, on: bool) -> None:
+        sim = self.sim
+        idx = np.array(fault.poles, dtype=np.int64)
+        sign = 1 if on else -1
+        kind = fault.type
+        if kind == "lamp_failure":
+            sim.lamp_ok[idx] = not on
+            if on:
+                for i in idx.tolist():
+                    sim.pending_events.append(PoleEvent(i, t_ms, "lamp_fault", {"code": "LED_OPEN_CIRCUIT"}))
+        elif kind == "driver_degradation":
+            sim.drift.move(idx, fault.param("drift") if on else 1.0, t_ms, int(fault.param("ramp_s") * 1000) if on else 0)
+        elif kind == "cable_cut":
+            was = sim.powered.copy()
+            self.cuts[idx] += sign
+            sim.powered = self.cuts == 0
+            back = np.flatnonzero(sim.powered & ~was)
+            if len(back):
+                sim.reboot(back, t_ms, "power_restored")
+        elif kind == "comm_loss":
+            self.comm[idx] += sign
+            sim.comm_ok = self.comm == 0
+        elif kind == "leakage":
+            sim.leak_extra.move(idx, fault.param("ma") if on else 0.0, t_ms, int(fault.param("ramp_s") * 1000) if on else 0)
+        elif kind == "relay_stuck":
+            sim.relay_stuck[idx] = on
+        elif kind == "voltage_sag":
+            assert fault.feeder is not None
+            sim.source_v[fault.feeder] += -fault.param("volts") * sign
+        elif kind == "detector_stuck":
+            sim.detector_stuck[idx] = on
+        elif kind == "reboot" and on:
+            sim.reboot(idx, t_ms, "watchdog")
+
+
+@dataclass
+class FaultSchedule:
+    """The scenario's faults in time order; ``due(t)`` applies every start or clear up to ``t``."""
+
+    state: FaultState
+    faults: list[Fault]
+    _todo: list[tuple[int, int, bool, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for k, f in enumerate(self.faults):
+            self._todo.append((f.at_ms, k, True, 0))
+            if f.until_ms is not None:
+                self._todo.append((f.until_ms, k, False, 1))
+        self._todo.sort(key=lambda x: (x[0], x[3], x[1]))
+
+    def due(self, t_ms: int) -> list[tuple[Fault, bool]]:
+        done = []
+        while self._todo and self._todo[0][0] <= t_ms:
+            at, k, on, _ = self._todo.pop(0)
+            self.state.apply(self.faults[k], at, on)
+            done.append((self.faults[k], on))
+        return done

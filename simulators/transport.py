@@ -1,0 +1,241 @@
+"""MQTT connections of the simulated poles: one per pole, or one concentrator for all.
+
+Both publish through :class:`~simulators.rawmqtt.RawMqtt` (a step's packets in one write). The
+reader threads only queue inbound messages (bounded); the simulator handles them at step
+boundaries. ``drop`` closes a pole's socket without a DISCONNECT, so the broker publishes the
+pole's will (``offline``), as when a pole loses its supply. :class:`Connection` is a plain paho
+client for listeners (alerts) that only subscribe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from streetlight.protocol import pole_topic, road_topic, subscription
+
+from .device import Inbound
+from .encode import Outgoing
+from .errors import BrokerConnectError
+from .rawmqtt import RawMqtt
+
+log = logging.getLogger(__name__)
+Credentials = Callable[[str], tuple[str, str]]
+INBOUND_LIMIT = 200_000
+CONNECT_TIMEOUT_S = 15.0
+
+
+def concentrator_id(road_id: str) -> str:
+    """The concentrator's client id and username (its account is limited to the road's poles)."""
+    return f"{road_id}-concentrator"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.q: queue.Queue[Inbound] = queue.Queue(maxsize=INBOUND_LIMIT)
+        self.counter = itertools.count()
+        self.dropped = 0
+
+    def put(self, pole: int | None, topic: str, payload: bytes) -> None:
+        try:
+            self.q.put_nowait(Inbound(next(self.counter), pole, topic, payload))
+        except queue.Full:
+            self.dropped += 1
+
+    def drain(self) -> list[Inbound]:
+        out = []
+        while True:
+            try:
+                out.append(self.q.get_nowait())
+            except queue.Empty:
+                return out
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    p = urlsplit(url)
+    return p.hostname or "127.0.0.1", p.port or (8883 if p.scheme in ("mqtts", "ssl") else 1883)
+
+
+class Connection:
+    """A paho connection that only listens (e.g. to a road's alerts), queueing what it hears."""
+
+    def __init__(self, url: str, client_id: str, creds: tuple[str, str] | None, subs: list[str],
+                 inbox: Inbox, pole: int | None = None) -> None:
+        self.url = url
+        self.subs = subs
+        self.ready = threading.Event()
+        self.failed: str | None = None
+        c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if creds:
+            c.username_pw_set(*creds)
+        if urlsplit(url).scheme in ("mqtts", "ssl"):
+            c.tls_set()
+        c.on_connect = self._on_connect
+        c.on_subscribe = lambda *a: self.ready.set()
+        c.on_message = lambda _c, _u, m: inbox.put(pole, m.topic, bytes(m.payload))
+
+    def _on_connect(self, c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        if rc.is_failure:
+            self.failed = str(rc)
+            self.ready.set()
+            return
+        if self.subs:
+            c.subscribe([(s, 1) for s in self.subs])  # again after a reconnect
+        else:
+            self.ready.set()
+
+    def start(self) -> None:
+        host, port = _host_port(self.url)
+        try:
+            self.client.connect(host, port, keepalive=30)
+        except OSError as err:
+            raise BrokerConnectError(self.url, str(err)) from err
+        self.client.loop_start()
+
+    def wait(self) -> None:
+        if not self.ready.wait(CONNECT_TIMEOUT_S):
+            raise BrokerConnectError(self.url, "no CONNACK/SUBACK in time")
+        if self.failed:
+            raise BrokerConnectError(self.url, f"refused: {self.failed}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class PerPoleTransport:
+    """A connection per pole, each with its own credentials and its ``offline`` will."""
+
+    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None) -> None:
+        self.url, self.road_id, self.pole_ids, self.credentials = url, road_id, pole_ids, credentials
+        self.inbox = Inbox()
+        self.conns: dict[int, RawMqtt] = {}
+
+    def _open(self, i: int) -> RawMqtt:
+        pid = self.pole_ids[i]
+        creds = self.credentials(pid) if self.credentials else None
+        host, port = _host_port(self.url)
+        conn = RawMqtt(host, port, f"sl-{self.road_id}-{pid}", username=creds[0] if creds else None,
+                       password=creds[1] if creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
+                       will=(pole_topic(self.road_id, pid, "status"), b"offline"),
+                       on_message=lambda topic, payload: self.inbox.put(i, topic, payload))
+        conn.connect(CONNECT_TIMEOUT_S)
+        conn.subscribe([pole_topic(self.road_id, pid, "cmd"), pole_topic(self.road_id, pid, "config"),
+                        road_topic(self.road_id, "heartbeat")], CONNECT_TIMEOUT_S)
+        return conn
+
+    def connect(self, poles: list[int]) -> None:
+        for i in poles:
+            self.conns[i] = self._open(i)
+
+    def drop(self, poles: list[int]) -> None:
+        for i in poles:
+            c = self.conns.pop(i, None)
+            if c is not None:
+                c.kill()
+
+    def publish_many(self, msgs: list[Outgoing]) -> None:
+        by_pole: dict[int, list[tuple[str, bytes, bool]]] = {}
+        for m in msgs:
+            by_pole.setdefault(m.pole, []).append((m.topic, m.payload, m.retain))
+        for i, batch in by_pole.items():
+            c = self.conns.get(i)
+            if c is not None and c.connected:
+                try:
+                    c.publish_many(batch)
+                except OSError as err:
+                    log.warning("pole %s lost its connection: %s", self.pole_ids[i], err)
+
+    def reconnected(self) -> list[int]:
+        """Poles whose connection broke (broker restart) and is open again."""
+        back = []
+        for i, c in list(self.conns.items()):
+            if not c.connected:
+                try:
+                    self.conns[i] = self._open(i)
+                except BrokerConnectError:
+                    continue
+                back.append(i)
+        return back
+
+    def flush(self, timeout: float = 60.0, pipelined: bool = False) -> None:
+        """Wait for the broker's acks: of everything, or (``pipelined``) of what was sent
+        before the previous call, so one step's messages are in flight while the next is built."""
+        deadline = time.monotonic() + timeout
+        for c in self.conns.values():
+            c.flush(max(0.0, deadline - time.monotonic()), upto=c.mark if pipelined else None)
+            c.mark = c.sent
+
+    def close(self) -> None:
+        for c in self.conns.values():
+            c.flush(10.0)
+            c.close()
+        self.conns.clear()
+
+
+class ConcentratorTransport:
+    """One connection carrying every pole of the road (topics stay per pole).
+
+    It publishes through :class:`RawMqtt` (a step's messages in one write); if the broker goes
+    away it reconnects at the next step and the runner announces every live pole again.
+    """
+
+    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None) -> None:
+        self.url = url
+        self.inbox = Inbox()
+        self.live: set[int] = set()
+        self.cid = concentrator_id(road_id)
+        self.creds = credentials(self.cid) if credentials else None
+        self.subs = [subscription(road_id, "cmd"), subscription(road_id, "config"), road_topic(road_id, "heartbeat")]
+        self.conn = self._open()
+
+    def _open(self) -> RawMqtt:
+        host, port = _host_port(self.url)
+        conn = RawMqtt(host, port, self.cid, username=self.creds[0] if self.creds else None,
+                       password=self.creds[1] if self.creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
+                       on_message=lambda topic, payload: self.inbox.put(None, topic, payload))
+        conn.connect(CONNECT_TIMEOUT_S)
+        conn.subscribe(self.subs, CONNECT_TIMEOUT_S)
+        return conn
+
+    def connect(self, poles: list[int]) -> None:
+        self.live.update(poles)
+
+    def drop(self, poles: list[int]) -> None:
+        self.live.difference_update(poles)  # the platform only sees silence
+
+    def publish_many(self, msgs: list[Outgoing]) -> None:
+        if not self.conn.connected:
+            return  # lost until the reconnect at the next step; the runner counts what it sent
+        live = self.live
+        try:
+            self.conn.publish_many([(m.topic, m.payload, m.retain) for m in msgs if m.pole in live])
+        except OSError as err:
+            log.warning("concentrator lost its connection: %s", err)
+
+    def reconnected(self) -> list[int]:
+        if self.conn.connected:
+            return []
+        try:
+            self.conn = self._open()
+        except BrokerConnectError as err:
+            log.warning("concentrator cannot reconnect yet: %s", err)
+            return []
+        return sorted(self.live)
+
+    def flush(self, timeout: float = 60.0, pipelined: bool = False) -> None:
+        """As :meth:`PerPoleTransport.flush`."""
+        self.conn.flush(timeout, upto=self.conn.mark if pipelined else None)
+        self.conn.mark = self.conn.sent
+
+    def close(self) -> None:
+        self.conn.flush(10.0)
+        self.conn.close()

@@ -1,0 +1,85 @@
+"""``streetlight simulate`` and ``streetlight replay``: simulated poles against a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import settings
+
+PER_POLE_LIMIT = 2000  # above this many poles one connection each is not sensible: use a concentrator
+
+
+def parse_speed(text: str | None) -> float | None | str:
+    """``max`` -> None (as fast as the broker takes it), a positive number -> itself; ``""`` if unset."""
+    if text is None:
+        return ""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"speed must be a positive number or 'max', got {text!r}") from None
+    if value <= 0:
+        raise typer.BadParameter("speed must be positive (or 'max')")
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate(
+        scenario: str = typer.Option(..., "--scenario", "-s", help="shipped scenario name (cable-cut, ...) or a YAML file"),
+        speed: str = typer.Option(None, help="1 = real time, 60 = an hour a minute, max = as fast as the broker takes it [scenario's]"),
+        poles: int = typer.Option(None, min=1, help="run on a synthetic road of N poles instead (drops pole-specific faults)"),
+        record: Path = typer.Option(None, help="record every message to this JSON-lines file"),
+        concentrator: bool = typer.Option(False, help="carry all poles over one connection (automatic above 2,000 poles)"),
+        standalone: bool = typer.Option(False, help="no platform attached: never fall back for want of a heartbeat"),
+    ) -> None:
+        """Run a scenario's poles against the broker, with a progress bar in simulated time."""
+        from simulators.runner import run_simulation, with_poles
+        from simulators.scenario import load_scenario
+
+        from ..credentials import pole_password
+
+        s = settings()
+        sc = load_scenario(scenario)
+        if poles:
+            if poles != len(sc.road.poles) and (sc.faults or sc.expected):
+                typer.echo(f"note: on a synthetic road of {poles} poles the scenario's faults are dropped", err=True)
+            sc = with_poles(sc, poles)
+        chosen = parse_speed(speed)
+        run_speed = sc.speed if chosen == "" else chosen
+        if not concentrator and len(sc.road.poles) > PER_POLE_LIMIT:
+            typer.echo(f"note: {len(sc.road.poles)} poles: using concentrator mode", err=True)
+            concentrator = True
+        creds = None
+        if s.pole_secret is not None:
+            secret = s.pole_secret.get_secret_value()
+
+            def creds(pid: str) -> tuple[str, str]:
+                return pid, pole_password(secret, pid)
+
+        stats = run_simulation(sc, mqtt_url=s.mqtt_url, speed=run_speed, record=record,  # type: ignore[arg-type]
+                               concentrator=concentrator, credentials=creds, progress=True,
+                               heartbeat_required=not standalone)
+        typer.echo(f"{stats.scenario}: {stats.poles} poles, {stats.steps} steps, {stats.published:,} messages "
+                   f"({', '.join(f'{k} {v:,}' for k, v in sorted(stats.messages.items()))}) in {stats.wall_s:.1f} s")
+        if record:
+            typer.echo(f"recorded {stats.recorded:,} messages to {record}")
+
+    @app.command("replay")
+    def replay_cmd(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a recording (JSON lines)"),
+        speed: str = typer.Option("1", help="1 = the original pace, 60 = an hour a minute, max = as fast as possible"),
+    ) -> None:
+        """Publish a recording into the broker again, at any speed."""
+        from simulators.replay import replay
+
+        s = settings()
+        chosen = parse_speed(speed)
+        creds = None
+        if s.mqtt_username:
+            creds = (s.mqtt_username, s.mqtt_password.get_secret_value() if s.mqtt_password else "")
+        stats = replay(file, s.mqtt_url, None if chosen == "" else chosen, credentials=creds)  # type: ignore[arg-type]
+        typer.echo(f"replayed {stats.messages:,} messages in {stats.wall_s:.1f} s")

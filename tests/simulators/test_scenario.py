@@ -1,0 +1,81 @@
+"""Scenario files: the shipped library loads; a mistake names the file, the line and the problem."""
+
+import pytest
+
+from simulators.errors import ScenarioError
+from simulators.scenario import load_scenario, shipped_scenarios
+from streetlight.errors import StreetlightError
+
+SHIPPED = ["busy-night", "cable-cut", "comm-outage", "day-burning", "lamp-failures", "leakage", "normal-night"]
+
+GOOD = """\
+name: t
+road: nanhuan-1
+start: "2026-11-23 18:00"
+duration: 2h
+seed: 4
+faults:
+  - {type: lamp_failure, pole: NH-012, at: "+30m"}
+  - {type: cable_cut, span: [NH-061, NH-060], at: "19:00", until: "+1h45m"}
+expected:
+  - {type: lamp_failure, pole: NH-012}
+  - {type: cable_fault, span: [NH-061, NH-060], within_reports: 9}
+"""
+
+
+def test_the_library_has_every_named_scenario_on_the_93_pole_road():
+    assert shipped_scenarios() == SHIPPED
+    for name in SHIPPED:
+        sc = load_scenario(name)
+        assert sc.name == name and len(sc.road.poles) == 93
+        assert 2 * 3600 <= sc.duration_s <= 5 * 3600
+    cut = load_scenario("cable-cut")
+    assert cut.expected[0].span == ("NH-061", "NH-060")
+    assert cut.expected[0].after_ms == cut.faults[0].at_ms == cut.start_ms + 45 * 60_000
+    assert len(cut.faults[0].poles) == 14  # NH-060 … NH-047, downstream on C2-L1
+
+
+def test_times_resolve_relative_clock_and_expected(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text(GOOD)
+    sc = load_scenario(str(f))
+    assert sc.faults[0].at_ms == sc.start_ms + 1_800_000
+    assert sc.faults[1].at_ms == sc.start_ms + 3_600_000
+    assert sc.faults[1].until_ms == sc.start_ms + 6_300_000
+    assert sc.expected[1].within_reports == 9 and sc.expected[0].within_reports == 6
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        ("pole: NH-012, at", "pole: NH-999, at", 7, "unknown pole 'NH-999'"),
+        ('at: "+30m"', 'at: "+3x"', 7, "bad time"),
+        ('at: "19:00"', 'at: "23:00"', 8, "outside the scenario"),
+        ("type: lamp_failure, pole: NH-012, at", "type: lamp_explodes, pole: NH-012, at", 7, "unknown fault 'lamp_explodes'"),
+        ("[NH-061, NH-060], at", "[NH-060, NH-061], at", 8, "not neighbours"),
+        ("duration: 2h", "duration: soon", 4, "bad duration"),
+        ("seed: 4", "seed: 4\ncolour: red", 6, "colour"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: lamp_failure, pole: NH-013}", 10, "no fault"),
+    ],
+)
+def test_a_mistake_names_file_line_and_problem(tmp_path, old, new, line, words):
+    f = tmp_path / "broken.yaml"
+    assert old in GOOD
+    f.write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(f))
+    err = info.value
+    assert isinstance(err, StreetlightError)
+    assert err.file == str(f) and err.line == line, str(err)
+    assert words in err.problem
+    assert str(err).startswith(f"{f}:{line}: ")
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: x\nroad: [unclosed\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(f))
+    assert info.value.line is not None and "YAML" in info.value.problem
+    with pytest.raises(ScenarioError, match="no such scenario"):
+        load_scenario(str(tmp_path / "nope.yaml"))
