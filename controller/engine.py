@@ -173,6 +173,12 @@ class Controller:
     def clear_override(self, override_id: str) -> None:
         self.overrides.clear(override_id)
 
+    def set_schedules(self, book: ScheduleBook) -> None:
+        """Take a new version of the schedules (an operator edited them)."""
+        self.schedules = book
+        self.astro = AstroClock(self.road.lat, self.road.lon, self.road.timezone, book.depression_deg)
+        self._sched_of = [book.for_pole(p) for p in self.road.poles]
+
     def set_emergency(self, on: bool, ts_ms: int, actor: str) -> None:
         self.emergency = (on, ts_ms, actor)
 

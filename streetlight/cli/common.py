@@ -30,4 +30,6 @@ def settings(**overrides: Any) -> Settings:
         typer.secho(f"error: bad setting: {lines}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore"):  # one line per InfluxDB write would drown the log
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     return s

@@ -1,0 +1,58 @@
+"""``streetlight serve`` (run the platform's services) and ``streetlight rejected``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        port: int = typer.Option(None, "--port", help="API and dashboard port [env STREETLIGHT_API_PORT, default 8000]"),
+        road: list[str] = typer.Option(None, "--road", help="road to serve (repeatable) [env STREETLIGHT_ROADS]"),
+        client_id: str = typer.Option("streetlight-gateway", help="MQTT client id: fixed, so the session persists"),
+        shared_group: str = typer.Option(None, help="MQTT 5 shared-subscription group, to split poles among gateways"),
+        gateway_only: bool = typer.Option(False, "--gateway-only",
+                                          help="only ingest (one of several gateways); --port then serves /metrics"),
+        report_interval_s: int = typer.Option(10, help="the poles' report interval, in their own (device) seconds"),
+    ) -> None:
+        """Run the platform: gateway, controller, API and dashboard, against the configured broker and
+        database (the database is created if missing). Ctrl-C stops it."""
+        from ..registry import load_road
+        from ..wiring.serve import run_gateway_only, run_platform
+
+        s = settings(api_port=port)
+        roads = [load_road(r) for r in (road or s.roads)]
+        if gateway_only:
+            run_gateway_only(s, roads, client_id=client_id, shared_group=shared_group, metrics_port=port)
+        else:
+            run_platform(s, roads, port=s.api_port, client_id=client_id, shared_group=shared_group,
+                         report_interval_s=report_interval_s)
+
+    @app.command("rejected")
+    def rejected(
+        limit: int = typer.Option(50, help="how many of the newest to list"),
+        client_id: str = typer.Option("streetlight-gateway", help="the gateway whose rejections to list"),
+        show_raw: bool = typer.Option(False, "--raw", help="print the payload bytes too"),
+    ) -> None:
+        """List rejected messages (newest last) with their reasons."""
+        from collections import Counter
+
+        from gateway.rejected import read_rejected
+
+        s = settings()
+        path = Path(s.data_dir) / "gateway" / client_id / "rejected.jsonl"
+        items = read_rejected(path, limit)
+        if not items:
+            typer.echo(f"no rejected messages in {path}")
+            return
+        for it in items:
+            typer.echo(f"{it.ts_ms}  {it.reason:<14} {it.pole or '?':<10} {it.topic}  ({it.size} bytes) {it.detail}")
+            if show_raw:
+                typer.echo(f"    {it.raw[:200]!r}")
+        counts = Counter(it.reason for it in items)
+        typer.echo("by reason: " + ", ".join(f"{r} {n}" for r, n in counts.most_common()))

@@ -1,0 +1,410 @@
+"""The live platform behind the API's port: gateway, controller and InfluxDB in one process.
+
+:class:`LivePlatform` implements :class:`api.platform.PlatformPort` over a running
+:class:`gateway.service.GatewayService` and a :class:`~streetlight.wiring.control.ControlService`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from api.platform import Conflict, LiveEvent, NotFound, Unavailable
+from controller.faults import Fault
+from controller.persist import ControllerStore
+from gateway.commands import CommandRecord
+from gateway.inbound import Inbound
+from gateway.service import GatewayService
+from streetlight.registry import Road
+from streetlight.settings import Settings
+
+from .control import ControlService
+from .schedules import book_to_entries, entries_to_book
+
+log = logging.getLogger(__name__)
+DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator level without an expiry lasts four hours
+
+
+class _Subscription:
+    def __init__(self, owner: LivePlatform, maxsize: int = 10_000) -> None:
+        self._q: queue.Queue[LiveEvent] = queue.Queue(maxsize)
+        self._owner = owner
+        self.dropped = 0
+
+    def put(self, event: LiveEvent) -> None:
+        try:
+            self._q.put_nowait(event)
+        except queue.Full:  # a stalled browser loses live events; it never stalls the road
+            self.dropped += 1
+
+    def get(self, timeout: float) -> LiveEvent | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._owner._unsubscribe(self)
+
+
+class LivePlatform:
+    def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
+                 shared_group: str | None = None, report_interval_s: int = 10, **gateway_kw: Any) -> None:
+        self.settings = settings
+        self.roads: dict[str, Road] = {r.id: r for r in roads}
+        data = Path(settings.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
+        self.store = ControllerStore(data / "controller.sqlite3")
+        self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
+        self._schedule_file = data / "schedules.json"
+        self._entries: dict[str, list[dict[str, Any]]] = self._load_entries()
+        self._lock = threading.Lock()
+        self._subs: list[_Subscription] = []
+        self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
+        self.gateway.add_listener(self._on_inbound)
+        self.gateway.commands.add_listener(self._on_command_done)
+        self.control.fault_listeners.append(self._on_fault)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.gateway.start()
+        self.control.start()
+
+    def stop(self) -> None:
+        self.control.stop()
+        self.gateway.stop()
+        self.store.close()
+
+    def __enter__(self) -> LivePlatform:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- live events ---------------------------------------------------------------------------
+    def subscribe(self) -> _Subscription:
+        sub = _Subscription(self)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: _Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        event = LiveEvent(kind, data, self.now_ms())
+        with self._lock:
+            subs = list(self._subs)
+        for s in subs:
+            s.put(event)
+
+    def _on_inbound(self, inb: Inbound) -> None:
+        # state and status changes are what a map shows; per-report telemetry would flood browsers
+        if inb.kind in ("state", "status") and self._subs:
+            twin = self.twin(inb.road, inb.pole)
+            if twin is not None:
+                self._emit("twin", {"road": inb.road, **twin})
+
+    def _on_command_done(self, rec: CommandRecord) -> None:
+        if self._subs:
+            self._emit("command", self._command_view(rec))
+
+    def _on_fault(self, f: Fault) -> None:
+        self._emit("alert", self._fault_view(f))
+
+    # -- the road, live ------------------------------------------------------------------------
+    def _road(self, road: str) -> Road:
+        r = self.roads.get(road)
+        if r is None:
+            raise NotFound("road", road, f"roads served: {', '.join(self.roads)}")
+        return r
+
+    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+        r = self._road(road)
+        if not r.has_pole(pole):
+            return None
+        t = self.gateway.twins.get(road, pole)
+        level, reason = self.control.roads[road].ctl.level_of(pole)
+        state = t.state if t else None
+        tel = t.last_telemetry if t else None
+        return {
+            "pole": pole, "online": bool(t and t.online), "level": tel.dim if tel else (state.dim if state else None),
+            "commanded": level, "reason": reason, "mode": state.mode if state else None,
+            "last_seen_ms": t.last_seen_ms if t else None, "power_w": tel.power_w if tel else None,
+            "voltage_v": tel.voltage_v if tel else None,
+            "config_version": t.config_version_applied if t else None,
+            "config_desired": t.config_version_desired if t else None,
+        }
+
+    def twins(self, road: str) -> list[dict[str, Any]]:
+        r = self._road(road)
+        return [tw for p in r.poles if (tw := self.twin(road, p.id)) is not None]
+
+    # -- control -------------------------------------------------------------------------------
+    def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
+            actor: str) -> list[str]:
+        r = self._road(road)
+        unknown = [p for p in poles if not r.has_pole(p)]
+        if unknown:
+            raise NotFound("pole", unknown[0], f"poles of {road}: {r.poles[0].id} … {r.poles[-1].id}")
+        if not self.gateway.connected:
+            raise Unavailable("the broker is not connected; try again in a moment")
+        now = self.now_ms()
+        expires = expires_ms if expires_ms is not None else now + DEFAULT_OVERRIDE_MS
+        records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms)
+        for rec in records:
+            self._commands[rec.cmd_id] = {"actor": actor, "expires_ms": expires, "level": level}
+        return [rec.cmd_id for rec in records]
+
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str:
+        r = self._road(road)
+        if not r.has_pole(pole):
+            raise NotFound("pole", pole)
+        rec = self.gateway.commands.identify(road, pole, seconds)
+        self._commands[rec.cmd_id] = {"actor": actor, "expires_ms": None, "level": None}
+        return rec.cmd_id
+
+    def _command_view(self, rec: CommandRecord) -> dict[str, Any]:
+        extra = self._commands.get(rec.cmd_id, {})
+        return {
+            "cmd_id": rec.cmd_id, "type": rec.type, "road": rec.road, "issued_ms": rec.created_ms,
+            "expires_ms": extra.get("expires_ms"), "level": rec.params.get("level"),
+            "requested_level": extra.get("level"), "ramp_ms": rec.params.get("ramp_ms"),
+            "actor": extra.get("actor", rec.source), "reason": rec.reason,
+            "poles": {rec.pole: {"status": rec.status, "dim": rec.result_dim, "error": rec.error,
+                                 "ack_ms": rec.acked_ms, "attempts": rec.attempts}},
+        }
+
+    def command(self, cmd_id: str) -> dict[str, Any] | None:
+        rec = self.gateway.commands.get(cmd_id)
+        return self._command_view(rec) if rec else None
+
+    def emergency(self, road: str, on: bool, actor: str) -> None:
+        self._road(road)
+        self.control.emergency(road, on, actor)
+
+    def emergency_active(self, road: str) -> bool:
+        self._road(road)
+        return self.control.emergency_active(road)
+
+    # -- schedules -----------------------------------------------------------------------------
+    def _load_entries(self) -> dict[str, list[dict[str, Any]]]:
+        if self._schedule_file.exists():
+            try:
+                return {k: v for k, v in json.loads(self._schedule_file.read_text()).items() if k in self.roads}
+            except (OSError, ValueError):
+                log.warning("could not read %s; starting from the stored schedule books", self._schedule_file)
+        return {rid: book_to_entries(r, self.control.roads[rid].ctl.schedules) for rid, r in self.roads.items()}
+
+    def _save_entries(self) -> None:
+        tmp = self._schedule_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._entries, ensure_ascii=False, indent=1))
+        tmp.replace(self._schedule_file)
+
+    def schedules(self, road: str) -> list[dict[str, Any]]:
+        self._road(road)
+        return [dict(e) for e in self._entries.get(road, [])]
+
+    def _apply_entries(self, road: str, entries: list[dict[str, Any]], actor: str) -> None:
+        r = self._road(road)
+        current = self.control.roads[road].ctl.schedules
+        try:
+            book = entries_to_book(r, entries, current.depression_deg, current.version + 1)
+        except KeyError as err:
+            raise NotFound("segment", str(err.args[0]), f"segments of {road}: {', '.join(r.segment_by_id)}") from None
+        except ValueError as err:
+            raise Conflict(str(err)) from None
+        self.control.set_schedules(road, book, actor)
+        self._entries[road] = entries
+        self._save_entries()
+
+    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
+        entries = self.schedules(road)
+        sid = schedule.get("id") or f"sch-{len(entries) + 1:03d}-{self.now_ms() % 100000}"
+        stored = {**schedule, "id": sid, "road": road}
+        entries = [e for e in entries if e["id"] != sid] + [stored]
+        self._apply_entries(road, entries, actor)
+        return dict(stored)
+
+    def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
+        entries = self.schedules(road)
+        if not any(e["id"] == schedule_id for e in entries):
+            raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
+        self._apply_entries(road, [e for e in entries if e["id"] != schedule_id], actor)
+
+    def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
+        r = self._road(road)
+        today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(r.timezone)).date().isoformat()
+        out: dict[str, str | None] = {}
+        for seg in r.segments:
+            fits = [s for s in self.schedules(road) if not s.get("segments") or seg.id in s["segments"]]
+            exceptions = [s for s in fits if s["kind"] == "exception" and today in s.get("dates", [])]
+            defaults = [s for s in fits if s["kind"] == "default"]
+            best = max(exceptions or defaults, key=lambda s: (bool(s.get("segments")), s.get("priority", 0)), default=None)
+            out[seg.id] = best["id"] if best else None
+        return out
+
+    # -- faults --------------------------------------------------------------------------------
+    def _fault_view(self, f: Fault) -> dict[str, Any]:
+        d = f.to_dict()
+        try:
+            log_rows = self.store.fault_log(f.fault_id)
+        except Exception:
+            log_rows = []
+        for row in log_rows:
+            if row.get("state") == "acknowledged":
+                d.setdefault("acknowledged_by", row.get("actor"))
+                d.setdefault("acknowledged_ms", row.get("ts"))
+            if row.get("state") == "resolved":
+                d["resolved_by"], d["resolved_ms"] = row.get("actor"), row.get("ts")
+        d["notes"] = [{"actor": r.get("actor"), "ts_ms": r.get("ts"), "note": r.get("note")}
+                      for r in log_rows if r.get("note")]
+        d.setdefault("acknowledged_by", None)
+        d.setdefault("acknowledged_ms", None)
+        d.setdefault("resolved_by", None)
+        d.setdefault("resolved_ms", None)
+        return d
+
+    def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
+               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+        roads = [road] if road else list(self.roads)
+        out = []
+        for rid in roads:
+            self._road(rid)
+            for f in self.store.faults(rid, state=state):
+                if type and f.type != type or segment and f.segment != segment or severity and f.severity != severity:
+                    continue
+                out.append(self._fault_view(f))
+        out.sort(key=lambda d: d["first_seen_ts"], reverse=True)
+        return out
+
+    def fault(self, fault_id: str) -> dict[str, Any] | None:
+        try:
+            return self._fault_view(self.store.fault(fault_id))
+        except Exception:
+            return None
+
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+        current = self.fault(fault_id)
+        if current is None:
+            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
+        if current["state"] == "resolved":
+            raise Conflict(f"fault {fault_id} is already resolved")
+        if to == "acknowledged" and current["state"] == "acknowledged":
+            raise Conflict(f"fault {fault_id} is already acknowledged")
+        f = self.control.acknowledge(fault_id, actor, note) if to == "acknowledged" else self.control.resolve(fault_id, actor, note)
+        view = self._fault_view(f)
+        self._emit("alert", view)
+        return view
+
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+        return self._transition(fault_id, "acknowledged", actor, note)
+
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+        return self._transition(fault_id, "resolved", actor, note)
+
+    # -- telemetry and energy ------------------------------------------------------------------
+    def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:
+        r = self._road(road)
+        frames = []
+        for pole in poles:
+            if not r.has_pole(pole):
+                raise NotFound("pole", pole)
+            try:
+                df = self.gateway.store.pole_readings(road, pole, start_ms, end_ms, every=f"{every_s}s")
+            except Exception as err:
+                raise Unavailable(f"InfluxDB did not answer: {err}") from None
+            if not df.empty:
+                df = df.reset_index() if "time" not in df.columns else df
+                df["pole"] = pole
+                frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
+        out = pd.concat(frames, ignore_index=True)
+        if pd.api.types.is_datetime64_any_dtype(out["time"]):
+            out["time"] = out["time"].astype("int64") // 1_000_000
+        return out
+
+    def latest(self, road: str) -> pd.DataFrame:
+        self._road(road)
+        rows = []
+        for tw in self.gateway.twins.all(road):
+            t = tw.last_telemetry
+            if t is not None:
+                rows.append({"time": t.ts, "pole": tw.pole, **t.to_dict()})
+        return pd.DataFrame(rows)
+
+    def energy(self, road: str, day: date) -> dict[str, Any]:
+        r = self._road(road)
+        rep = self.control.roads[road].ctl.energy_report(day.isoformat())
+        base_per_pole = {}
+        night_hours = rep.baseline_kwh / max(1e-9, sum(p.rated_power_w for p in r.poles) / 1000.0) if rep.baseline_kwh else 0
+        poles = []
+        for p in r.poles:
+            used = round(rep.pole_kwh.get(p.id, 0.0), 3)
+            base = round(p.rated_power_w / 1000.0 * night_hours, 3)
+            base_per_pole[p.id] = base
+            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": used, "baseline_kwh": base,
+                          "savings_kwh": round(base - used, 3)})
+        segments = []
+        for s in r.segments:
+            mine = [x for x in poles if x["segment"] == s.id]
+            segments.append({**_totals(mine), "segment": s.id,
+                             "minutes_under_floor": round(rep.minutes_under_floor.get(s.id, 0.0), 1)})
+        total = _totals(poles)
+        total.update({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles,
+                      "co2_kg_saved": round(rep.co2_kg, 2),
+                      "violations": int(sum(1 for v in rep.minutes_under_floor.values() if v > 0)),
+                      "minutes_under_floor": round(sum(rep.minutes_under_floor.values()), 1)})
+        return total
+
+    # -- health and own metrics ----------------------------------------------------------------
+    def ready(self) -> dict[str, bool]:
+        try:
+            db = bool(self.gateway.store.client.ping())
+        except Exception:
+            db = False
+        return {"broker": self.gateway.connected, "database": db}
+
+    def stats(self) -> dict[str, float]:
+        m = self.gateway.metrics
+        hist = m.command_latency.collect()[0].samples
+        total = next((s.value for s in hist if s.name.endswith("_sum")), 0.0)
+        count = next((s.value for s in hist if s.name.endswith("_count")), 0.0)
+        return {
+            "messages_in_total": float(m.messages_in),
+            "messages_rejected_total": float(sum(m.rejected.values())),
+            "points_written_total": float(m.written),
+            "duplicates_total": float(m.duplicates),
+            "spool_depth": float(m.spool_depth),
+            "command_latency_seconds": float(total / count) if count else 0.0,
+            "commands_total": float(count),
+        }
+
+    def now_ms(self) -> int:
+        return self.control.now_ms()
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    used = round(sum(x["energy_kwh"] for x in rows), 3)
+    base = round(sum(x["baseline_kwh"] for x in rows), 3)
+    return {"energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
+            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0}
+
+
+def local_day(road: Road, ts_ms: int) -> date:
+    """The local date of the evening a night belongs to (a night runs noon to noon)."""
+    dt = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(road.timezone)) - timedelta(hours=12)
+    return dt.date()

@@ -1,0 +1,60 @@
+"""``streetlight serve``: gateway, controller and API in one process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from streetlight.registry import Road
+from streetlight.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, shared_group: str | None,
+                     metrics_port: int | None) -> None:
+    """A gateway process without controller or API (one of several on a shared subscription)."""
+    from gateway.service import GatewayService
+
+    gw = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    gw.start()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.api_host, registry=gw.metrics.registry)
+    log.info("gateway %s serving %s", client_id, ", ".join(r.id for r in roads))
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        gw.stop()
+
+
+def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id: str,
+                 shared_group: str | None = None, report_interval_s: int = 10) -> None:
+    """The whole platform until SIGINT/SIGTERM: the API (and dashboard) on ``port``."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.store import default_store_path
+
+    from .live_platform import LivePlatform
+
+    platform = LivePlatform(settings, roads, client_id=client_id, shared_group=shared_group,
+                            report_interval_s=report_interval_s)
+    platform.start()
+    app = create_app(platform, settings, default_store_path(settings))
+    config = uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles): "
+          f"dashboard and API on http://{settings.api_host}:{port}/  broker {settings.mqtt_url}  "
+          f"database {settings.influx_url}/{settings.influx_db}", flush=True)
+    try:
+        server.run()  # handles SIGINT/SIGTERM itself
+    finally:
+        platform.stop()
