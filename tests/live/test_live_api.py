@@ -1,0 +1,86 @@
+"""The API against the real stack: broker, database, gateway, controller and the simulated road."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import LiveApi, wait_until
+
+pytestmark = pytest.mark.servers
+
+
+def _poles(live: LiveApi) -> list[dict]:
+    body = live.get("/api/v1/poles").json()
+    return body["poles"]
+
+
+def test_all_93_poles_come_online_with_live_state(live: LiveApi) -> None:
+    poles = wait_until(lambda: (ps := _poles(live)) and all(p["online"] for p in ps) and ps, 60, "93 poles online")
+    assert len(poles) == 93
+    assert all(p["mode"] in ("auto", "fallback") and p["last_seen_ms"] for p in poles)
+    one = live.get("/api/v1/poles/NH-047").json()
+    assert one["segment"] and one["chainage"].startswith("K")
+    assert one["reason"] in ("schedule", "traffic", "follow", "override", "emergency", "fallback")
+
+
+def test_dim_a_segment_every_pole_acks_at_the_commanded_level(live: LiveApi) -> None:
+    wait_until(lambda: all(p["online"] for p in _poles(live)), 60, "poles online")
+    resp = live.post("/api/v1/segments/S2/dim", json={"level": 60, "ramp_ms": 0, "expires_in_s": 600})
+    assert resp.status_code == 202, resp.text
+    ids = resp.json()["command_ids"]
+    s2 = [p for p in _poles(live) if p["segment"] == "S2"]
+    assert len(ids) == len(s2) == 23
+
+    batch = wait_until(lambda: (b := live.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"] and b,
+                       30, "every pole of S2 to answer")
+    assert batch["summary"]["acked"] == 23, batch["summary"]
+    ctl = live.platform.control.roads["nanhuan-1"].ctl
+    floor = float(ctl.seg_floor[1])
+    levels = {c["level"] for c in batch["commands"]}
+    # the operator's level, raised to what the segment's measured traffic needs, never below it
+    assert levels == {max(60.0, floor)}, (levels, floor)
+    want = levels.pop()
+    wait_until(lambda: all(p["level"] == want for p in _poles(live) if p["segment"] == "S2"), 30, f"S2 at {want} %")
+    assert all(p["reason"] == "override" for p in _poles(live) if p["segment"] == "S2")
+    others = [p for p in _poles(live) if p["segment"] != "S2"]
+    assert any(p["reason"] != "override" for p in others), "only S2 was dimmed"
+
+
+def test_roles_and_audit_on_the_live_stack(live: LiveApi) -> None:
+    assert live.post("/api/v1/poles/NH-010/dim", role="viewer", json={"level": 40}).status_code == 403
+    assert live.post("/api/v1/poles/NH-010/dim", role=None, json={"level": 40}).status_code == 401
+    ok = live.post("/api/v1/poles/NH-010/dim", role="operator", json={"level": 95, "expires_in_s": 300})
+    assert ok.status_code == 202
+    cmd = live.get(f"/api/v1/commands/{ok.json()['command_ids'][0]}")
+    assert cmd.status_code == 200
+    entries = live.get("/api/v1/audit").json()["entries"]
+    assert any(e["result"] == "ok" and e["action"] == "dim_pole" and e["target"] == "pole NH-010" for e in entries)
+    assert any(e["result"] == "denied" and e["role"] == "viewer" and "NH-010" in e["target"] for e in entries)
+
+
+def test_a_lamp_failure_reaches_the_crew_and_is_acknowledged(live: LiveApi) -> None:
+    def lamp_fault():
+        faults = live.get("/api/v1/faults", params={"state": "open"}).json()["faults"]
+        return next((f for f in faults if f["type"] == "lamp_failure"), None)
+
+    fault = wait_until(lamp_fault, 90, "the lamp failure at NH-020")
+    assert fault["pole"] == "NH-020"
+    assert fault["segment"] == "S1" and fault["chainage_m"] and fault["lat"] and fault["feeder"]
+    assert "NH-020" in fault["summary"]
+    acked = live.post(f"/api/v1/faults/{fault['fault_id']}/ack", role="maintenance", json={"note": "crew on the way"})
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["state"] == "acknowledged" and acked.json()["acknowledged_by"]
+    again = live.get(f"/api/v1/faults/{fault['fault_id']}").json()
+    assert again["state"] == "acknowledged"
+    assert any(e["action"].startswith("fault") or "ack" in e["action"] for e in live.get("/api/v1/audit").json()["entries"])
+    # no other fault on a normal road
+    others = [f for f in live.get("/api/v1/faults").json()["faults"] if f["fault_id"] != fault["fault_id"]]
+    assert others == [], [(f["type"], f.get("pole"), f["summary"]) for f in others]
+
+
+def test_readiness_and_metrics_reflect_the_real_servers(live: LiveApi) -> None:
+    ready = live.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["broker"] and ready.json()["checks"]["database"]
+    metrics = live.get("/metrics").text
+    line = next(x for x in metrics.splitlines() if x.startswith("streetlight_messages_in_total"))
+    assert float(line.split()[-1]) > 93

@@ -1,0 +1,60 @@
+"""``streetlight up`` runs the whole road; an operator dims a segment through the API; Ctrl-C leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from .conftest import wait_until
+
+pytestmark = pytest.mark.servers
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_up_runs_the_road_and_stops_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "STREETLIGHT_DATA_DIR": str(tmp_path / "var"), "STREETLIGHT_LOG_LEVEL": "WARNING"}
+    env.pop("STREETLIGHT_MQTT_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streetlight", "up", "--speed", "20", "--scenario", "normal-night",
+         "--mqtt-port", "0", "--mqtt-tls-port", "0", "--influx-port", "0", "--api-port", "0"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    state_file = tmp_path / "var" / "up.json"
+    pids: list[int] = []
+    try:
+        state = wait_until(lambda: state_file.exists() and json.loads(state_file.read_text()), 120, "up.json")
+        pids = [c["pid"] for c in state["started"]]
+        assert state["token"], "up prints an operator token"
+        with httpx.Client(base_url=state["api_url"], headers={"Authorization": f"Bearer {state['token']}"},
+                          timeout=30) as api:
+            wait_until(lambda: sum(p["online"] for p in api.get("/api/v1/poles").json()["poles"]) == 93,
+                       120, "93 poles online")
+            resp = api.post("/api/v1/segments/S3/dim", json={"level": 70, "expires_in_s": 600})
+            assert resp.status_code == 202, resp.text
+            ids = resp.json()["command_ids"]
+            assert len(ids) == 23
+            batch = wait_until(lambda: (b := api.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"]
+                               and b, 60, "acks from S3")
+            assert batch["summary"]["acked"] == 23, batch["summary"]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-3000:]
+    assert "nothing left running" in text
+    assert pids and all(wait_until(lambda p=p: _gone(p), 20, f"pid {p} gone") for p in pids)
+    assert not state_file.exists()
