@@ -1,0 +1,266 @@
+"""``streetlight bench ingest``: MQTT to confirmed InfluxDB rows, messages per second.
+
+Every case runs in this one invocation, on servers started here, so the figures compare:
+
+* the broker's own ceiling (a raw-socket QoS 1 publisher to ``mosquitto_sub -q 1``);
+* a naive pipeline: a paho callback that parses JSON and writes each message in its own request;
+* the same callback batching 1,000 points per write;
+* the gateway (validation, deduplication, durable hand-off, acks after storage), one process
+  and two processes on one MQTT 5 shared subscription; for 93 and for 10,000 poles;
+* a soak: the gateway under steady load, its memory sampled (10 minutes; 15 s with ``quick``).
+
+Method: each consumer connects once to create its persistent session, disconnects, the broker
+is loaded with N messages, then the consumer comes back and the rate is read from the database
+(rows counted, not PUBACKs) between 10 % and 90 % of N, which leaves out process start-up.
+CPU is the consumer processes' CPU time over that window (100 % = one core); memory is the
+largest resident set seen.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from streetlight.registry import load_road
+from streetlight.servers import InfluxServer, MosquittoServer, find_binary, start_influxd, start_mosquitto
+
+from .loadgen import RawPublisher, telemetry_messages
+
+T0 = 1_795_000_000_000
+ROOT = Path(__file__).resolve().parents[1]  # the consumers import the project from here
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.broker: MosquittoServer = start_mosquitto(work / "mosquitto")
+        self.influx: InfluxServer = start_influxd(work / "influxd")
+        self.http = httpx.Client(base_url=self.influx.url, timeout=60)
+        self._n = 0
+
+    def close(self) -> None:
+        self.http.close()
+        self.broker.stop()
+        self.influx.stop()
+
+    def new_db(self) -> str:
+        self._n += 1
+        db = f"bench{self._n}"
+        self.http.post("/query", data={"q": f"CREATE DATABASE {db}"})
+        return db
+
+    def count(self, db: str) -> int:
+        try:
+            r = self.http.get("/query", params={"db": db, "q": "SELECT count(seq) FROM telemetry"}).json()
+            return int(r["results"][0]["series"][0]["values"][0][1])
+        except (KeyError, IndexError, ValueError, httpx.HTTPError):
+            return 0
+
+    # -- consumers -------------------------------------------------------------------------------
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, "-m", "gateway.bench_consumer", *argv], stdout=subprocess.PIPE,
+                             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        self._expect(p, "loaded")
+        return p
+
+    @staticmethod
+    def _expect(p: subprocess.Popen[str], word: str) -> None:
+        line = p.stdout.readline() if p.stdout else ""
+        if line.strip() != word:
+            p.kill()
+            raise RuntimeError(f"bench consumer did not say {word!r} (got {line!r})")
+
+    def _go(self, procs: list[subprocess.Popen[str]]) -> None:
+        """Start every consumer at the same moment (they are loaded and waiting)."""
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            self._expect(p, "ready")
+
+    def _forget(self, client_ids: list[str]) -> None:
+        """Delete the consumers' persistent sessions, or they would queue every later case's load."""
+        for cid in client_ids:
+            RawPublisher("127.0.0.1", self.broker.port, client_id=cid, clean=True).close()
+
+    @staticmethod
+    def _stop(procs: list[subprocess.Popen[str]]) -> None:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def run_case(self, case: str, mode: str, road_id: str, n: int, processes: int = 1,
+                 timeout_s: float = 300) -> dict[str, Any]:
+        db = self.new_db()
+        road = load_road(road_id)
+        group = "bench" if processes > 1 else ""
+        argvs = []
+        for i in range(processes):
+            cid = f"{mode}-{db}-{i}"
+            if mode == "gateway":
+                argvs.append([mode, str(self.broker.port), self.influx.url, db, cid, road_id, group,
+                              str(self.work / "data" / db)])
+            else:
+                argvs.append([mode, str(self.broker.port), self.influx.url, db, cid])
+        first = [self._spawn(a) for a in argvs]
+        self._go(first)
+        self._stop(first)  # the sessions now exist on the broker and queue what comes
+        pub = RawPublisher("127.0.0.1", self.broker.port)
+        pub.publish_all(telemetry_messages(road.id, road.pole_ids, n, T0))
+        pub.close()
+        procs: list[subprocess.Popen[str]] = []
+        ps: list[psutil.Process] = []
+        samples: list[tuple[float, int, float]] = []  # (time, rows, cpu seconds)
+        rss = 0
+        done = threading.Event()
+
+        def sample() -> None:  # from before the consumers start, so no row goes unseen
+            nonlocal rss
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and not done.is_set():
+                rows = self.count(db)
+                try:
+                    cpu = sum(sum(x.cpu_times()[:2]) for x in list(ps))
+                    rss = max(rss, sum(x.memory_info().rss for x in list(ps)))
+                except psutil.Error:
+                    cpu = samples[-1][2] if samples else 0.0
+                samples.append((time.monotonic(), rows, cpu))
+                if rows >= n:
+                    break
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        procs = [self._spawn(a) for a in argvs]
+        ps.extend(psutil.Process(p.pid) for p in procs)
+        sampler.start()
+        self._go(procs)
+        sampler.join(timeout_s + 5)
+        done.set()
+        self._stop(procs)
+        self._forget([a[4] for a in argvs])
+        return {"case": case, "poles": len(road.poles), "messages": n, **_rates(samples, n), "rss_mib": round(rss / 2**20)}
+
+    # -- the broker alone ------------------------------------------------------------------------
+    def ceiling(self, n: int) -> dict[str, Any]:
+        road = load_road("nanhuan-1")
+        sub = subprocess.Popen([find_binary("mosquitto_sub"), "-p", str(self.broker.port), "-q", "1", "-C", str(n),
+                                "-t", f"sl/v1/{road.id}/+/telemetry", "-i", "ceiling"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)  # mosquitto_sub has no readiness signal; it subscribes right after connecting
+        msgs = list(telemetry_messages(road.id, road.pole_ids, n, T0))
+        pub = RawPublisher("127.0.0.1", self.broker.port)
+        t = time.perf_counter()
+        pub.publish_all(iter(msgs))
+        sub.wait(120)
+        elapsed = time.perf_counter() - t
+        pub.close()
+        return {"case": "broker ceiling (QoS 1, one publisher to mosquitto_sub)", "poles": 93, "messages": n,
+                "msg_per_s": round(n / elapsed)}
+
+    # -- memory over a long run ------------------------------------------------------------------
+    def soak(self, seconds: float, rate: float) -> dict[str, Any]:
+        db = self.new_db()
+        road = load_road("nanhuan-1")
+        proc = self._spawn(["gateway", str(self.broker.port), self.influx.url, db, f"soak-{db}", road.id, "",
+                            str(self.work / "data" / db)])
+        self._go([proc])
+        ps = psutil.Process(proc.pid)
+        total = int(seconds * rate)
+        pub = RawPublisher("127.0.0.1", self.broker.port)
+        t = threading.Thread(target=pub.publish_all, args=(telemetry_messages(road.id, road.pole_ids, total, T0),),
+                             kwargs={"rate": rate, "window": 5000}, daemon=True)
+        start = time.monotonic()
+        cpu0 = sum(ps.cpu_times()[:2])
+        t.start()
+        rss: list[tuple[float, int]] = []
+        while t.is_alive():
+            rss.append((time.monotonic() - start, ps.memory_info().rss))
+            t.join(max(1.0, seconds / 60))
+        elapsed = time.monotonic() - start
+        cpu = sum(ps.cpu_times()[:2]) - cpu0
+        pub.close()
+        deadline = time.monotonic() + 60
+        while self.count(db) < total and time.monotonic() < deadline:
+            time.sleep(0.25)
+        stored = self.count(db)
+        self._stop([proc])
+        self._forget([f"soak-{db}"])
+        settled = [r for s, r in rss if s >= elapsed * 0.2] or [r for _, r in rss]
+        return {"case": f"gateway soak, {elapsed / 60:.1f} min at {rate:,.0f} msg/s", "poles": 93, "messages": total,
+                "msg_per_s": round(stored / elapsed), "cpu_pct": round(100 * cpu / elapsed),
+                "rss_mib": round(max(r for _, r in rss) / 2**20),
+                "rss_growth_pct": round(100 * (settled[-1] - settled[0]) / settled[0], 1),
+                "stored_all": stored == total}
+
+
+def _rates(samples: list[tuple[float, int, float]], n: int) -> dict[str, Any]:
+    """Rows per second and CPU between 10 % and 90 % of ``n`` rows (interpolated)."""
+
+    def at(level: float) -> tuple[float, float] | None:
+        for (t0, r0, c0), (t1, r1, c1) in zip(samples, samples[1:], strict=False):
+            if r0 <= level <= r1 and r1 > r0:
+                f = (level - r0) / (r1 - r0)
+                return t0 + f * (t1 - t0), c0 + f * (c1 - c0)
+        return None
+
+    lo, hi = at(0.1 * n), at(0.9 * n)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        return {"msg_per_s": 0, "cpu_pct": 0, "complete": samples[-1][1] >= n if samples else False}
+    dt = hi[0] - lo[0]
+    return {"msg_per_s": round(0.8 * n / dt), "cpu_pct": round(100 * (hi[1] - lo[1]) / dt),
+            "complete": samples[-1][1] >= n}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    big = f"synthetic:{10_000}"
+    n_gw, n_naive, n_batched = (60_000, 800, 30_000) if quick else (300_000, 4_000, 100_000)
+    with tempfile.TemporaryDirectory(prefix="sl-bench-ingest-") as tmp:
+        b = Bench(Path(tmp))
+        try:
+            steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("broker ceiling", lambda: b.ceiling(n_gw)),
+                ("naive", lambda: b.run_case("naive: one HTTP write per message", "naive", "nanhuan-1", n_naive)),
+                ("batched", lambda: b.run_case("naive batched: 1,000 points per write", "batched", "nanhuan-1", n_batched)),
+                ("gateway", lambda: b.run_case("gateway, 1 process", "gateway", "nanhuan-1", n_gw)),
+                ("gateway x2", lambda: b.run_case("gateway, 2 processes (shared subscription)", "gateway", "nanhuan-1",
+                                                  n_gw, 2)),
+                ("batched 10k", lambda: b.run_case("naive batched: 1,000 points per write", "batched", big, n_batched)),
+                ("gateway 10k", lambda: b.run_case("gateway, 1 process", "gateway", big, n_gw)),
+                ("gateway x2 10k", lambda: b.run_case("gateway, 2 processes (shared subscription)", "gateway", big,
+                                                      n_gw, 2)),
+                ("soak", lambda: b.soak(8 if quick else 600, 2_000)),
+            ]
+            rows = []
+            for name, step in steps:
+                t = time.perf_counter()
+                rows.append(step())
+                print(f"  {name}: {rows[-1].get('msg_per_s')} msg/s ({time.perf_counter() - t:.0f} s)", file=sys.stderr,
+                      flush=True)
+        finally:
+            b.close()
+    _ratios(rows)
+    return rows
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    for poles in {r["poles"] for r in rows}:
+        naive = next((r["msg_per_s"] for r in rows if r["case"].startswith("naive:") and r["msg_per_s"]), 0)
+        batched = next((r["msg_per_s"] for r in rows if r["case"].startswith("naive batched") and r["poles"] == poles
+                        and r["msg_per_s"]), 0)
+        for r in rows:
+            if r["poles"] == poles and r.get("msg_per_s"):
+                r["x_naive"] = round(r["msg_per_s"] / naive, 1) if naive else ""
+                r["x_batched"] = round(r["msg_per_s"] / batched, 2) if batched else ""

@@ -1,0 +1,88 @@
+"""The MQTT edge: a fast receive-only connection for ingest, paho-mqtt for publishing.
+
+Ingest (:class:`~.wire.IngestConnection`): an MQTT 5 persistent session (fixed client id,
+clean start off, long session expiry) with manual acknowledgement: PUBACKs are sent by the
+pipeline only after the messages are stored or spooled, so what the broker sent and never saw
+acknowledged comes again after a crash. Receive Maximum bounds the messages in flight, which
+bounds the queue. The receiving thread only cuts packets and queues them, a list per read.
+
+Publishing (commands, config, heartbeat, alerts) goes through a paho client of its own
+(client id ``{client_id}-pub``), which queues QoS 1 messages while disconnected.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+
+from streetlight.settings import Settings
+
+from .errors import NotConnected
+from .inbound import Raw
+from .wire import IngestConnection
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class MqttLink:
+    def __init__(self, settings: Settings, client_id: str, filters: list[str], inbox: queue.Queue[list[Raw]], *,
+                 receive_maximum: int = 20_000) -> None:
+        self.settings = settings
+        self.filters = filters
+        self.inbox = inbox
+        tls = None
+        if settings.mqtt_tls:
+            tls = ssl.create_default_context(cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        self.ingest = IngestConnection(settings.mqtt_host, settings.mqtt_port, client_id, filters, inbox.put,
+                                       username=settings.mqtt_username, password=password, tls=tls,
+                                       session_expiry_s=SESSION_EXPIRY_S, receive_maximum=receive_maximum)
+        self.subscribed = self.ingest.subscribed
+        self.pub_connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-pub", protocol=mqtt.MQTTv5)
+        if settings.mqtt_username:
+            self.client.username_pw_set(settings.mqtt_username, password)
+        if settings.mqtt_tls:
+            self.client.tls_set_context(tls)
+        self.client.reconnect_delay_set(0.1, 2)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_: self.pub_connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self.ingest.subscribed.is_set() and self.pub_connected.is_set()
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.ingest.start()
+        self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=True)
+        self.client.loop_start()
+        if not (self.ingest.subscribed.wait(timeout_s) and self.pub_connected.wait(timeout_s)):
+            log.warning("broker at %s not reachable yet; retrying in the background", self.settings.mqtt_url)
+
+    def stop(self) -> None:
+        self.ingest.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
+                    rc: mqtt.ReasonCode, props: Properties | None) -> None:
+        if rc.is_failure:
+            log.error("broker refused the publishing connection: %s", rc)
+            return
+        self.pub_connected.set()
+
+    # -- used by the pipeline and the dispatcher -------------------------------------------------
+    def ack(self, raws: list[Raw]) -> None:
+        self.ingest.ack(raws)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_NO_CONN and qos == 0:
+            raise NotConnected(self.settings.mqtt_url)

@@ -1,0 +1,178 @@
+"""The ingest worker: batch, validate, deduplicate, store or spool, then acknowledge.
+
+A worker thread takes what the ingest connection queued, in order, in batches closed by size or
+by time, and prepares each: invalid messages are recorded as rejected; duplicates dropped; valid
+telemetry and events become line protocol. A committer thread then, batch after batch in the
+same order, writes it to InfluxDB or appends it to the spool (fsync'd), and only then sends the
+PUBACKs, so a crash at any point loses nothing the broker considers delivered; then the twins
+are updated and the listeners called (on the committer, never on the socket thread). While one
+batch is being written the next is being validated.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from streetlight.clock import EventClock, wall_ms
+from streetlight.errors import ProtocolError
+from streetlight.protocol import Event, Telemetry
+from streetlight.registry import Road
+from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
+
+from .dedup import Dedup
+from .inbound import Inbound, Raw
+from .metrics import GatewayMetrics
+from .rejected import RejectedStore
+from .validate import Validator
+
+log = logging.getLogger(__name__)
+TS_STORABLE = (2**63 - 1) // 1_000_000 - 1  # InfluxDB's last representable millisecond
+
+
+@dataclass(slots=True)
+class _Prepared:
+    batch: list[Raw]
+    lines: list[str]
+    valid: list[Inbound]
+
+
+class Pipeline:
+    def __init__(self, roads: list[Road], inbox: queue.Queue[list[Raw]], writer: InfluxWriter, rejected: RejectedStore,
+                 metrics: GatewayMetrics, clock: EventClock, ack: Callable[[list[Raw]], None],
+                 on_valid: Callable[[list[Inbound]], None], *, max_batch: int = 5000,
+                 max_delay_s: float = 0.05) -> None:
+        self.inbox = inbox
+        self.writer = writer
+        self.rejected = rejected
+        self.metrics = metrics
+        self.clock = clock
+        self._ack = ack
+        self._on_valid = on_valid
+        self.max_batch = max_batch
+        self.max_delay_s = max_delay_s
+        self.validator = Validator(roads)
+        self.dedup = Dedup()
+        self._tags = {(r.id, p.id): tag_set(r.id, p, p.id) for r in roads for p in r.poles}
+        self._stop = threading.Event()
+        # prepared batches waiting for the committer: two, so that one is written while the next
+        # is validated, and no more (each holds unacknowledged messages)
+        self._prepared: queue.Queue[_Prepared | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._run, name="gateway-ingest", daemon=True),
+                         threading.Thread(target=self._commit_loop, name="gateway-commit", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._threads:
+            self._threads[0].join(timeout_s)
+            self._prepared.put(None)  # the committer finishes what was prepared, then stops
+            self._threads[1].join(timeout_s)
+
+    def _collect(self) -> list[Raw]:
+        """One batch, closed at ``max_batch`` messages or ``max_delay_s`` after its first one."""
+        try:
+            batch = list(self.inbox.get(timeout=0.1))
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.max_delay_s
+        while len(batch) < self.max_batch:
+            try:
+                batch.extend(self.inbox.get_nowait())
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.extend(self.inbox.get(timeout=left))
+                except queue.Empty:
+                    break
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._collect()
+            if batch:
+                try:
+                    self._prepared.put(self.prepare(batch))
+                except Exception:  # a bug must not stop ingest; the batch is redelivered (not acked)
+                    log.exception("ingest batch of %d failed", len(batch))
+
+    def _commit_loop(self) -> None:
+        while (item := self._prepared.get()) is not None:
+            try:
+                self.commit(item)
+            except Exception:
+                log.exception("committing a batch of %d failed", len(item.batch))
+
+    def process(self, batch: list[Raw]) -> None:
+        """Prepare and commit one batch on the calling thread."""
+        self.commit(self.prepare(batch))
+
+    def prepare(self, batch: list[Raw]) -> _Prepared:
+        """Validate, count rejections, deduplicate and encode (no I/O but the rejected log)."""
+        lines: list[str] = []
+        valid: list[Inbound] = []
+        now = self.clock.now_ms() or wall_ms()
+        self.metrics.messages_in += len(batch)
+        newest = -1
+        for raw in batch:
+            road = pole = None
+            try:
+                road, pole, kind = self.validator.topic(raw.topic)
+                inb = self.validator.message(road, pole, kind, raw.payload, now)
+            except ProtocolError as err:
+                if road is None:  # the topic itself was refused: count it under the ids it names
+                    parts = raw.topic.split("/")
+                    road, pole = (parts[2][:32], parts[3][:32]) if len(parts) == 5 else (None, None)
+                self.rejected.add(raw.topic, raw.payload, err.reason, err.detail, road, pole)
+                continue
+            msg = inb.message
+            if isinstance(msg, Telemetry | Event):
+                if msg.ts > TS_STORABLE:
+                    self.rejected.add(raw.topic, raw.payload, "out_of_range",
+                                      "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
+                    continue
+                reboot = kind == "event" and msg.type == "reboot"
+                if self.dedup.is_duplicate(road, pole, msg.ts, msg.seq, reboot):
+                    self.metrics.duplicates += 1
+                    continue
+                tags = self._tags[(road, pole)]
+                lines.append(telemetry_line(tags, msg) if kind == "telemetry" else event_line(tags, msg))
+            if kind != "status" and inb.ts_ms > newest:
+                newest = inb.ts_ms
+            valid.append(inb)
+        if newest >= 0:
+            self.clock.observe(newest)  # the newest ts of the batch is all the clock needs
+        return _Prepared(batch, lines, valid)
+
+    def commit(self, p: _Prepared) -> None:
+        """Store or spool, then acknowledge, then tell the twins and listeners; batches in order."""
+        self._hand_off(p.lines)
+        self._ack(p.batch)
+        if p.valid:
+            self._on_valid(p.valid)
+
+    def _hand_off(self, lines: list[str]) -> None:
+        """Write or spool; if the spool is full too, hold the batch (unacknowledged) and retry."""
+        delay = 0.2
+        while True:
+            try:
+                if self.writer.write(lines) == "spooled":
+                    self.metrics.spooled_batches += 1
+                self.metrics.written += len(lines)
+                return
+            except SpoolFull as err:
+                log.error("%s; holding %d points unacknowledged", err, len(lines))
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)

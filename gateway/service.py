@@ -1,0 +1,147 @@
+"""``GatewayService``: the MQTT edge of the platform, startable and stoppable from Python.
+
+    gw = GatewayService(settings, roads, client_id="streetlight-gateway", shared_group=None)
+    gw.start(); …; gw.stop()
+
+It subscribes to every uplink topic (``sl/v1/+/+/{telemetry,event,state,status,ack}``, on an
+MQTT 5 shared subscription when ``shared_group`` is given), stores telemetry and events through
+:mod:`telemetry`, keeps the pole twins, dispatches commands, publishes desired config, alerts and
+the heartbeat on platform time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from streetlight.clock import EventClock, wall_ms
+from streetlight.protocol import UPLINK_KINDS, Ack, Alert, Config, shared, subscription
+from streetlight.registry import Road
+from streetlight.settings import Settings
+from telemetry import TelemetryStore
+
+from .commands import CommandDispatcher
+from .downlink import ConfigPublisher, publish_alert, publish_heartbeat
+from .inbound import Inbound, Raw
+from .metrics import GatewayMetrics
+from .mqtt import MqttLink
+from .pipeline import Pipeline
+from .rejected import RejectedStore
+from .twins import TwinStore
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY_MS = 10_000  # platform time; the page asks for at least every 30 s
+
+
+class GatewayService:
+    def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
+                 shared_group: str | None = None, receive_maximum: int = 20_000, max_batch: int = 5000,
+                 ack_timeout_s: float = 2.0, max_attempts: int = 4, create_schema: bool = True) -> None:
+        self.settings = settings
+        self.roads = roads
+        self.client_id = client_id
+        state = Path(settings.data_dir) / "gateway" / client_id
+        state.mkdir(parents=True, exist_ok=True)
+        self.clock = EventClock()
+        self.store = TelemetryStore.from_settings(settings.with_overrides(data_dir=str(state)))
+        self.rejected = RejectedStore(state / "rejected.jsonl")
+        self.metrics = GatewayMetrics(self.rejected, spool_depth_fn=lambda: self.store.writer.spool.depth)
+        self.twins = TwinStore(roads)
+        # a list of messages per socket read; Receive Maximum bounds what can be in flight
+        self._inbox: queue.Queue[list[Raw]] = queue.Queue(maxsize=max(2 * receive_maximum, 10_000))
+        filters = [subscription(kind=k) for k in UPLINK_KINDS]
+        if shared_group:
+            filters = [shared(shared_group, f) for f in filters]
+        self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
+        self.commands = CommandDispatcher(roads, self.twins, self.link.publish, now_issued=self._platform_now,
+                                          ack_timeout_s=ack_timeout_s, max_attempts=max_attempts,
+                                          on_latency=self.metrics.command_latency.observe)
+        self.config = ConfigPublisher(roads, self.link.publish, state / "config-versions.json")
+        self.pipeline = Pipeline(roads, self._inbox, self.store.writer, self.rejected, self.metrics, self.clock,
+                                 self.link.ack, self._on_valid, max_batch=max_batch)
+        self._listeners: list[Callable[[Inbound], None]] = []
+        self._create_schema = create_schema
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._last_heartbeat: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._create_schema:
+            try:
+                self.store.ensure_schema()
+            except Exception as err:  # the database may be away: ingest spools until it is back
+                log.warning("could not prepare the InfluxDB schema (will spool until it answers): %s", err)
+        self.pipeline.start()
+        self.link.start()
+        self._stop.clear()
+        self._timer = threading.Thread(target=self._timer_loop, name="gateway-timer", daemon=True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.pipeline.stop()  # what is prepared is stored and acknowledged before we disconnect
+        self.link.stop()
+        if self._timer is not None:
+            self._timer.join(5)
+        self.store.close()
+        self.rejected.close()
+
+    def __enter__(self) -> GatewayService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- public API ------------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[Inbound], None]) -> None:
+        """``fn(inbound)`` for every valid, deduplicated message, on the committer thread, after storage."""
+        self._listeners.append(fn)
+
+    def publish_config(self, road: str, config: Config) -> Config:
+        cfg = self.config.publish(road, config)
+        self.twins.set_desired(road, cfg.version)
+        self.twins.report_interval_s[road] = cfg.report_interval_s
+        return cfg
+
+    def publish_alert(self, road: str, alert: Alert) -> None:
+        publish_alert(self.link.publish, road, alert)
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    # -- internals -------------------------------------------------------------------------------
+    def _platform_now(self) -> int:
+        return self.clock.now_ms() or wall_ms()
+
+    def _on_valid(self, batch: list[Inbound]) -> None:
+        for inb in batch:
+            if self.twins.apply(inb):
+                self.commands.on_online(inb.road, inb.pole)
+            if inb.kind == "ack" and isinstance(inb.message, Ack):
+                self.commands.on_ack(inb.road, inb.pole, inb.message)
+            for fn in self._listeners:
+                try:
+                    fn(inb)
+                except Exception:
+                    self.metrics.listener_errors += 1
+                    log.exception("listener %r failed", fn)
+
+    def _timer_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.commands.tick()
+                now = self._platform_now()
+                self.twins.sweep(now)
+                if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_EVERY_MS:
+                    if self.connected:
+                        for road in self.roads:
+                            publish_heartbeat(self.link.publish, road.id, now)
+                        self._last_heartbeat = now
+            except Exception:
+                log.exception("gateway timer failed")
