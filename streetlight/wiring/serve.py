@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+
+import uvicorn
 
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it, which would end the process before the
+    platform behind the API has stopped; here SIGINT/SIGTERM only end the server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(_sig: int, _frame: object) -> None:
+            self.should_exit = True
+
+        old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
 
 
 def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, shared_group: str | None,
@@ -37,8 +62,6 @@ def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, s
 def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id: str,
                  shared_group: str | None = None, report_interval_s: int = 10) -> None:
     """The whole platform until SIGINT/SIGTERM: the API (and dashboard) on ``port``."""
-    import uvicorn
-
     from api.app import create_app
     from api.store import default_store_path
 
@@ -48,13 +71,13 @@ def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id:
                             report_interval_s=report_interval_s)
     platform.start()
     app = create_app(platform, settings, default_store_path(settings))
-    config = uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=3)
-    server = uvicorn.Server(config)
+    server = _Server(uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=3))
     print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles): "
           f"dashboard and API on http://{settings.api_host}:{port}/  broker {settings.mqtt_url}  "
           f"database {settings.influx_url}/{settings.influx_db}", flush=True)
     try:
-        server.run()  # handles SIGINT/SIGTERM itself
+        server.run()
     finally:
-        platform.stop()
+        platform.stop()  # the gateway finishes its batch and closes the spool; the store is flushed
+        log.info("platform stopped")
