@@ -101,6 +101,7 @@ class PoleList(BaseModel):
     road: str
     count: int
     counts: dict[str, int] = Field(description="poles per state")
+    now_ms: int | None = Field(None, description="platform time (message time: simulated time on a simulated road)")
     poles: list[PoleOut]
 
 

@@ -40,7 +40,9 @@ def list_poles(ctx: Ctx, road: RoadQ = None,
     if segment is not None and segment not in r.segment_by_id:
         raise NotFoundProblem(f"no segment {segment!r} on {r.id}; segments are {', '.join(r.segment_by_id)}")
     faults = ctx.platform.faults(road=r.id)
-    return FastJSON(poles_out(r, ctx.platform.twins(r.id), faults, segment, state))
+    body = poles_out(r, ctx.platform.twins(r.id), faults, segment, state)
+    body["now_ms"] = ctx.platform.now_ms()
+    return FastJSON(body)
 
 
 @router.get("/poles/{pole}", response_model=PoleOut, **guard("read", extra=(404,)))

@@ -147,7 +147,7 @@ function showPole() {
   if (!p) return;
   $("pole-hint").hidden = true; $("pole-body").hidden = false;
   $("pole-id").textContent = p.id;
-  const ago = p.last_seen_ms ? `${Math.max(0, Math.round((Date.now() - p.last_seen_ms) / 1000))} s ago` : "never";
+  const ago = p.last_seen_ms ? `${Math.max(0, Math.round((platformNow() - p.last_seen_ms) / 1000))} s ago` : "never";
   const rows = [["State", `${p.state}${p.level != null ? ` · ${Math.round(p.level)} %` : ""}`], ["Set by", p.reason || "—"],
     ["Where", `${p.segment}, ${p.side === "N" ? "north" : p.side === "S" ? "south" : p.side} side, ${p.chainage}`],
     ["Feeder", `${p.feeder} (#${p.feeder_position} from ${p.cabinet})`], ["Power", p.power_w != null ? `${p.power_w} W of ${p.rated_power_w} W` : "—"],
@@ -230,7 +230,7 @@ $("road-dim-confirm").addEventListener("click", async () => {
 // ---------------------------------------------------------------- faults
 const SEV = { critical: 0, major: 1, minor: 2 };
 function ageText(ms) {
-  const s = Math.max(0, (Date.now() - ms) / 1000);
+  const s = Math.max(0, (platformNow() - ms) / 1000);
   return s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : `${(s / 3600).toFixed(1)} h ago`;
 }
 function esc(s) { return String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
@@ -306,8 +306,12 @@ async function loadEnergy() {
 }
 
 // ---------------------------------------------------------------- data and live stream
+function platformNow() { return Date.now() + (S.skew || 0); }
+
 async function loadPoles() {
   const data = await api("GET", `/api/v1/poles?road=${encodeURIComponent(S.road.id)}`);
+  // a simulated road runs on its own clock: "5 min ago" is measured on the platform's time
+  if (data.now_ms) S.skew = data.now_ms - Date.now();
   for (const p of data.poles) { S.poles.set(p.id, p); paintPole(p); }
   paintCounts();
   if (S.selected) showPole();

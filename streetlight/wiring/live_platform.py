@@ -361,8 +361,9 @@ class LivePlatform:
         segments = []
         for s in r.segments:
             mine = [x for x in poles if x["segment"] == s.id]
-            segments.append({**_totals(mine), "segment": s.id,
-                             "minutes_under_floor": round(rep.minutes_under_floor.get(s.id, 0.0), 1)})
+            under = round(rep.minutes_under_floor.get(s.id, 0.0), 1)
+            segments.append({**_totals(mine), "segment": s.id, "minutes_under_floor": under,
+                             "violations": 1 if under > 0 else 0})
         total = _totals(poles)
         total.update({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles,
                       "co2_kg_saved": round(rep.co2_kg, 2),
