@@ -76,6 +76,7 @@ class FaultTable(_Table):
     voltage_feeder_min_poles: int = Field(ge=1)
     silent_after_intervals: float = Field(gt=0)
     suspect_after_intervals: float = Field(gt=0)
+    return_settle_intervals: float = Field(ge=0)
     min_cable_run: int = Field(ge=1)
     on_min_level: float = Field(ge=0, le=100)
     standby_fraction: float = Field(ge=0, le=1)
@@ -88,6 +89,8 @@ class FaultTable(_Table):
     day_elevation_deg: float
     day_burning_reports: int = Field(ge=1)
     day_burning_fraction: float = Field(ge=0, le=1)
+    stuck_on_max_level: float = Field(ge=0, le=100)
+    stuck_on_tolerance_fraction: float = Field(gt=0, le=1)
     cycling_window_s: float = Field(gt=0)
     cycling_transitions: int = Field(ge=2)
     stuck_window_s: float = Field(gt=0)

@@ -7,8 +7,9 @@ Supply and silence are judged per feeder, walking from the cabinet outward:
   -> one ``cable_fault`` on the span between the last good and the first dead pole;
 * any other lost pole -> ``comm_loss`` (silent) or ``voltage_out_of_band`` (reports no supply).
 
-A feeder is not judged while one of its poles is merely overdue, so a cut whose poles fall
-silent a few seconds apart is located once, at the right span. Poles in a supply fault get no
+A feeder is not judged while it settles: while one of its poles is merely overdue (a cut whose
+poles fall silent a few seconds apart is located once, at the right span), and while part of a
+dark run has come back and the rest not yet (poles reboot one by one after a repair). Poles in a supply fault get no
 pole-level findings (a cut is not nine lamp failures), unless such a fault was already open.
 """
 
@@ -40,6 +41,26 @@ class Detector:
         self.interval_ms = interval_ms
         self._held: dict[str, list[Finding]] = {}  # per feeder, the last settled supply findings
         self._held_lost: dict[str, set[str]] = {}
+        self._back_since: dict[str, int] = {}  # per feeder, when part of its dark run came back
+
+    def _settling(self, feeder: str, ws: list[PoleWatch], lost: list[bool], lost_ids: set[str], now: int,
+                  start_ms: int) -> bool:
+        """Whether the feeder is still changing, so that judging it now would misplace a fault.
+
+        Falling dark: a pole is overdue but not yet silent (a cut's poles go quiet seconds apart).
+        Coming back: part of the last dark run talks again while the rest is still dark. After a
+        repair the poles reboot and reconnect one by one; judged in between, the run would split
+        into a shorter cable span and comm losses for the poles not yet back. The run is held
+        until all of it is back, or for ``return_settle_intervals`` after its first pole returned
+        (then what is still dark is judged on its own).
+        """
+        if any(not x and w.overdue(now, self.interval_ms, start_ms) for w, x in zip(ws, lost, strict=True)):
+            return True
+        held = self._held_lost[feeder]
+        if not (held - lost_ids and held & lost_ids):
+            return False
+        since = self._back_since.setdefault(feeder, now)
+        return now - since <= self.f.return_settle_intervals * self.interval_ms
 
     def supply_findings(self, watches: dict[str, PoleWatch], now: int, start_ms: int) -> tuple[list[Finding], set[str]]:
         """Feeder-level findings and the poles they cover."""
@@ -51,13 +72,13 @@ class Detector:
         for fd in road.feeders:
             ws = [watches[p] for p in fd.poles]
             lost = [w.silent(now, self.interval_ms, start_ms) or w.no_supply() for w in ws]
-            overdue = any(not lost_i and w.overdue(now, self.interval_ms, start_ms) for w, lost_i in zip(ws, lost, strict=True))
-            if overdue and fd.id in self._held:  # wait until the feeder has settled
-                per_feeder[fd.id] = self._held[fd.id]
+            lost_ids = {w.pole.id for w, x in zip(ws, lost, strict=True) if x}
+            if fd.id in self._held and self._settling(fd.id, ws, lost, lost_ids, now, start_ms):
+                per_feeder[fd.id] = self._held[fd.id]  # keep the last settled findings meanwhile
                 covered |= self._held_lost[fd.id]
                 continue
+            self._back_since.pop(fd.id, None)
             found: list[Finding] = []
-            lost_ids = {w.pole.id for w, x in zip(ws, lost, strict=True) if x}
             if lost and all(lost):
                 feeder_out.setdefault(fd.cabinet, []).append(fd.id)
                 found.append(self._feeder_outage(fd.id, fd.cabinet, list(fd.poles), ws, now))
@@ -173,6 +194,8 @@ class Detector:
         if ftype == "voltage_out_of_band":
             return f"Supply voltage {ev.get('voltage_v', 0):.0f} V at {at}, outside 198–235 V; check the pole's connection"
         if ftype == "day_burning":
+            if "full_output_since_ts" in ev:
+                return f"Lamp burning in daylight at {at}: full output ({ev.get('power_w', 0):.0f} W) although told {ev.get('commanded', 0):.0f} %; the relay is stuck closed, replace it"
             return f"Lamp burning in daylight at {at}: drawing {ev.get('power_w', 0):.0f} W; check the relay and light sensor"
         if ftype == "cycling":
             return f"Lamp cycling at {at}: went off and on by itself {ev.get('off_on_transitions', 0)} times in {ev.get('window_s', 0) / 60:.0f} min; replace the lamp or driver"

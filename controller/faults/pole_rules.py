@@ -69,6 +69,7 @@ class PoleWatch:
     day: Rule = field(init=False)
     cycling: Rule = field(init=False)
     was_on: bool | None = None
+    full_since: int = -1  # first report of the current run at full output whatever the level
     ons: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -110,9 +111,24 @@ class PoleWatch:
         out_of_band = supply and not (f.voltage_low_v <= t.voltage_v <= f.voltage_high_v)
         self.volt.observe(out_of_band, t.ts, {"voltage_v": t.voltage_v, "band_v": [f.voltage_low_v, f.voltage_high_v]})
 
+        # full output whatever the level: a relay stuck closed (the driver's dimming input has no
+        # say). It is recognised where the level is low enough that the full-output curve cannot
+        # be mistaken for a driver drawing a share more than its curve; once recognised it holds
+        # at any level for as long as the lamp stays at full output (it does not follow the level).
+        full_w = f.standby_w + rated
+        at_full = supply and abs(t.power_w - full_w) <= f.stuck_on_tolerance_fraction * rated
+        stuck_on = at_full and (self.full_since >= 0 or max(t.dim, commanded) <= f.stuck_on_max_level)
+        if not stuck_on:
+            self.full_since = -1
+        elif self.full_since < 0:
+            self.full_since = t.ts
+
         # day-burning: light in daylight that nobody asked for
         burning = sun_up and commanded < f.on_min_level and t.power_w > standby_max + f.day_burning_fraction * rated
-        self.day.observe(burning, t.ts, {**base, "sun_up": True})
+        day_ev = {**base, "sun_up": True}
+        if stuck_on:
+            day_ev["full_output_since_ts"] = self.full_since
+        self.day.observe(burning, t.ts, day_ev)
 
         # lamp failure: told to light, supply normal, drawing standby power
         dark = supply and must_light and not lit
@@ -121,9 +137,10 @@ class PoleWatch:
         elif supply and must_light and lit:  # only light proves a lamp works again
             self.lamp.observe(False, t.ts)
 
-        # power off its expected curve for the delivered level (not dark, not day-burning)
+        # power off its expected curve for the delivered level (not dark, not day-burning, not a
+        # stuck relay: one root cause, one fault, and that one is day-burning once the sun is up)
         expected_w = f.standby_w + rated * t.dim / 100.0
-        off_curve = supply and settled and not dark and not burning and \
+        off_curve = supply and settled and not dark and not burning and not stuck_on and \
             abs(t.power_w - expected_w) > f.power_tolerance_fraction * rated
         self.driver.observe(off_curve, t.ts, {**base, "expected_w": round(expected_w, 1)})
 
