@@ -36,11 +36,14 @@ def compare(expected: list[Any], alerts: list[dict[str, Any]], report_interval_s
     """Match each expected fault to the first alert of the same type and location.
 
     ``expected`` items have ``type``, ``pole``, ``span``, ``within_reports`` and ``after_ms`` (the
-    time of the first evidence); ``alerts`` are the Alert payloads the platform published. An
-    opened alert that matches no expectation is a false alarm.
+    time of the first evidence); ``alerts`` are the Alert payloads the platform published. The
+    delay runs from ``after_ms`` to the platform time at which the fault's first alert was
+    published. An opened alert that matches no expectation is a false alarm.
     """
     out = Outcome()
     opened = [a for a in alerts if a.get("state") == "open"]
+    # the first alert of a fault is the moment the platform told the crew: its last_seen_ts is
+    # the tick it opened on (first_seen_ts is backdated to when the evidence began)
     first_by_id: dict[str, dict[str, Any]] = {}
     for a in opened:
         first_by_id.setdefault(a["fault_id"], a)
@@ -60,9 +63,9 @@ def compare(expected: list[Any], alerts: list[dict[str, Any]], report_interval_s
             got = ", ".join(_where(a.get("pole"), a.get("span")) for a in same_type) or "nothing"
             out.rows.append(OutcomeRow(exp.type, want, got, None, False, "not reported at the expected place"))
             continue
-        alert = min(candidates, key=lambda a: a["first_seen_ts"])
+        alert = min(candidates, key=lambda a: a["last_seen_ts"])
         unmatched.pop(alert["fault_id"], None)
-        delay = max(0.0, (alert["first_seen_ts"] - exp.after_ms) / interval_ms)
+        delay = max(0.0, (alert["last_seen_ts"] - exp.after_ms) / interval_ms)
         ok = delay <= exp.within_reports
         out.rows.append(OutcomeRow(exp.type, want, _where(alert.get("pole"), alert.get("span")), round(delay, 1), ok,
                                    "" if ok else f"later than {exp.within_reports} report intervals"))

@@ -88,3 +88,23 @@ def test_readiness_and_metrics_reflect_the_real_servers(live: LiveApi) -> None:
     metrics = live.get("/metrics").text
     line = next(x for x in metrics.splitlines() if x.startswith("streetlight_messages_in_total"))
     assert float(line.split()[-1]) > 93
+
+
+def test_a_new_schedule_reaches_the_controller_and_the_poles_fallback(live: LiveApi) -> None:
+    gw = live.platform.gateway
+    before = gw.config.versions["nanhuan-1"]
+    body = {"name": "S4 late dim", "kind": "default", "segments": ["S4"], "priority": 5,
+            "steps": [{"at": "dusk", "level": 100}, {"at": "23:00", "level": 60}, {"at": "dawn", "level": 0}]}
+    resp = live.post("/api/v1/schedules", json=body)
+    assert resp.status_code == 201, resp.text
+    sid = resp.json()["id"]
+    assert any(s["id"] == sid for s in live.get("/api/v1/schedules").json())
+    active = live.get("/api/v1/schedules/active").json()["segments"]
+    assert active["S4"] == sid and active["S1"] != sid
+    ctl = live.platform.control.roads["nanhuan-1"].ctl
+    assert ctl.schedules.for_pole(live.platform.roads["nanhuan-1"].poles_of_segment("S4")[0]).scope == "segment"
+    # the road's fallback config is published again with a higher version, and the poles apply it
+    after = gw.config.versions["nanhuan-1"]
+    assert after > before
+    wait_until(lambda: all((t.config_version_applied or 0) >= after for t in gw.twins.all("nanhuan-1")), 30,
+               "every pole to report the new config version")
