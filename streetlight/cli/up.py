@@ -23,7 +23,7 @@ import typer
 
 from .common import settings
 
-DEFAULT_SCENARIO = "lamp-failures"
+DEFAULT_SCENARIO = "demo-night"
 DEFAULT_SPEED = "120"  # a 12-hour night in about 6 minutes
 CLI = [sys.executable, "-m", "streetlight"]
 CONSEQUENCE = {"serve": "the platform (gateway, controller, API) is not started",
