@@ -1,9 +1,17 @@
 """``streetlight bench api``: an operator's road dim to the last pole's ack, and pole-list reads.
 
-The API runs in a child process (uvicorn on loopback, one worker) over the in-memory road with
-acks as fast as it produces them, so the figures are the API's own cost; pointing ``_child`` at
-the live platform gives the end-to-end figures. Clients run in this process; the baseline row is
-``/api/v1/whoami`` (authentication and routing, no road data).
+Two stacks in one run, each API in its own child process (uvicorn on loopback, one worker):
+
+- **in-memory** (the baseline): the in-memory road, whose poles ack as fast as it produces
+  acks, so the figures are the API's own cost;
+- **live**: what ``streetlight serve`` runs (``LivePlatform``: gateway + controller + InfluxDB)
+  behind the same API, against a real Mosquitto and InfluxDB, with the 93 simulated poles of
+  the reference road in a third process. The poles handle inbound commands at their step
+  boundaries, so the road runs at :data:`LIVE_SPEED` × real time (a 10 s report interval every
+  ~17 ms of wall time, 93 telemetry messages each): the dim latency includes up to one step.
+
+Clients run in this process; each stack's read baseline is ``/api/v1/whoami`` (authentication
+and routing, no road data), and every live row carries its ratio to the in-memory row.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,21 +32,135 @@ import httpx
 
 from streetlight.servers import LOOPBACK, free_port
 
+ROAD = "nanhuan-1"
+LIVE_SPEED = 600.0  # simulated seconds per wall second
+LIVE_START = "2026-11-24 01:00"  # a quiet night: the controller dims, operators override
 
-def _child(conn: Connection, port: int) -> None:
-    import uvicorn
 
+def _memory_child(conn: Connection, port: int) -> None:
     from api.app import ApiOptions, create_app
     from api.memory_platform import MemoryPlatform
+    from api.serve import served
     from streetlight.registry import load_road
     from streetlight.settings import Settings
 
     folder = Path(tempfile.mkdtemp(prefix="sl-bench-api-"))
-    platform = MemoryPlatform(load_road("nanhuan-1"), ack_delay_s=0.0)
+    platform = MemoryPlatform(load_road(ROAD), ack_delay_s=0.0)
     app = create_app(platform, Settings(data_dir=folder), folder / "api.sqlite3",
                      ApiOptions(commands_per_minute=1e9, command_burst=10**9))
-    conn.send(app.state.ctx.tokens.create("admin", "bench")[0])
-    uvicorn.run(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
+    with served(app, port):
+        conn.send({"token": app.state.ctx.tokens.create("admin", "bench")[0]})
+        try:
+            conn.recv()  # the parent's stop (or EOFError when it is gone)
+        except EOFError:
+            pass
+
+
+def _live_child(conn: Connection, port: int) -> None:
+    """Broker, database, gateway, controller and API, as ``streetlight serve`` runs them; stops on a message."""
+    import shutil
+
+    from api.app import ApiOptions, create_app
+    from api.serve import served
+    from streetlight.registry import load_road
+    from streetlight.servers import InfluxServer, MosquittoServer
+    from streetlight.settings import Settings
+    from streetlight.wiring.live_platform import LivePlatform
+
+    tmp = Path(tempfile.mkdtemp(prefix="sl-bench-api-live-"))
+    mq = MosquittoServer(name="mosquitto", port=free_port(), data_dir=tmp / "mosquitto").start()
+    db = InfluxServer(name="influxd", port=free_port(), data_dir=tmp / "influxd").start()
+    platform: LivePlatform | None = None
+    try:
+        settings = Settings(mqtt_url=mq.url, influx_url=db.url, influx_db="bench", data_dir=tmp / "state")
+        platform = LivePlatform(settings, [load_road(ROAD)])
+        platform.start()
+        app = create_app(platform, settings, tmp / "api.sqlite3",
+                         ApiOptions(commands_per_minute=1e9, command_burst=10**9, deliver_webhooks=False))
+        with served(app, port):
+            conn.send({"token": app.state.ctx.tokens.create("admin", "bench")[0], "mqtt_url": mq.url})
+            conn.recv()  # the parent's stop (or EOFError when it is gone)
+    except EOFError:
+        pass
+    finally:
+        if platform is not None:
+            platform.stop()
+        mq.stop()
+        db.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sim_child(conn: Connection, mqtt_url: str, speed: float) -> None:
+    """The 93 simulated poles, one MQTT connection each, paced at ``speed``; stops on a message."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from simulators.runner import SimulationThread
+    from simulators.scenario import Scenario
+    from streetlight.registry import load_road
+
+    road = load_road(ROAD)
+    start = datetime.strptime(LIVE_START, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(road.timezone))
+    scenario = Scenario(name="bench-api", road=road, start_ms=int(start.timestamp() * 1000),
+                        duration_s=7 * 86_400, speed=speed, seed=7, report_interval_s=10)
+    sim = SimulationThread(scenario, mqtt_url=mqtt_url, speed=speed).start()
+    conn.send({"started": True})
+    try:
+        conn.recv()
+    except EOFError:
+        pass
+    finally:
+        sim.stop()
+
+
+@contextmanager
+def _child(target: Callable[..., None], *args: Any, start_timeout_s: float = 90.0) -> Iterator[dict[str, Any]]:
+    """Run ``target(conn, *args)`` in a spawned process; yield its first message; stop it on exit."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc.start()
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not parent.poll(0.2):
+            if not proc.is_alive():
+                raise RuntimeError(f"{target.__name__} exited with code {proc.exitcode} before it was ready")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target.__name__} did not start within {start_timeout_s:.0f} s")
+        yield parent.recv()
+    finally:
+        try:
+            parent.send("stop")
+        except OSError:
+            pass
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+
+
+def _wait_http(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API at {url} did not answer within {timeout_s:.0f} s") from None
+            time.sleep(0.05)
+
+
+def _wait_online(client: httpx.Client, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        poles = client.get("/api/v1/poles").json()["poles"]
+        if poles and all(p["online"] and p["last_seen_ms"] for p in poles):
+            return
+        if time.monotonic() > deadline:
+            online = sum(1 for p in poles if p["online"])
+            raise RuntimeError(f"only {online} of {len(poles)} simulated poles came online within {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -44,16 +168,21 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _road_dim(client: httpx.Client, runs: int) -> dict[str, Any]:
+def _road_dim(client: httpx.Client, runs: int, timeout_s: float = 30.0) -> dict[str, Any]:
     latencies = []
+    acked = 93
     for i in range(runs):
         t0 = time.perf_counter()
-        r = client.post("/api/v1/roads/nanhuan-1/dim", json={"level": 30 + i % 50, "confirm": True})
+        r = client.post(f"/api/v1/roads/{ROAD}/dim", json={"level": 30 + i % 50, "confirm": True})
+        r.raise_for_status()
         ids = r.json()["command_ids"]
-        while not client.get("/api/v1/commands", params={"ids": ",".join(ids)}).json()["done"]:
+        while not (batch := client.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"]:
+            if time.perf_counter() - t0 > timeout_s:
+                raise RuntimeError(f"road dim {i}: {batch['summary']} after {timeout_s:.0f} s")
             time.sleep(0.002)
         latencies.append((time.perf_counter() - t0) * 1000)
-    return {"case": "road dim → last ack (93 poles)", "runs": runs,
+        acked = min(acked, batch["summary"].get("acked", 0))
+    return {"case": "road dim → last ack (93 poles)", "runs": runs, "acked": acked,
             "median_ms": statistics.median(latencies), "p99_ms": _pct(latencies, 0.99)}
 
 
@@ -90,36 +219,49 @@ def _reads(port: int, token: str, path: str, clients: int, seconds: float) -> di
             "median_ms": statistics.median(lat), "p99_ms": _pct(lat, 0.99)}
 
 
+def _measure(stack: str, port: int, token: str, quick: bool, live: bool) -> list[dict[str, Any]]:
+    url = f"http://{LOOPBACK}:{port}"
+    _wait_http(url)
+    rows = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        if live:
+            _wait_online(client)
+        rows.append(_road_dim(client, 5 if quick else 40))
+    seconds = 1.0 if quick else 5.0
+    base = _reads(port, token, "/api/v1/whoami", 4, seconds)
+    base["vs_whoami"] = 1.0
+    rows.append(base)
+    for clients in ((1, 8) if quick else (1, 4, 16)):
+        row = _reads(port, token, "/api/v1/poles", clients, seconds)
+        row["vs_whoami"] = row["req_per_s"] / base["req_per_s"]
+        rows.append(row)
+    return [{"case": r.pop("case"), "stack": stack, **r} for r in rows]
+
+
+def _ratios(live: list[dict[str, Any]], memory: list[dict[str, Any]]) -> None:
+    """Each live row against the in-memory row of the same case: latency × (median) and rate ×."""
+    base = {r["case"]: r for r in memory}
+    for r in memory:
+        if "req_per_s" in r:
+            r["rate_vs_memory"] = 1.0
+        else:
+            r["median_vs_memory"] = 1.0
+    for r in live:
+        m = base.get(r["case"])
+        if m is None:
+            continue
+        if "req_per_s" in r:
+            r["rate_vs_memory"] = r["req_per_s"] / m["req_per_s"]
+        else:
+            r["median_vs_memory"] = r["median_ms"] / m["median_ms"]
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     port = free_port()
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(child, port), daemon=True)
-    proc.start()
-    try:
-        token = parent.recv() if parent.poll(60) else ""
-        url = f"http://{LOOPBACK}:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the API did not start for the benchmark") from None
-                time.sleep(0.05)
-        rows = []
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            rows.append(_road_dim(client, 5 if quick else 40))
-        seconds = 1.0 if quick else 5.0
-        base = _reads(port, token, "/api/v1/whoami", 4, seconds)
-        base["vs_whoami"] = 1.0
-        rows.append(base)
-        for clients in ((1, 8) if quick else (1, 4, 16)):
-            row = _reads(port, token, "/api/v1/poles", clients, seconds)
-            row["vs_whoami"] = row["req_per_s"] / base["req_per_s"]
-            rows.append(row)
-        return rows
-    finally:
-        proc.terminate()
-        proc.join(timeout=5)
+    with _child(_memory_child, port) as hello:
+        memory = _measure("in-memory", port, hello["token"], quick, live=False)
+    port = free_port()
+    with _child(_live_child, port) as hello, _child(_sim_child, hello["mqtt_url"], LIVE_SPEED):
+        live = _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, live=True)
+    _ratios(live, memory)
+    return memory + live

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import queue
 import threading
 import time
 import zlib
@@ -24,32 +23,10 @@ import pandas as pd
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound
+from .platform import Conflict, LiveEvent, NotFound, QueueSubscription
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
-
-
-class _Subscription:
-    def __init__(self, owner: MemoryPlatform, maxsize: int = 10_000) -> None:
-        self._q: queue.Queue[LiveEvent] = queue.Queue(maxsize)
-        self._owner = owner
-        self.dropped = 0
-
-    def put(self, event: LiveEvent) -> None:
-        try:
-            self._q.put_nowait(event)
-        except queue.Full:  # a stalled reader loses events instead of stalling the road
-            self.dropped += 1
-
-    def get(self, timeout: float) -> LiveEvent | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self._owner._unsubscribe(self)
 
 
 class MemoryPlatform:
@@ -68,7 +45,7 @@ class MemoryPlatform:
         self._faults: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
         self._emergency: set[str] = set()
-        self._subs: list[_Subscription] = []
+        self._subs: list[QueueSubscription] = []
         self._ids = itertools.count(1)
         self._fault_ids = itertools.count(1)
         self._due: list[tuple[float, int, str, str]] = []  # (monotonic due, tiebreak, cmd_id, pole)
@@ -87,13 +64,13 @@ class MemoryPlatform:
             self._wake.notify_all()
         self._worker.join(timeout=2)
 
-    def subscribe(self) -> _Subscription:
-        sub = _Subscription(self)
+    def subscribe(self) -> QueueSubscription:
+        sub = QueueSubscription(self._unsubscribe)
         with self._lock:
             self._subs.append(sub)
         return sub
 
-    def _unsubscribe(self, sub: _Subscription) -> None:
+    def _unsubscribe(self, sub: QueueSubscription) -> None:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)

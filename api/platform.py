@@ -26,6 +26,8 @@ transition that is not allowed (resolving a resolved fault); the API maps them t
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -65,6 +67,30 @@ class LiveEvent:
     data: dict[str, Any]
     ts_ms: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class QueueSubscription:
+    """A bounded queue of live events for one reader; a stalled reader loses events, never the road."""
+
+    def __init__(self, on_close: Callable[[QueueSubscription], None], maxsize: int = 10_000) -> None:
+        self._q: queue.Queue[LiveEvent] = queue.Queue(maxsize)
+        self._on_close = on_close
+        self.dropped = 0
+
+    def put(self, event: LiveEvent) -> None:
+        try:
+            self._q.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+
+    def get(self, timeout: float) -> LiveEvent | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._on_close(self)
 
 
 class Subscription(Protocol):

@@ -6,8 +6,21 @@ from hypothesis import strategies as st
 
 from streetlight.errors import ProtocolError
 from streetlight.protocol import (
-    Ack, Config, DimCommand, Telemetry, parse_ack, parse_command, parse_config,
-    parse_event, parse_payload, parse_state, parse_status, parse_telemetry, parse_topic, pole_topic, road_topic,
+    Ack,
+    Config,
+    DimCommand,
+    Telemetry,
+    parse_ack,
+    parse_command,
+    parse_config,
+    parse_event,
+    parse_payload,
+    parse_state,
+    parse_status,
+    parse_telemetry,
+    parse_topic,
+    pole_topic,
+    road_topic,
 )
 from streetlight.protocol.messages import MAX_PAYLOAD
 

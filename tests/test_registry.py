@@ -3,7 +3,14 @@ import copy
 import pytest
 
 from streetlight.errors import RegistryError, UnknownRoadError
-from streetlight.registry import format_chainage, load_road, make_road, road_from_mapping, road_geojson, road_to_mapping
+from streetlight.registry import (
+    format_chainage,
+    load_road,
+    make_road,
+    road_from_mapping,
+    road_geojson,
+    road_to_mapping,
+)
 
 
 def test_nanhuan_has_93_poles_in_chainage_order():

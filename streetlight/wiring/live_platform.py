@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from api.platform import Conflict, LiveEvent, NotFound, Unavailable
+from api.platform import Conflict, LiveEvent, NotFound, QueueSubscription, Unavailable
 from controller.faults import Fault
 from controller.persist import ControllerStore
 from gateway.commands import CommandRecord
@@ -33,28 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator level without an expiry lasts four hours
 
 
-class _Subscription:
-    def __init__(self, owner: LivePlatform, maxsize: int = 10_000) -> None:
-        self._q: queue.Queue[LiveEvent] = queue.Queue(maxsize)
-        self._owner = owner
-        self.dropped = 0
-
-    def put(self, event: LiveEvent) -> None:
-        try:
-            self._q.put_nowait(event)
-        except queue.Full:  # a stalled browser loses live events; it never stalls the road
-            self.dropped += 1
-
-    def get(self, timeout: float) -> LiveEvent | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self._owner._unsubscribe(self)
-
-
 class LivePlatform:
     def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
                  shared_group: str | None = None, report_interval_s: int = 10, **gateway_kw: Any) -> None:
@@ -68,7 +45,7 @@ class LivePlatform:
         self._schedule_file = data / "schedules.json"
         self._entries: dict[str, list[dict[str, Any]]] = self._load_entries()
         self._lock = threading.Lock()
-        self._subs: list[_Subscription] = []
+        self._subs: list[QueueSubscription] = []
         self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
         self.gateway.add_listener(self._on_inbound)
         self.gateway.commands.add_listener(self._on_command_done)
@@ -92,13 +69,13 @@ class LivePlatform:
         self.stop()
 
     # -- live events ---------------------------------------------------------------------------
-    def subscribe(self) -> _Subscription:
-        sub = _Subscription(self)
+    def subscribe(self) -> QueueSubscription:
+        sub = QueueSubscription(self._unsubscribe)
         with self._lock:
             self._subs.append(sub)
         return sub
 
-    def _unsubscribe(self, sub: _Subscription) -> None:
+    def _unsubscribe(self, sub: QueueSubscription) -> None:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
