@@ -94,10 +94,10 @@ class PoleWatch:
         supply = t.voltage_v >= f.supply_lost_v
         standby_max = f.standby_w + f.standby_fraction * rated
         lit = t.power_w > standby_max
-        expected = t.dim
-        if expected < f.on_min_level and commanded >= f.on_min_level and settled and self.mode == "auto":
-            expected = commanded  # the driver says 0 though it was told to light: judge by the command
-        must_light = expected >= f.on_min_level
+        # judged on the level the device says it is delivering: a device still at 0 although told to
+        # light has not (yet) taken the command, which the command's own ack or expiry tells, and
+        # is no evidence against the lamp (commands can be late: a queued concentrator, a slow link)
+        must_light = t.dim >= f.on_min_level
         base = {"voltage_v": t.voltage_v, "power_w": t.power_w, "dim": t.dim, "commanded": commanded}
 
         # leakage: dangerous at once, cleared below a lower threshold

@@ -32,8 +32,10 @@ def test_two_gateways_split_the_poles_and_store_everything_once(settings: Settin
         pub.drain()
         total = rounds * len(road.poles)
         wait_for(lambda: sum(gw.metrics.written for gw in gws) >= total, timeout=60, what="both shares stored")
-        shares = [gw.metrics.messages_in for gw in gws]
-        assert sum(shares) == total, shares  # each message went to exactly one gateway
+        # each message went to exactly one gateway (other tests' retained traffic on the shared
+        # broker may reach them too and is rejected as another road's, so count what was stored)
+        shares = [gw.metrics.written for gw in gws]
+        assert sum(shares) == total, shares
         assert all(s > total * 0.2 for s in shares), f"the broker should split the load, got {shares}"
         assert total_stored(settings.influx_url, settings.influx_db, road.id) == total
         rows = stored(settings.influx_url, settings.influx_db, road.id)
