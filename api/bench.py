@@ -8,7 +8,7 @@ Two stacks in one run, each API in its own child process (uvicorn on loopback, o
   behind the same API, against a real Mosquitto and InfluxDB, with the 93 simulated poles of
   the reference road in a third process. The poles handle inbound commands at their step
   boundaries, so the road runs at :data:`LIVE_SPEED` × real time (a 10 s report interval every
-  ~17 ms of wall time, 93 telemetry messages each): the dim latency includes up to one step.
+  ~33 ms of wall time, 93 telemetry messages each): the dim latency includes up to one step.
 
 Clients run in this process; each stack's read baseline is ``/api/v1/whoami`` (authentication
 and routing, no road data), and every live row carries its ratio to the in-memory row.
@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -33,7 +34,10 @@ import httpx
 from streetlight.servers import LOOPBACK, free_port
 
 ROAD = "nanhuan-1"
-LIVE_SPEED = 600.0  # simulated seconds per wall second
+# Simulated seconds per wall second. A pole falls back to its local schedule (and refuses dims)
+# after 300 s of simulated time without the platform's heartbeat: at ×600 that is 0.5 s of wall
+# time, which a loaded 2-core machine overruns; ×300 gives it 1 s.
+LIVE_SPEED = 300.0
 LIVE_START = "2026-11-24 01:00"  # a quiet night: the controller dims, operators override
 
 
@@ -170,7 +174,8 @@ def _pct(values: list[float], q: float) -> float:
 
 def _road_dim(client: httpx.Client, runs: int, timeout_s: float = 30.0) -> dict[str, Any]:
     latencies = []
-    acked = 93
+    acked = 0
+    errors: Counter[str] = Counter()
     for i in range(runs):
         t0 = time.perf_counter()
         r = client.post(f"/api/v1/roads/{ROAD}/dim", json={"level": 30 + i % 50, "confirm": True})
@@ -181,9 +186,14 @@ def _road_dim(client: httpx.Client, runs: int, timeout_s: float = 30.0) -> dict[
                 raise RuntimeError(f"road dim {i}: {batch['summary']} after {timeout_s:.0f} s")
             time.sleep(0.002)
         latencies.append((time.perf_counter() - t0) * 1000)
-        acked = min(acked, batch["summary"].get("acked", 0))
-    return {"case": "road dim → last ack (93 poles)", "runs": runs, "acked": acked,
-            "median_ms": statistics.median(latencies), "p99_ms": _pct(latencies, 0.99)}
+        acked += batch["summary"].get("acked", 0)
+        errors.update(p["error"] or p["status"] for c in batch["commands"] for p in c["poles"].values()
+                      if p["status"] != "acked")
+    row = {"case": "road dim → last ack (93 poles)", "runs": runs, "acked_pct": 100.0 * acked / (93 * runs),
+           "median_ms": statistics.median(latencies), "p99_ms": _pct(latencies, 0.99)}
+    if errors:  # a command that was not acked says why (fallback, no ack after retries)
+        row["not_acked"] = "; ".join(f"{n}× {e[:60]}" for e, n in errors.most_common(2))
+    return row
 
 
 def _client(port: int, path: str, token: str, stop: float, lat: list[float]) -> None:

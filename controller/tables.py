@@ -77,6 +77,7 @@ class FaultTable(_Table):
     silent_after_intervals: float = Field(gt=0)
     suspect_after_intervals: float = Field(gt=0)
     return_settle_intervals: float = Field(ge=0)
+    status_settle_intervals: float = Field(1.0, ge=0)
     min_cable_run: int = Field(ge=1)
     on_min_level: float = Field(ge=0, le=100)
     standby_fraction: float = Field(ge=0, le=1)

@@ -166,13 +166,21 @@ class PoleWatch:
         self.seen(ts)
         self.driver.force(ts, {"device_code": code, "source": "driver_fault event"})
 
+    def _went_offline(self) -> bool:
+        return self.online is False and self.status_ts >= self.last_msg_ts
+
     def silent(self, now: int, interval_ms: int, start_ms: int) -> bool:
-        if self.online is False and self.status_ts >= self.last_msg_ts:
+        # an offline status counts once it has settled: the wills of a feeder's poles cut at one
+        # instant reach the platform over a moment, and locating before the last of them has
+        # arrived would split one cable fault into a short span and many comm losses
+        if self._went_offline() and now - self.status_ts >= self.f.status_settle_intervals * interval_ms:
             return True
         last = self.last_msg_ts if self.last_msg_ts >= 0 else start_ms
         return now - last > self.f.silent_after_intervals * interval_ms
 
     def overdue(self, now: int, interval_ms: int, start_ms: int) -> bool:
+        if self._went_offline():
+            return True
         last = self.last_msg_ts if self.last_msg_ts >= 0 else start_ms
         return now - last > self.f.suspect_after_intervals * interval_ms
 
