@@ -122,6 +122,15 @@ class ControllerStore:
         rows = self._exec("SELECT ts, state, actor, note FROM fault_log WHERE fault_id = ? ORDER BY id", (fault_id,))
         return [{"ts": r[0], "state": r[1], "actor": r[2], "note": r[3]} for r in rows]
 
+    def fault_logs(self, road: str) -> dict[str, list[dict[str, Any]]]:
+        """Every logged transition of a road's faults, by fault id, in one query."""
+        rows = self._exec("SELECT l.fault_id, l.ts, l.state, l.actor, l.note FROM fault_log l "
+                          "JOIN faults f ON f.fault_id = l.fault_id WHERE f.road = ? ORDER BY l.id", (road,))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for fid, ts, state, actor, note in rows:
+            out.setdefault(fid, []).append({"ts": ts, "state": state, "actor": actor, "note": note})
+        return out
+
     # --- overrides -----------------------------------------------------------------------
     def save_override(self, road: str, o: Override) -> None:
         self._exec("INSERT OR REPLACE INTO overrides VALUES (?,?,?,?,?,?,NULL,NULL)",

@@ -234,12 +234,13 @@ class LivePlatform:
         return out
 
     # -- faults --------------------------------------------------------------------------------
-    def _fault_view(self, f: Fault) -> dict[str, Any]:
+    def _fault_view(self, f: Fault, log_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         d = f.to_dict()
-        try:
-            log_rows = self.store.fault_log(f.fault_id)
-        except Exception:
-            log_rows = []
+        if log_rows is None:
+            try:
+                log_rows = self.store.fault_log(f.fault_id)
+            except Exception:
+                log_rows = []
         for row in log_rows:
             if row.get("state") == "acknowledged":
                 d.setdefault("acknowledged_by", row.get("actor"))
@@ -260,10 +261,11 @@ class LivePlatform:
         out = []
         for rid in roads:
             self._road(rid)
+            logs = self.store.fault_logs(rid)  # one query for the whole list, not one per fault
             for f in self.store.faults(rid, state=state):
                 if type and f.type != type or segment and f.segment != segment or severity and f.severity != severity:
                     continue
-                out.append(self._fault_view(f))
+                out.append(self._fault_view(f, logs.get(f.fault_id, [])))
         out.sort(key=lambda d: d["first_seen_ts"], reverse=True)
         return out
 
