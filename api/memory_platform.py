@@ -23,7 +23,7 @@ import pandas as pd
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound, QueueSubscription
+from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
@@ -45,7 +45,7 @@ class MemoryPlatform:
         self._faults: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
         self._emergency: set[str] = set()
-        self._subs: list[QueueSubscription] = []
+        self.live = Subscribers()
         self._ids = itertools.count(1)
         self._fault_ids = itertools.count(1)
         self._due: list[tuple[float, int, str, str]] = []  # (monotonic due, tiebreak, cmd_id, pole)
@@ -65,20 +65,10 @@ class MemoryPlatform:
         self._worker.join(timeout=2)
 
     def subscribe(self) -> QueueSubscription:
-        sub = QueueSubscription(self._unsubscribe)
-        with self._lock:
-            self._subs.append(sub)
-        return sub
-
-    def _unsubscribe(self, sub: QueueSubscription) -> None:
-        with self._lock:
-            if sub in self._subs:
-                self._subs.remove(sub)
+        return self.live.subscribe()
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        event = LiveEvent(kind=kind, data=dict(data), ts_ms=wall_ms())
-        for sub in list(self._subs):
-            sub.put(event)
+        self.live.emit(LiveEvent(kind=kind, data=dict(data), ts_ms=wall_ms()))
 
     def now_ms(self) -> int:
         return wall_ms()

@@ -27,6 +27,7 @@ transition that is not allowed (resolving a resolved fault); the API maps them t
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -91,6 +92,35 @@ class QueueSubscription:
 
     def close(self) -> None:
         self._on_close(self)
+
+
+class Subscribers:
+    """The live-event readers of a platform: each gets its own bounded queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[QueueSubscription] = []
+
+    def subscribe(self) -> QueueSubscription:
+        sub = QueueSubscription(self._remove)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def _remove(self, sub: QueueSubscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subs)
+
+    def emit(self, event: LiveEvent) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.put(event)
 
 
 class Subscription(Protocol):

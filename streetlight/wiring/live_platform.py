@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from api.platform import Conflict, LiveEvent, NotFound, QueueSubscription, Unavailable
+from api.platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, Unavailable
 from controller.faults import Fault
 from controller.persist import ControllerStore
 from gateway.commands import CommandRecord
@@ -44,8 +43,7 @@ class LivePlatform:
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
         self._schedule_file = data / "schedules.json"
         self._entries: dict[str, list[dict[str, Any]]] = self._load_entries()
-        self._lock = threading.Lock()
-        self._subs: list[QueueSubscription] = []
+        self.live = Subscribers()
         self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
         self.gateway.add_listener(self._on_inbound)
         self.gateway.commands.add_listener(self._on_command_done)
@@ -70,32 +68,20 @@ class LivePlatform:
 
     # -- live events ---------------------------------------------------------------------------
     def subscribe(self) -> QueueSubscription:
-        sub = QueueSubscription(self._unsubscribe)
-        with self._lock:
-            self._subs.append(sub)
-        return sub
-
-    def _unsubscribe(self, sub: QueueSubscription) -> None:
-        with self._lock:
-            if sub in self._subs:
-                self._subs.remove(sub)
+        return self.live.subscribe()
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        event = LiveEvent(kind, data, self.now_ms())
-        with self._lock:
-            subs = list(self._subs)
-        for s in subs:
-            s.put(event)
+        self.live.emit(LiveEvent(kind, data, self.now_ms()))
 
     def _on_inbound(self, inb: Inbound) -> None:
         # state and status changes are what a map shows; per-report telemetry would flood browsers
-        if inb.kind in ("state", "status") and self._subs:
+        if inb.kind in ("state", "status") and self.live.active:
             twin = self.twin(inb.road, inb.pole)
             if twin is not None:
                 self._emit("twin", {"road": inb.road, **twin})
 
     def _on_command_done(self, rec: CommandRecord) -> None:
-        if self._subs:
+        if self.live.active:
             self._emit("command", self._command_view(rec))
 
     def _on_fault(self, f: Fault) -> None:
