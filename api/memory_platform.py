@@ -13,9 +13,8 @@ import itertools
 import threading
 import time
 import zlib
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ import pandas as pd
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers
+from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, active_schedule_ids
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
@@ -272,16 +271,7 @@ class MemoryPlatform:
             del self._schedules[schedule_id]
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
-        r = self._road(road)
-        today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(r.timezone)).date().isoformat()
-        out: dict[str, str | None] = {}
-        for seg in r.segments:
-            fits = [s for s in self.schedules(road) if not s.get("segments") or seg.id in s["segments"]]
-            exceptions = [s for s in fits if s["kind"] == "exception" and today in s.get("dates", [])]
-            defaults = [s for s in fits if s["kind"] == "default"]
-            best = max(exceptions or defaults, key=lambda s: s.get("priority", 0), default=None)
-            out[seg.id] = best["id"] if best else None
-        return out
+        return active_schedule_ids(self._road(road), self.schedules(road), now_ms)
 
     # ----------------------------------------------------------------- telemetry and energy
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:

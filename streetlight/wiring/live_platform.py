@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from api.platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, Unavailable
+from api.platform import (
+    Conflict,
+    LiveEvent,
+    NotFound,
+    QueueSubscription,
+    Subscribers,
+    Unavailable,
+    active_schedule_ids,
+)
 from controller.faults import Fault
 from controller.persist import ControllerStore
 from gateway.commands import CommandRecord
@@ -208,16 +216,7 @@ class LivePlatform:
         self._apply_entries(road, [e for e in entries if e["id"] != schedule_id], actor)
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
-        r = self._road(road)
-        today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(r.timezone)).date().isoformat()
-        out: dict[str, str | None] = {}
-        for seg in r.segments:
-            fits = [s for s in self.schedules(road) if not s.get("segments") or seg.id in s["segments"]]
-            exceptions = [s for s in fits if s["kind"] == "exception" and today in s.get("dates", [])]
-            defaults = [s for s in fits if s["kind"] == "default"]
-            best = max(exceptions or defaults, key=lambda s: (bool(s.get("segments")), s.get("priority", 0)), default=None)
-            out[seg.id] = best["id"] if best else None
-        return out
+        return active_schedule_ids(self._road(road), self.schedules(road), now_ms)
 
     # -- faults --------------------------------------------------------------------------------
     def _fault_view(self, f: Fault, log_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
