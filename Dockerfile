@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 # dependencies first, so a code change does not reinstall them
 COPY pyproject.toml README.md ./
-RUN mkdir -p streetlight gateway controller telemetry simulators api \
+RUN mkdir -p streetlight gateway controller telemetry simulators api runtime ops \
  && pip install --upgrade pip && pip install . && pip uninstall -y streetlight
 COPY streetlight ./streetlight
 COPY gateway ./gateway
@@ -15,6 +15,8 @@ COPY controller ./controller
 COPY telemetry ./telemetry
 COPY simulators ./simulators
 COPY api ./api
+COPY runtime ./runtime
+COPY ops ./ops
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --home /var/lib/streetlight streetlight \
  && mkdir -p /var/lib/streetlight && chown streetlight /var/lib/streetlight

@@ -11,7 +11,7 @@ demo: install
 	.venv/bin/streetlight up
 
 lint: install
-	.venv/bin/ruff check streetlight gateway controller telemetry simulators api tests
+	.venv/bin/ruff check streetlight gateway controller telemetry simulators api runtime ops benchmarks tests
 
 bench: install
 	.venv/bin/streetlight bench all

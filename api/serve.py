@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from streetlight.servers import LOOPBACK, free_port
+from ops.servers import LOOPBACK, free_port
 
 
 @contextmanager

@@ -156,7 +156,7 @@ class Controller:
         self.watches[pole_id].mode = s.mode
 
     def restore(self, faults: Iterable[Fault] = (), overrides: Iterable[Override] = ()) -> None:
-        """Take up stored state after a restart (see ``controller.persist``): live faults keep
+        """Take up stored state after a restart (see ``runtime.state``): live faults keep
         their ids and are not resolved before the rules have seen the road again."""
         self.faults.restore(faults)
         for o in overrides:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streetlight.servers import InfluxServer, MosquittoServer, free_port
+from ops.servers import InfluxServer, MosquittoServer, free_port
 
 
 def _mosquitto(path: Path, **kw: object) -> MosquittoServer:

@@ -21,7 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from streetlight.broker_security import (
+from ops.broker_security import (
     BrokerLayout,
     BrokerSecurityError,
     BrokerSecuritySet,
@@ -32,9 +32,9 @@ from streetlight.broker_security import (
     platform_password,
     verify_mosquitto_hash,
 )
+from ops.processes import wait_for
+from ops.servers import MosquittoServer, free_port
 from streetlight.registry import Road, load_road, make_road
-from streetlight.servers import MosquittoServer, free_port
-from streetlight.wiring.processes import wait_for
 
 pytestmark = pytest.mark.servers
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from streetlight.broker_security import platform_password
-from streetlight.servers import free_port
-from streetlight.wiring.processes import ProcessGroup, pick_port, port_is_free, wait_for
+from ops.broker_security import platform_password
+from ops.processes import ProcessGroup, pick_port, port_is_free, wait_for
+from ops.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

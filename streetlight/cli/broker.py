@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         compact_acl: bool = typer.Option(None, "--compact-acl/--explicit-acl", help="pole rights as %u patterns or explicit lines [default: patterns above 2,000 poles]"),
     ) -> None:
         """Write the broker security set: anonymous off, one account per pole, ACL, TLS listener."""
-        from ..broker_security import BrokerLayout, generate, platform_password
+        from ops.broker_security import BrokerLayout, generate, platform_password
+
         from ..registry import load_road
 
         s = settings()

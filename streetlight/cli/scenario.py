@@ -37,10 +37,10 @@ def register(app: typer.Typer) -> None:
         location, detection delay in report intervals) and exit non-zero on any miss or false alarm."""
         from tqdm import tqdm
 
+        from runtime.outcome import format_table
+        from runtime.scenario_check import run_check
         from simulators.scenario import shipped_scenarios
 
-        from ..wiring.outcome import format_table
-        from ..wiring.scenario_check import run_check
         from .common import settings
 
         refs = shipped_scenarios() if names == ["all"] else names

@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the platform: gateway, controller, API and dashboard, against the configured broker and
         database (the database is created if missing). Ctrl-C stops it."""
+        from runtime.serve import run_gateway_only, run_platform
+
         from ..registry import load_road
-        from ..wiring.serve import run_gateway_only, run_platform
 
         s = settings(api_port=port)
         roads = [load_road(r) for r in (road or s.roads)]

@@ -92,9 +92,10 @@ def register(app: typer.Typer) -> None:
         api_wait: float = typer.Option(90.0, help="seconds to wait for the API to answer"),
     ) -> None:
         """Run the road on this machine: broker, database, platform and simulator. Ctrl-C stops all."""
-        from ..broker_security import BrokerLayout, generate
+        from ops.broker_security import BrokerLayout, generate
+        from ops.processes import ProcessGroup
+
         from ..registry import load_road
-        from ..wiring.processes import ProcessGroup
         from .broker import site_secret
 
         s = settings()
@@ -195,14 +196,14 @@ def _refuse_second_run(state_file: Path) -> None:
 
 
 def _platform_password(secret: str) -> str:
-    from ..broker_security import platform_password
+    from ops.broker_security import platform_password
 
     return platform_password(secret)
 
 
 def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int) -> Ports:
     """The asked-for ports, or free ones where they are busy (and say which)."""
-    from ..wiring.processes import pick_port
+    from ops.processes import pick_port
 
     wanted = (mqtt, mqtt_tls, influx, api)
     taken: list[int] = []
@@ -215,7 +216,7 @@ def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int) -> Ports:
 
 
 def _start_servers(group: Any, ports: Ports, mosquitto_conf: Path, var: Path) -> None:
-    from ..servers import InfluxServer, ManagedServer, MosquittoServer
+    from ops.servers import InfluxServer, ManagedServer, MosquittoServer
 
     servers: list[tuple[ManagedServer, str]] = [
         (MosquittoServer(name="mosquitto", port=ports.mqtt, data_dir=var / "mosquitto", config_path=mosquitto_conf),
@@ -235,7 +236,7 @@ def _start_servers(group: Any, ports: Ports, mosquitto_conf: Path, var: Path) ->
 def _start_platform(group: Any, env: dict[str, str], api_url: str, port: int, wait_s: float,
                     stop: threading.Event) -> tuple[bool, int]:
     """Start ``serve`` and wait for its API; returns (API answering, exit code so far)."""
-    from ..wiring.processes import wait_for
+    from ops.processes import wait_for
 
     platform = group.start("serve", [*CLI, "serve", "--port", str(port)], env=env)
     _say(f"starting the platform (pid {platform.pid}); waiting up to {wait_s:.0f} s for {api_url}/healthz")

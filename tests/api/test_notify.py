@@ -18,7 +18,7 @@ import pytest
 
 from api.formats import dingtalk, generic, location, wecom
 from api.notify import mask_url
-from streetlight.servers import free_port
+from ops.servers import free_port
 
 from .conftest import Api
 

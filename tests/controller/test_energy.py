@@ -53,7 +53,7 @@ def test_controller_meters_a_dimmed_night_with_savings_and_no_time_under_floor()
 
 @pytest.mark.slow
 def test_energy_bench_quick_meets_the_target():
-    from streetlight.wiring.energy_bench import run
+    from benchmarks.energy import run
 
     rows = {r["case"]: r for r in run(quick=True)}
     adaptive, step = rows["adaptive"], rows["midnight step"]

@@ -7,8 +7,8 @@ import pytest
 from controller.engine import Controller
 from controller.errors import FaultStateError
 from controller.overrides import Override
-from controller.persist import ControllerStore
 from controller.schedule import ScheduleBook
+from runtime.state import ControllerStore
 
 from .road_stream import RoadStream
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.servers import InfluxServer, MosquittoServer
 from streetlight.registry import Road, load_road
-from streetlight.servers import InfluxServer, MosquittoServer
 from streetlight.settings import Settings
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from gateway.errors import UnknownPoleError
 from gateway.service import GatewayService
+from ops.servers import MosquittoServer
 from streetlight.protocol import Ack, Config
 from streetlight.registry import Road
-from streetlight.servers import MosquittoServer
 from streetlight.settings import Settings
 
 from .helpers import wait_for

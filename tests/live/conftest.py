@@ -18,11 +18,11 @@ import yaml
 from api.app import ApiOptions, create_app
 from api.auth import ROLES
 from api.serve import served
+from ops.servers import InfluxServer, MosquittoServer, free_port
+from runtime.live_platform import LivePlatform
 from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
-from streetlight.servers import InfluxServer, MosquittoServer, free_port
 from streetlight.settings import Settings
-from streetlight.wiring.live_platform import LivePlatform
 
 SCENARIO = {
     "name": "live-api",

@@ -228,7 +228,7 @@ def test_voltage_sag_detector_stuck_and_driver_drift():
 
 
 def test_bench_stepping_row_has_the_ratio_to_target():
-    from simulators.bench import _stepping
+    from benchmarks.sim import _stepping
 
     row = _stepping(93, 3)
     assert row["poles"] == 93 and row["pole_steps_per_s"] > 0 and row["ratio_to_target"] < 1

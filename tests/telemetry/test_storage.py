@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ops.servers import InfluxServer
 from streetlight.protocol import Telemetry
 from streetlight.registry import load_road
-from streetlight.servers import InfluxServer
 from telemetry import InfluxQL, InfluxWriter, TelemetryQueries, ensure_schema, rollup, tag_set, telemetry_line
 
 pytestmark = pytest.mark.servers

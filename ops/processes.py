@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..servers import LOOPBACK, ManagedServer, free_port
+from .servers import LOOPBACK, ManagedServer, free_port
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ops.servers import start_influxd, start_mosquitto
 from simulators.runner import Simulation
 from simulators.scenario import Scenario, load_scenario
 from streetlight.protocol import road_topic
-from streetlight.servers import start_influxd, start_mosquitto
 from streetlight.settings import Settings
 
 from .live_platform import LivePlatform

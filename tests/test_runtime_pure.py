@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 
 from controller.schedule import ScheduleBook
+from runtime.control import _scopes
+from runtime.outcome import compare, format_table
+from runtime.schedules import book_to_entries, entries_to_book
 from streetlight.registry import load_road
-from streetlight.wiring.control import _scopes
-from streetlight.wiring.outcome import compare, format_table
-from streetlight.wiring.schedules import book_to_entries, entries_to_book
 
 
 @dataclass

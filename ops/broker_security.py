@@ -28,10 +28,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .credentials import pole_password
-from .errors import StreetlightError
-from .protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, pole_topic, road_topic
-from .registry import Road
+from streetlight.credentials import pole_password
+from streetlight.errors import StreetlightError
+from streetlight.protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, pole_topic, road_topic
+from streetlight.registry import Road
 
 PLATFORM_USER = "platform"
 HEALTH_USER = "health"

@@ -20,11 +20,11 @@ import numpy as np
 from controller.engine import Controller, ControllerConfig, Decisions
 from controller.faults import Fault
 from controller.overrides import Override
-from controller.persist import ControllerStore
 from controller.schedule import ScheduleBook
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from runtime.state import ControllerStore
 from streetlight.protocol import Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 

@@ -14,10 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .errors import FaultStateError
-from .faults import Fault
-from .overrides import Override
-from .schedule import ScheduleBook
+from controller.errors import FaultStateError
+from controller.faults import Fault
+from controller.overrides import Override
+from controller.schedule import ScheduleBook
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (

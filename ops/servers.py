@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ServerStartError
+from streetlight.errors import ServerStartError
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,7 +1,7 @@
 """The live platform behind the API's port: gateway, controller and InfluxDB in one process.
 
 :class:`LivePlatform` implements :class:`api.platform.PlatformPort` over a running
-:class:`gateway.service.GatewayService` and a :class:`~streetlight.wiring.control.ControlService`.
+:class:`gateway.service.GatewayService` and a :class:`~runtime.control.ControlService`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from api.platform import (
     active_schedule_ids,
 )
 from controller.faults import Fault
-from controller.persist import ControllerStore
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from runtime.state import ControllerStore
 from streetlight.registry import Road
 from streetlight.settings import Settings
 

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 import psutil
 
+from ops.servers import InfluxServer, MosquittoServer, find_binary, start_influxd, start_mosquitto
 from streetlight.registry import load_road
-from streetlight.servers import InfluxServer, MosquittoServer, find_binary, start_influxd, start_mosquitto
 
 from .loadgen import RawPublisher, telemetry_messages
 
@@ -67,7 +67,7 @@ class Bench:
 
     # -- consumers -------------------------------------------------------------------------------
     def _spawn(self, argv: list[str]) -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, "-m", "gateway.bench_consumer", *argv], stdout=subprocess.PIPE,
+        p = subprocess.Popen([sys.executable, "-m", "benchmarks.ingest_consumer", *argv], stdout=subprocess.PIPE,
                              stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
         self._expect(p, "loaded")
         return p

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from streetlight.servers import LOOPBACK, free_port
+from ops.servers import LOOPBACK, free_port
 
 ROAD = "nanhuan-1"
 # Simulated seconds per wall second. A pole falls back to its local schedule (and refuses dims)
@@ -66,10 +66,10 @@ def _live_child(conn: Connection, port: int) -> None:
 
     from api.app import ApiOptions, create_app
     from api.serve import served
+    from ops.servers import InfluxServer, MosquittoServer
+    from runtime.live_platform import LivePlatform
     from streetlight.registry import load_road
-    from streetlight.servers import InfluxServer, MosquittoServer
     from streetlight.settings import Settings
-    from streetlight.wiring.live_platform import LivePlatform
 
     tmp = Path(tempfile.mkdtemp(prefix="sl-bench-api-live-"))
     mq = MosquittoServer(name="mosquitto", port=free_port(), data_dir=tmp / "mosquitto").start()

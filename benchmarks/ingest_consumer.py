@@ -1,4 +1,4 @@
-"""One consumer process of the ingest benchmark (``python -m gateway.bench_consumer MODE …``).
+"""One consumer process of the ingest benchmark (``python -m benchmarks.ingest_consumer MODE …``).
 
 * ``naive``: a paho callback that parses JSON and writes each message with its own HTTP request.
 * ``batched``: the same callback, writing every 1,000 points in one request.

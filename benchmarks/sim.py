@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ops.servers import MosquittoServer, find_binary, free_port
+from simulators.engine import RoadSim
+from simulators.rawmqtt import RawMqtt
+from simulators.runner import Simulation
+from simulators.scenario import Scenario
 from streetlight.clock import parse_local
 from streetlight.registry import load_road
-from streetlight.servers import MosquittoServer, find_binary, free_port
-
-from .engine import RoadSim
-from .rawmqtt import RawMqtt
-from .runner import Simulation
-from .scenario import Scenario
 
 EVENING = "2026-11-23 19:00"  # the evening peak: the most vehicle events of the day
 

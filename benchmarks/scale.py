@@ -1,6 +1,6 @@
 """``streetlight bench scale``: 10,000 poles through 1, 2 and 4 gateway processes on one MQTT 5
 shared subscription, CPU and memory per process, beside the broker's ceiling (same method as
-:mod:`gateway.bench`: rows confirmed in InfluxDB between 10 % and 90 % of the load)."""
+:mod:`benchmarks.ingest`: rows confirmed in InfluxDB between 10 % and 90 % of the load)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .bench import Bench
+from .ingest import Bench
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
