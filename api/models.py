@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streetlight.protocol import AlertType
 from streetlight.protocol.messages import AT_RE
 
 PoleState = Literal["lit", "dimmed", "off", "fault", "offline"]
 CommandStatus = Literal["pending", "acked", "failed", "expired"]
 FaultState = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["critical", "major", "minor"]
-FaultType = Literal["lamp_failure", "driver_fault", "cable_fault", "feeder_outage", "comm_loss", "leakage",
-                    "voltage_out_of_band", "day_burning", "cycling", "detector_stuck"]
+FaultType = AlertType  # the protocol's alert types
 Role = Literal["viewer", "operator", "maintenance", "admin"]
 
 

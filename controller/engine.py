@@ -140,6 +140,17 @@ class Controller:
         """Many ``vehicle`` events at once (replay, benchmark): pole indices in road order."""
         self.follow.vehicles(pole_idx, ts, speed_kmh, direction)
 
+    def on_clock(self, pole_id: str, skewed: bool, offset_ms: int, ts_ms: int) -> None:
+        """How far a pole's clock is from road time at a reading (``ts_ms``: road time of it), and
+        whether road time judges it out of tolerance; ``clock_skew`` follows that judgement."""
+        i = self._idx(pole_id)
+        if i is None:
+            return
+        w = self.watches[pole_id]
+        if skewed and not w.clock_skewed:
+            w.clock_since_ts = ts_ms
+        w.clock_skewed, w.clock_offset_ms = skewed, offset_ms
+
     def on_status(self, pole_id: str, online: bool, ts_ms: int) -> None:
         i = self._idx(pole_id)
         if i is None:

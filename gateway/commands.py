@@ -58,7 +58,7 @@ class CommandRecord:
 
 
 class CommandDispatcher:
-    def __init__(self, roads: list[Road], twins: TwinStore, publish: Publish, *, now_issued: Callable[[], int],
+    def __init__(self, roads: list[Road], twins: TwinStore, publish: Publish, *, now_issued: Callable[[str], int],
                  ack_timeout_s: float = 2.0, max_attempts: int = 4, hold_ttl_s: float = 3600.0,
                  keep: int = 20_000, on_latency: Callable[[float], None] | None = None) -> None:
         self.roads = {r.id: r for r in roads}
@@ -125,10 +125,10 @@ class CommandDispatcher:
     def _payload(self, rec: CommandRecord) -> bytes:
         model: Command
         if rec.type == "dim":
-            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(), level=float(rec.params["level"]),
+            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), level=float(rec.params["level"]),
                                ramp_ms=int(rec.params["ramp_ms"]))
         else:
-            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(), seconds=int(rec.params["seconds"]))
+            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), seconds=int(rec.params["seconds"]))
         return model.to_bytes()
 
     def _send(self, rec: CommandRecord) -> None:

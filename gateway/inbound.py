@@ -25,5 +25,9 @@ class Inbound:
     road: str
     pole: str
     kind: str
-    ts_ms: int
-    message: Any
+    ts_ms: int  # road time of the reading: the device's ts, or road time when its clock is out of tolerance
+    message: Any  # with ``ts`` already replaced by ``ts_ms`` when the clock was out of tolerance
+    clock_offset_ms: int | None = None  # device ts minus road time, when road time is known
+    clock_skewed: bool = False  # the pole's clock is out of tolerance (see streetlight.clock)
+    device_ts_ms: int | None = None  # the device's own ts, kept when ``ts_ms`` was corrected
+    road_ms: int | None = None  # road time as it stood right after this message (None while unknown)

@@ -21,6 +21,7 @@ class GatewayMetrics:
     spooled_batches: int = 0
     duplicates: int = 0
     listener_errors: int = 0
+    clock_corrected: int = 0  # readings stored at road time because the pole's clock was out of tolerance
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -41,7 +42,7 @@ class GatewayMetrics:
     def snapshot(self) -> dict[str, object]:
         return {"messages_in": self.messages_in, "written": self.written, "duplicates": self.duplicates,
                 "rejected": self.rejected, "spool_depth": self.spool_depth, "spooled_batches": self.spooled_batches,
-                "listener_errors": self.listener_errors}
+                "listener_errors": self.listener_errors, "clock_corrected": self.clock_corrected}
 
 
 class _Collector(Collector):
@@ -52,7 +53,9 @@ class _Collector(Collector):
         m = self.m
         for name, value, text in (("messages_in", m.messages_in, "MQTT messages received"),
                                   ("written", m.written, "points handed to storage"),
-                                  ("duplicates", m.duplicates, "QoS 1 redeliveries dropped")):
+                                  ("duplicates", m.duplicates, "QoS 1 redeliveries dropped"),
+                                  ("clock_corrected", m.clock_corrected,
+                                   "readings stored at road time: the pole's clock was out of tolerance")):
             yield CounterMetricFamily(f"streetlight_gateway_{name}", text, value=value)
         rej = CounterMetricFamily("streetlight_gateway_rejected", "invalid messages", labels=["reason"])
         for reason, n in m.rejected.items():

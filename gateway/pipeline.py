@@ -16,9 +16,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from streetlight.clock import EventClock, wall_ms
+from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
 from streetlight.protocol import Event, Telemetry
 from streetlight.registry import Road
@@ -43,7 +43,7 @@ class _Prepared:
 
 class Pipeline:
     def __init__(self, roads: list[Road], inbox: queue.Queue[list[Raw]], writer: InfluxWriter, rejected: RejectedStore,
-                 metrics: GatewayMetrics, clock: EventClock, ack: Callable[[list[Raw]], None],
+                 metrics: GatewayMetrics, clock: RoadClocks, ack: Callable[[list[Raw]], None],
                  on_valid: Callable[[list[Inbound]], None], *, max_batch: int = 5000,
                  max_delay_s: float = 0.05) -> None:
         self.inbox = inbox
@@ -119,17 +119,16 @@ class Pipeline:
         self.commit(self.prepare(batch))
 
     def prepare(self, batch: list[Raw]) -> _Prepared:
-        """Validate, count rejections, deduplicate and encode (no I/O but the rejected log)."""
+        """Validate, count rejections, deduplicate, put on road time and encode (no I/O but the
+        rejected log)."""
         lines: list[str] = []
         valid: list[Inbound] = []
-        now = self.clock.now_ms() or wall_ms()
         self.metrics.messages_in += len(batch)
-        newest = -1
         for raw in batch:
             road = pole = None
             try:
                 road, pole, kind = self.validator.topic(raw.topic)
-                inb = self.validator.message(road, pole, kind, raw.payload, now)
+                inb = self.validator.message(road, pole, kind, raw.payload, 0)
             except ProtocolError as err:
                 if road is None:  # the topic itself was refused: count it under the ids it names
                     parts = raw.topic.split("/")
@@ -143,17 +142,32 @@ class Pipeline:
                                       "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
                     continue
                 reboot = kind == "event" and msg.type == "reboot"
+                # duplicates are told by the device's own clock and sequence, before any correction
                 if self.dedup.is_duplicate(road, pole, msg.ts, msg.seq, reboot):
                     self.metrics.duplicates += 1
                     continue
-                tags = self._tags[(road, pole)]
-                lines.append(telemetry_line(tags, msg) if kind == "telemetry" else event_line(tags, msg))
-            if kind != "status" and inb.ts_ms > newest:
-                newest = inb.ts_ms
+            inb = self._on_road_time(inb)
+            if kind in ("telemetry", "event"):
+                line = telemetry_line if kind == "telemetry" else event_line
+                lines.append(line(self._tags[(road, pole)], inb.message, inb.device_ts_ms))
             valid.append(inb)
-        if newest >= 0:
-            self.clock.observe(newest)  # the newest ts of the batch is all the clock needs
         return _Prepared(batch, lines, valid)
+
+    def _on_road_time(self, inb: Inbound) -> Inbound:
+        """Telemetry and events are evidence of road time; every timed message is judged against
+        it: one whose pole's clock is out of tolerance is used (and stored) at road time, its own
+        ts kept beside. A status, which has no ts, happens at road time."""
+        clock = self.clock[inb.road]
+        if inb.kind == "status":
+            now = clock.now_ms()
+            return replace(inb, ts_ms=now if now is not None else self.clock.now_or_wall(inb.road), road_ms=now)
+        j = clock.observe(inb.pole, inb.ts_ms) if inb.kind in ("telemetry", "event") else clock.judge(inb.pole, inb.ts_ms)
+        if j.corrected:
+            self.metrics.clock_corrected += 1
+            return replace(inb, ts_ms=j.ts_ms, message=inb.message.model_copy(update={"ts": j.ts_ms}),
+                           clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
+                           road_ms=j.road_ms)
+        return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)
 
     def commit(self, p: _Prepared) -> None:
         """Store or spool, then acknowledge, then tell the twins and listeners; batches in order."""

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from streetlight.clock import EventClock, wall_ms
+from streetlight.clock import ClockPolicy, RoadClocks
 from streetlight.protocol import UPLINK_KINDS, Ack, Alert, Config, shared, subscription
 from streetlight.registry import Road
 from streetlight.settings import Settings
@@ -45,7 +45,8 @@ class GatewayService:
         self.client_id = client_id
         state = Path(settings.data_dir) / "gateway" / client_id
         state.mkdir(parents=True, exist_ok=True)
-        self.clock = EventClock()
+        self.clock = RoadClocks({r.id: r.pole_ids for r in roads}, ClockPolicy(
+            settings.road_clock, int(settings.clock_tolerance_s * 1000)))
         self.store = TelemetryStore.from_settings(settings.with_overrides(data_dir=str(state)))
         self.rejected = RejectedStore(state / "rejected.jsonl")
         self.metrics = GatewayMetrics(self.rejected, spool_depth_fn=lambda: self.store.writer.spool.depth)
@@ -56,7 +57,7 @@ class GatewayService:
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
         self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
-        self.commands = CommandDispatcher(roads, self.twins, self.link.publish, now_issued=self._platform_now,
+        self.commands = CommandDispatcher(roads, self.twins, self.link.publish, now_issued=self.clock.now_or_wall,
                                           ack_timeout_s=ack_timeout_s, max_attempts=max_attempts,
                                           on_latency=self.metrics.command_latency.observe)
         self.config = ConfigPublisher(roads, self.link.publish, state / "config-versions.json")
@@ -66,7 +67,7 @@ class GatewayService:
         self._create_schema = create_schema
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
-        self._last_heartbeat: int | None = None
+        self._last_heartbeat: dict[str, int] = {}  # road -> road time of its last heartbeat
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -116,9 +117,6 @@ class GatewayService:
         return self.link.connected
 
     # -- internals -------------------------------------------------------------------------------
-    def _platform_now(self) -> int:
-        return self.clock.now_ms() or wall_ms()
-
     def _on_valid(self, batch: list[Inbound]) -> None:
         for inb in batch:
             if self.twins.apply(inb):
@@ -136,12 +134,13 @@ class GatewayService:
         while not self._stop.wait(0.05):
             try:
                 self.commands.tick()
-                now = self._platform_now()
-                self.twins.sweep(now)
-                if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_EVERY_MS:
-                    if self.connected:
-                        for road in self.roads:
+                self.twins.sweep(self.clock.now_ms)
+                if self.connected:
+                    for road in self.roads:
+                        now = self.clock.now_or_wall(road.id)
+                        last = self._last_heartbeat.get(road.id)
+                        if last is None or now - last >= HEARTBEAT_EVERY_MS or now < last:
                             publish_heartbeat(self.link.publish, road.id, now)
-                        self._last_heartbeat = now
+                            self._last_heartbeat[road.id] = now
             except Exception:
                 log.exception("gateway timer failed")

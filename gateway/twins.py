@@ -9,6 +9,7 @@ three report intervals of platform time (:meth:`TwinStore.sweep`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from streetlight.protocol import State, Telemetry
@@ -84,11 +85,15 @@ class TwinStore:
             for t in self._twins.get(road, {}).values():
                 t.config_version_desired = version
 
-    def sweep(self, now_ms: int) -> list[tuple[str, str]]:
-        """Mark poles silent for more than three report intervals offline; returns them."""
+    def sweep(self, now_of: Callable[[str], int | None]) -> list[tuple[str, str]]:
+        """Mark poles silent for more than three report intervals of their road's time offline;
+        returns them. ``now_of(road)`` is road time (``None`` while unknown: nothing is swept)."""
         gone: list[tuple[str, str]] = []
         with self._lock:
             for road, twins in self._twins.items():
+                now_ms = now_of(road)
+                if now_ms is None:
+                    continue
                 limit = now_ms - int(SILENT_INTERVALS * self.report_interval_s[road] * 1000)
                 for t in twins.values():
                     if t.online and t.last_seen_ms is not None and t.last_seen_ms < limit:

@@ -25,11 +25,11 @@ from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
 from runtime.state import ControllerStore
+from streetlight.clock import QUIET_AFTER_S, RoadClocks, wall_ms
 from streetlight.protocol import Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
-QUIET_AFTER_S = 2.0  # wall seconds without a message before platform time moves on by itself
 
 
 @dataclass
@@ -41,22 +41,18 @@ class RoadControl:
     last_cmd: dict[str, str] = field(default_factory=dict)  # pole -> newest cmd_id the controller sent
     vehicles: list[tuple[int, int, float, int]] = field(default_factory=list)  # pending (pole index, ts, km/h, dir)
     published: dict[str, tuple[str, str]] = field(default_factory=dict)  # fault_id -> (state, severity) last alerted
-    seen_ms: int | None = None  # newest ts the controller itself has been given
-    early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before any timed message
-    seen_wall: float = 0.0  # monotonic time of that message
+    early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before road time was known
+    stream_ms: int | None = None  # road time as of the last message this controller was given
+    stream_wall: float = 0.0  # monotonic time it was given
 
-    def observed(self, ts_ms: int) -> None:
-        if self.seen_ms is None or ts_ms > self.seen_ms:
-            self.seen_ms = ts_ms
-            self.seen_wall = time.monotonic()
-
-    def platform_now(self) -> int | None:
-        """Message time as the controller has seen it; when the road falls quiet it moves on with
-        the wall clock, so that silence itself is noticed."""
-        if self.seen_ms is None:
-            return None
-        idle = time.monotonic() - self.seen_wall
-        return self.seen_ms + int(idle * 1000) if idle > QUIET_AFTER_S else self.seen_ms
+    def now(self, clock: RoadClocks) -> int | None:
+        """Road time as far as this controller has been told: that of the last message it was
+        given, since the gateway's clock may already have run ahead over messages still on their
+        way here; once that stream has been quiet for a moment, the road clock's own (which moves
+        on at real speed over a quiet road, so that silence is noticed)."""
+        if self.stream_ms is None or time.monotonic() - self.stream_wall > QUIET_AFTER_S:
+            return clock.now_ms(self.road.id)
+        return self.stream_ms
 
     def flush_vehicles(self) -> None:
         """Vehicle events go to the controller in batches: one numpy call for many detections."""
@@ -117,15 +113,21 @@ class ControlService:
         if rc is None:
             return
         with rc.lock:
-            if inb.kind != "status":
-                if rc.last_tick_ms is not None and inb.ts_ms >= rc.last_tick_ms + self.tick_ms:
-                    self._tick(rc, inb.ts_ms - inb.ts_ms % self.tick_ms)
-                rc.observed(inb.ts_ms)
-                if rc.early_status:
-                    for pole, online in rc.early_status.items():
-                        rc.ctl.on_status(pole, online, inb.ts_ms)
-                    rc.early_status.clear()
+            # the controller ticks on road time (the poles' consensus) as it stood at this message
+            # in the stream, never on one message's ts: a pole whose clock runs ahead must not make
+            # the others look silent, and the same stream gives the same ticks at any speed
+            now = inb.road_ms
+            if now is not None:
+                rc.stream_ms, rc.stream_wall = now, time.monotonic()
+            if now is not None and rc.last_tick_ms is not None and now >= rc.last_tick_ms + self.tick_ms:
+                self._tick(rc, now - now % self.tick_ms)
+            if now is not None and rc.early_status:
+                for pole, online in rc.early_status.items():
+                    rc.ctl.on_status(pole, online, now)
+                rc.early_status.clear()
             msg = inb.message
+            if inb.kind != "status" and inb.clock_offset_ms is not None:
+                rc.ctl.on_clock(inb.pole, inb.clock_skewed, inb.clock_offset_ms, inb.ts_ms)
             if inb.kind == "event" and isinstance(msg, VehicleEvent):
                 i = rc.ctl.index.get(inb.pole)
                 if i is not None:
@@ -141,20 +143,20 @@ class ControlService:
             elif inb.kind == "state" and isinstance(msg, State):
                 rc.ctl.on_state(inb.pole, msg)
             elif inb.kind == "status" and msg in ("online", "offline"):
-                # a status has no ts of its own: it happened at platform time, which is unknown
-                # until the road's first timed message; statuses heard before wait for it
-                if rc.seen_ms is None:
+                # a status has no ts of its own: it happened at road time, which is unknown until
+                # enough of the road has been heard; statuses heard before wait for it
+                if now is None:
                     rc.early_status[inb.pole] = msg == "online"
                 else:
-                    rc.ctl.on_status(inb.pole, msg == "online", rc.seen_ms)
-            if rc.last_tick_ms is None and inb.kind in ("telemetry", "event"):
-                self._tick(rc, inb.ts_ms)
+                    rc.ctl.on_status(inb.pole, msg == "online", now)
+            if rc.last_tick_ms is None and now is not None:
+                self._tick(rc, now)
 
     def _timer_loop(self) -> None:
         while not self._stop.wait(0.5):
             for rc in self.roads.values():
                 with rc.lock:
-                    now = rc.platform_now()
+                    now = rc.now(self.gw.clock)
                     if now is not None and rc.last_tick_ms is not None and now >= rc.last_tick_ms + self.tick_ms:
                         try:
                             self._tick(rc, now)
@@ -168,14 +170,11 @@ class ControlService:
             return self._tick(rc, self.now_ms(road))
 
     def now_ms(self, road: str | None = None) -> int:
-        """Platform time of ``road`` (of the most advanced road when not given)."""
-        times = [rc.platform_now() for rc in ([self.roads[road]] if road else self.roads.values())]
+        """Road time of ``road`` as the controller knows it (of the most advanced road when not
+        given); the wall clock while nothing has been heard yet."""
+        times = [rc.now(self.gw.clock) for rc in ([self.roads[road]] if road else self.roads.values())]
         known = [t for t in times if t is not None]
-        if known:
-            return max(known)
-        from streetlight.clock import wall_ms  # nothing heard yet: the wall clock is all there is
-
-        return wall_ms()
+        return max(known) if known else wall_ms()
 
     def _tick(self, rc: RoadControl, now_ms: int) -> Decisions:
         now_ms = max(now_ms, rc.last_tick_ms or now_ms)

@@ -77,17 +77,19 @@ class Encoder:
             starts = np.cumsum(counts) - counts
             rank[by_pole] = np.arange(len(pole)) - starts[pole[by_pole]]
             ev_seq = ((seq[pole] + rank) % U32).tolist()
+            stamp = (ts + sim.clock_offset_ms[pole]).tolist()  # what each device's own clock says
             speed = tr.vehicle_speed_kmh.tolist()
             direction = tr.vehicle_direction.tolist()
             topics = self.topics["event"]
-            for p, t, s, r, q in zip(pole.tolist(), ts.tolist(), src.tolist(), row.tolist(), ev_seq, strict=True):
+            for p, t, d, s, r, q in zip(pole.tolist(), ts.tolist(), stamp, src.tolist(), row.tolist(), ev_seq,
+                                        strict=True):
                 if s == 1:
-                    body = {"ts": t, "seq": q, "type": "vehicle", "speed_kmh": speed[r], "direction": direction[r]}
+                    body = {"ts": d, "seq": q, "type": "vehicle", "speed_kmh": speed[r], "direction": direction[r]}
                 elif s == 2:
-                    body = {"ts": t, "seq": q, "type": "pedestrian"}
+                    body = {"ts": d, "seq": q, "type": "pedestrian"}
                 else:
                     e = out.events[r]
-                    body = {"ts": t, "seq": q, "type": e.type, **e.extra}
+                    body = {"ts": d, "seq": q, "type": e.type, **e.extra}
                 msgs.append(Outgoing(t, p, "event", topics[p], orjson.dumps(body)))
             seq += counts
         msgs.extend(self._telemetry(out))
@@ -105,8 +107,9 @@ class Encoder:
         topics = self.topics["telemetry"]
         msgs = []
         dim, pw, vv = cols["dim"], cols["power_w"], cols["voltage_v"]
+        stamp = (t + sim.clock_offset_ms[idx]).tolist()  # what each device's own clock says
         for j, i in enumerate(idx.tolist()):
-            body = {"ts": t, "seq": seqs[j], "dim": dim[j], "power_w": pw[j], "voltage_v": vv[j]}
+            body = {"ts": stamp[j], "seq": seqs[j], "dim": dim[j], "power_w": pw[j], "voltage_v": vv[j]}
             for f in self.fields[i]:
                 body[f] = cols[f][j]
             msgs.append(Outgoing(t, i, "telemetry", topics[i], orjson.dumps(body)))
@@ -114,7 +117,8 @@ class Encoder:
 
     def state(self, i: int, t_ms: int) -> Outgoing:
         sim = self.sim
-        body = {"ts": t_ms, "mode": MODE_NAMES[int(sim.mode[i])], "dim": round(float(sim.ramp_to[i]), 1),
+        body = {"ts": t_ms + int(sim.clock_offset_ms[i]), "mode": MODE_NAMES[int(sim.mode[i])],
+                "dim": round(float(sim.ramp_to[i]), 1),
                 "config_version": int(sim.configs[sim.cfg[i]].version), "fw": FIRMWARE}
         return Outgoing(t_ms, i, "state", self.topics["state"][i], orjson.dumps(body))
 

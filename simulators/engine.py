@@ -112,6 +112,7 @@ class RoadSim:
         self.leak_extra = Ramp(np.zeros(n))
         self.relay_stuck = np.zeros(n, bool)
         self.detector_stuck = np.zeros(n, bool)
+        self.clock_offset_ms = np.zeros(n, np.int64)  # each device's clock minus true time
         self.source_v = np.full(self.nfeeders, el.NOMINAL_V)
         # physics state
         self.energy = self.rng.uniform(1_000, 900_000, n).round(0)

@@ -23,6 +23,7 @@ FAULT_TYPES: dict[str, tuple[str, str]] = {
     "voltage_sag": ("feeder", "voltage_out_of_band"),
     "detector_stuck": ("pole", "detector_stuck"),
     "reboot": ("pole", ""),
+    "clock_offset": ("pole", "clock_skew"),
 }
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     "driver_degradation": {"drift": 1.35},
@@ -84,6 +85,8 @@ class FaultState:
             sim.source_v[fault.feeder] += -fault.param("volts") * sign
         elif kind == "detector_stuck":
             sim.detector_stuck[idx] = on
+        elif kind == "clock_offset":
+            sim.clock_offset_ms[idx] += int(fault.param("ms")) * sign
         elif kind == "reboot" and on:
             sim.reboot(idx, t_ms, "watchdog")
 

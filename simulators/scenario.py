@@ -17,14 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from streetlight.errors import StreetlightError
+from streetlight.protocol import ALERT_TYPES
 from streetlight.registry import Road, load_road
 
 from .errors import ScenarioError
 from .faults import FAULT_TYPES, Fault
 from .traffic import Surge
 
-ALERT_TYPES = ("lamp_failure", "driver_fault", "cable_fault", "feeder_outage", "comm_loss", "leakage",
-               "voltage_out_of_band", "day_burning", "cycling", "detector_stuck")
 _DUR = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m(?:in)?)?\s*(?:(\d+)s)?$")
 
 
@@ -56,6 +55,7 @@ class FaultEntry(_Strict):
     ma: float | None = Field(None, ge=0, le=1000)
     volts: float | None = Field(None, ge=-100, le=200)
     ramp: str | int | None = None  # a drifting driver or rising leakage reaches its value over this
+    offset: str | None = None  # clock_offset: the pole's clock ahead (+1h) or behind (-10m) of true time
 
 
 class ExpectedEntry(_Strict):
@@ -262,6 +262,13 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         if until is not None and until <= at:
             raise ctx.error(p + ("until",), "a fault must clear after it starts")
         params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts)) if v is not None}
+        if f.type == "clock_offset":
+            if not f.offset or f.offset.strip()[0] not in "+-":
+                raise ctx.error(p + ("offset",), "a clock_offset needs 'offset', signed: +8760h (a year ahead), -10m")
+            sign = -1 if f.offset.strip()[0] == "-" else 1
+            params["ms"] = float(sign * _duration_s(f.offset.strip()[1:], ctx, p + ("offset",)) * 1000)
+        elif f.offset is not None:
+            raise ctx.error(p + ("offset",), "only a clock_offset has an offset")
         if f.ramp is not None:
             if f.type not in ("driver_degradation", "leakage"):
                 raise ctx.error(p + ("ramp",), "only driver_degradation and leakage ramp up")

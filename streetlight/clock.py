@@ -1,19 +1,45 @@
-"""Clocks. Every decision is taken on message time (``ts``), never on the wall clock.
+"""Road time: the one clock the platform decides on.
 
-* :class:`SimClock` — the simulators' clock: starts at a simulated instant and runs ``speed``
-  times faster than the wall clock (``speed=None`` means as fast as possible: the caller
-  advances it explicitly).
-* :class:`EventClock` — the platform's clock: the latest device ``ts`` seen, so a replay at any
-  speed gives the same results; between messages it moves on with the wall clock at the rate
-  observed, so heartbeats keep flowing when a road is quiet.
+Every decision is taken on message time (``ts``), never on the arrival time, so a replay at any
+speed gives the same results. But a pole's clock can be wrong (a dead RTC battery, a lost NTP
+fix), and a road must not follow one bad clock. So a road's time is a consensus:
+
+* **devices** (a replay, a simulated road on its own clock): road time is the newest instant
+  that *more than a third of the road's poles* have reached, i.e. the k-th newest of the poles'
+  latest ``ts`` with ``k = n // 3 + 1`` for a road of ``n`` poles. Up to a third of the poles
+  ahead by any amount cannot push it forward; poles behind, or silent, cannot hold it back while
+  more than a third report. Until two thirds of the poles (``2k - 1``) have been heard once, road
+  time is unknown (so that a third behind cannot hold it back at the start either).
+* **wall** (a live road): road time is the wall clock; the poles' clocks are judged against it.
+* **auto** (the default): *wall* if the first consensus lies within the tolerance of the wall
+  clock, *devices* otherwise; decided once per road.
+
+When the consensus has not moved for a moment of wall time (the road, or most of it, is quiet),
+road time moves on with the wall clock at real speed, so that silence itself is noticed. Road
+time never goes back.
+
+A reading whose ``ts`` is further from road time than the tolerance is not evidence of time: it
+is used at road time (:meth:`RoadClock.judge` says so and by how much), and a pole whose last
+two readings were out of tolerance is *skewed* until two readings are back within it (the
+controller raises ``clock_skew`` on it).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+ClockMode = Literal["auto", "wall", "devices"]
+CLOCK_MODES: tuple[str, ...] = ("auto", "wall", "devices")
+DEFAULT_TOLERANCE_MS = 120_000
+QUIET_AFTER_S = 2.0  # wall seconds without a timed message before road time moves on by itself
+SKEW_AFTER = 2  # consecutive readings out of (or back within) tolerance before a pole's state flips
 
 
 def wall_ms() -> int:
@@ -28,51 +54,154 @@ def parse_local(text: str, tz: str = "Asia/Shanghai") -> int:
     return int(dt.timestamp() * 1000)
 
 
-class SimClock:
-    def __init__(self, start_ms: int, speed: float | None = 1.0) -> None:
-        self.start_ms = start_ms
-        self.speed = speed
-        self._now = start_ms
-        self._wall0 = time.monotonic()
-
-    def now_ms(self) -> int:
-        return self._now
-
-    def advance_to(self, ts_ms: int) -> None:
-        """Move simulated time to ``ts_ms``, sleeping as the speed requires (not at speed max)."""
-        if self.speed is not None:
-            due = self._wall0 + (ts_ms - self.start_ms) / 1000.0 / self.speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        self._now = max(self._now, ts_ms)
+@dataclass(frozen=True, slots=True)
+class ClockPolicy:
+    mode: ClockMode = "auto"
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS
+    quiet_after_s: float = QUIET_AFTER_S
 
 
-class EventClock:
-    """Platform time: the newest ``ts`` observed, extrapolated at the observed rate."""
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What road time makes of one reading's ``ts``."""
 
-    def __init__(self) -> None:
+    ts_ms: int  # the time to use: the device's own, or road time when the device's is out of tolerance
+    offset_ms: int | None  # device ts minus road time (None while road time is unknown)
+    corrected: bool  # this reading's ts was replaced by road time
+    skewed: bool  # the pole's clock is out of tolerance (after hysteresis)
+    road_ms: int | None  # road time as it stood after this reading (None while unknown)
+
+
+class RoadClock:
+    """One road's time (see the module docstring). Thread-safe.
+
+    Readings are observed one by one in stream order (:meth:`observe`), and each is judged against
+    road time as it stands after it, so the same stream gives the same judgements however it is
+    cut into batches and however fast it is replayed.
+    """
+
+    def __init__(self, poles: Iterable[str], policy: ClockPolicy | None = None, *,
+                 wall: Callable[[], int] = wall_ms, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or ClockPolicy()
+        self._wall = wall
+        self._mono = monotonic
+        self._index = {p: i for i, p in enumerate(poles)}
+        n = len(self._index)
+        self.quorum = n // 3 + 1
+        # road time is known once enough poles are heard that the k-th newest is an honest one
+        # even if a third of those heard are behind: k honest plus k - 1 others
+        self.known_after = 2 * self.quorum - 1
+        self._latest: list[int | None] = [None] * n  # each pole's most recent reading ts
+        self._sorted: list[int] = []  # the same values, sorted (k-th newest by index)
+        self._mode: ClockMode | None = None if self.policy.mode == "auto" else self.policy.mode
+        self._consensus: int | None = None
+        self._moved_at = 0.0  # monotonic time the consensus last moved
+        self._last_now: int | None = None  # road time never goes back
+        self._out = [0] * n  # consecutive readings out of tolerance, per pole
+        self._back = [0] * n  # consecutive readings back within it
+        self._skewed = [False] * n
         self._lock = threading.Lock()
-        self._ts: int | None = None
-        self._wall = 0.0
-        self._rate = 1.0  # observed simulated ms per wall ms
 
-    def observe(self, ts_ms: int) -> None:
-        now = time.monotonic()
+    def observe(self, pole: str, ts: int) -> Judgement:
+        """Take one reading's device ``ts`` as evidence of road time, then judge it against road time."""
         with self._lock:
-            if self._ts is None:
-                self._ts, self._wall = ts_ms, now
-                return
-            if ts_ms > self._ts:
-                dwall = (now - self._wall) * 1000.0
-                if dwall > 50:
-                    self._rate = max(1.0, min(10_000.0, (ts_ms - self._ts) / dwall))
-                    self._wall = now
-                self._ts = ts_ms
+            i = self._index.get(pole)
+            if i is None:
+                return Judgement(ts, None, False, False, self._now_locked())
+            old = self._latest[i]
+            if old != ts:
+                if old is not None:
+                    del self._sorted[bisect.bisect_left(self._sorted, old)]
+                bisect.insort(self._sorted, ts)
+                self._latest[i] = ts
+                if len(self._sorted) >= self.known_after:
+                    kth = self._sorted[-self.quorum]
+                    if self._consensus is None or kth > self._consensus:
+                        self._consensus = kth
+                        self._moved_at = self._mono()
+                    if self._mode is None:
+                        near = abs(self._consensus - self._wall()) <= self.policy.tolerance_ms
+                        self._mode = "wall" if near else "devices"
+            return self._judge_locked(i, ts)
+
+    def judge(self, pole: str, ts: int) -> Judgement:
+        """Judge a reading against road time without taking it as evidence of time (state, ack)."""
+        with self._lock:
+            i = self._index.get(pole)
+            if i is None:
+                return Judgement(ts, None, False, False, self._now_locked())
+            return self._judge_locked(i, ts)
+
+    def _judge_locked(self, i: int, ts: int) -> Judgement:
+        now = self._now_locked()
+        if now is None:
+            return Judgement(ts, None, False, False, None)
+        offset = ts - now
+        out = abs(offset) > self.policy.tolerance_ms
+        if out:
+            self._out[i] = min(self._out[i] + 1, SKEW_AFTER)
+            self._back[i] = 0
+            if self._out[i] >= SKEW_AFTER:
+                self._skewed[i] = True
+        else:
+            self._back[i] = min(self._back[i] + 1, SKEW_AFTER)
+            self._out[i] = 0
+            if self._back[i] >= SKEW_AFTER:
+                self._skewed[i] = False
+        return Judgement(now if out else ts, offset, out, self._skewed[i], now)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def mode(self) -> ClockMode | None:
+        """``wall`` or ``devices`` once decided (``None`` while ``auto`` has not decided yet)."""
+        return self._mode
 
     def now_ms(self) -> int | None:
-        """Platform time, or ``None`` before any message has been seen."""
+        """Road time, or ``None`` while it is unknown (fewer than two thirds of the poles heard yet)."""
         with self._lock:
-            if self._ts is None:
-                return None
-            return self._ts + int((time.monotonic() - self._wall) * 1000.0 * min(self._rate, 1.0))
+            return self._now_locked()
+
+    def _now_locked(self) -> int | None:
+        if self._mode == "wall":
+            now = self._wall()
+        elif self._consensus is None:
+            return None
+        else:
+            # a consensus that has not moved for a moment of wall time: the road (or most of it)
+            # is quiet, and road time moves on at real speed so that the silence is noticed
+            idle = self._mono() - self._moved_at
+            now = self._consensus + int(idle * 1000) if idle > self.policy.quiet_after_s else self._consensus
+        if self._last_now is not None and now < self._last_now:
+            return self._last_now
+        self._last_now = now
+        return now
+
+    def skewed(self, pole: str) -> bool:
+        i = self._index.get(pole)
+        return i is not None and self._skewed[i]
+
+
+class RoadClocks:
+    """The clocks of every road a platform serves, by road id."""
+
+    def __init__(self, roads: dict[str, Iterable[str]], policy: ClockPolicy | None = None, *,
+                 wall: Callable[[], int] = wall_ms, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or ClockPolicy()
+        self._wall = wall
+        self.roads = {rid: RoadClock(poles, self.policy, wall=wall, monotonic=monotonic) for rid, poles in roads.items()}
+
+    def __getitem__(self, road: str) -> RoadClock:
+        return self.roads[road]
+
+    def now_ms(self, road: str | None = None) -> int | None:
+        """Road time of ``road``; without one, that of the most advanced road (``None`` if none known)."""
+        if road is not None:
+            clock = self.roads.get(road)
+            return clock.now_ms() if clock is not None else None
+        known = [t for c in self.roads.values() if (t := c.now_ms()) is not None]
+        return max(known) if known else None
+
+    def now_or_wall(self, road: str | None = None) -> int:
+        """Road time, or the wall clock while road time is unknown (nothing heard yet)."""
+        now = self.now_ms(road)
+        return now if now is not None else self._wall()

@@ -7,7 +7,7 @@ Command-line options override fields with :meth:`Settings.with_overrides`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     roads: list[str] = Field(default_factory=lambda: ["nanhuan-1"], description="road ids or registry files served")
     log_level: str = "INFO"
+    road_clock: Literal["auto", "wall", "devices"] = Field(
+        "auto", description="road time: wall clock (a live road), poles' consensus (a replay), or auto (decided per road)")
+    clock_tolerance_s: float = Field(
+        120.0, gt=0, description="how far a pole's clock may be from road time before its readings are corrected")
 
     @field_validator("mqtt_url")
     @classmethod

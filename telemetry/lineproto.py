@@ -5,6 +5,8 @@ Measurements (all in the database's default retention policy ``raw``):
 * ``telemetry``: tags ``road, pole, segment, feeder, side``; every reading is a field (floats,
   plus ``seq``, ``vehicles`` and ``pedestrians`` as integers).
 * ``event``: the same tags plus ``type``; fields ``seq`` and the type's extra fields.
+* A reading from a pole whose clock is out of tolerance is stored at road time, with the pole's
+  own ``ts`` kept in the integer field ``device_ts`` (see ``streetlight.clock``).
 
 Series per road = poles (telemetry) + poles x event types: bounded by the registry, never by
 the traffic, because readings, sequence numbers and free text are fields, not tags.
@@ -44,8 +46,11 @@ def point_time_ns(ts_ms: int, seq: int) -> int:
     return ts_ms * 1_000_000 + seq % 1_000_000
 
 
-def telemetry_line(tags: str, t: Telemetry) -> str:
+def telemetry_line(tags: str, t: Telemetry, device_ts: int | None = None) -> str:
+    """``device_ts``: the pole's own ``ts`` when the point is stored at road time (a skewed clock)."""
     parts = [f"seq={t.seq}i"]
+    if device_ts is not None:
+        parts.append(f"device_ts={device_ts}i")
     for name in TELEMETRY_FIELDS:
         v = getattr(t, name)
         if v is None:
@@ -54,8 +59,10 @@ def telemetry_line(tags: str, t: Telemetry) -> str:
     return f"telemetry{tags} {','.join(parts)} {point_time_ns(t.ts, t.seq)}"
 
 
-def event_line(tags: str, e: Event) -> str:
+def event_line(tags: str, e: Event, device_ts: int | None = None) -> str:
     parts = [f"seq={e.seq}i"]
+    if device_ts is not None:
+        parts.append(f"device_ts={device_ts}i")
     for name in EVENT_EXTRA:
         v = getattr(e, name, None)
         if v is None:

@@ -159,6 +159,11 @@ class Detector:
                     volt_by_feeder.setdefault(p.feeder, []).append(fd)
                 else:
                     out.append(fd)
+            if w.clock_skewed:
+                off = w.clock_offset_ms
+                out.append(Finding("clock_skew", pole_location(p),
+                                   f"Clock of {p.id} ({where(p)}) is {_duration(abs(off))} {'ahead of' if off > 0 else 'behind'} road time; its readings are stored at road time until it is set right (check the controller's RTC battery and time sync)",
+                                   {"offset_ms": off}, w.clock_since_ts))
             if stuck[i] and p.id not in covered:
                 out.append(Finding("detector_stuck", pole_location(p),
                                    f"Traffic detector at {p.id} ({where(p)}) reads zero while its neighbours count; adaptive dimming ignores it until repaired",
@@ -200,3 +205,15 @@ class Detector:
         if ftype == "cycling":
             return f"Lamp cycling at {at}: went off and on by itself {ev.get('off_on_transitions', 0)} times in {ev.get('window_s', 0) / 60:.0f} min; replace the lamp or driver"
         return f"{ftype} at {at}"
+
+
+def _duration(ms: int) -> str:
+    """``3 s``, ``10 min``, ``2.0 h``, ``365 d``: an offset as a crew reads it."""
+    s = ms / 1000
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172_800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86_400:.0f} d"

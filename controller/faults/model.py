@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from streetlight.protocol import Alert
+from streetlight.protocol import ALERT_TYPES, Alert
 from streetlight.registry import Pole, Road, format_chainage
 
-FAULT_TYPES = ("lamp_failure", "driver_fault", "cable_fault", "feeder_outage", "comm_loss", "leakage",
-               "voltage_out_of_band", "day_burning", "cycling", "detector_stuck")
+FAULT_TYPES = ALERT_TYPES  # the protocol's alert types, one list
 SIDE_NAMES = {"N": "north side", "S": "south side", "E": "east side", "W": "west side"}
 
 

@@ -69,6 +69,9 @@ class PoleWatch:
     day: Rule = field(init=False)
     cycling: Rule = field(init=False)
     was_on: bool | None = None
+    clock_skewed: bool = False  # as road time judged it (streetlight.clock), with its hysteresis
+    clock_offset_ms: int = 0  # the pole's clock minus road time, at its latest reading
+    clock_since_ts: int = -1  # road time of the first reading of the current skew
     full_since: int = -1  # first report of the current run at full output whatever the level
     ons: deque[int] = field(default_factory=deque)
 

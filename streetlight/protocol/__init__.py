@@ -1,6 +1,7 @@
 """The pole <-> platform MQTT protocol (``docs/protocol.md``) in code."""
 
 from .messages import (
+    ALERT_TYPES,
     COMMAND_MODELS,
     EVENT_MODELS,
     EVENT_TYPES,
@@ -8,6 +9,7 @@ from .messages import (
     TELEMETRY_FIELDS,
     Ack,
     Alert,
+    AlertType,
     Command,
     Config,
     DimCommand,
@@ -55,7 +57,7 @@ from .topics import (
 )
 
 __all__ = [
-    "COMMAND_MODELS", "DOWNLINK_KINDS", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
+    "ALERT_TYPES", "AlertType", "COMMAND_MODELS", "DOWNLINK_KINDS", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
     "ROAD_KINDS", "TELEMETRY_FIELDS", "UPLINK_KINDS", "Ack", "Alert", "Command", "Config", "DimCommand",
     "DoorOpenEvent", "DriverFaultEvent", "Event", "Fallback", "Heartbeat", "IdentifyCommand", "LampFaultEvent",
     "Message", "PedestrianEvent", "RebootEvent", "ScheduleStep", "State", "Telemetry", "TiltEvent", "Topic",

@@ -8,7 +8,7 @@ present must have the right type: ``null`` is not accepted where the page says `
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -182,7 +182,10 @@ class Heartbeat(Message):
 AlertType = Literal[
     "lamp_failure", "driver_fault", "cable_fault", "feeder_outage", "comm_loss", "leakage",
     "voltage_out_of_band", "day_burning", "cycling", "detector_stuck",
+    # version 1.1
+    "clock_skew", "equipment_fault", "pole_tilt", "door_open", "energy_imbalance",
 ]
+ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 
 
 class Alert(Message):

@@ -48,8 +48,8 @@ def test_twins_ordered_by_ts_and_silence(road: Road) -> None:
     tw.apply(Inbound(road.id, "NH-001", "state", 25_000, s_old))
     t = tw.get(road.id, "NH-001")
     assert t is not None and t.state == s_new and t.config_version_applied == 3
-    assert tw.sweep(55_000) == []  # 25 s of silence: within three intervals
-    assert tw.sweep(61_000) == [(road.id, "NH-001")]
+    assert tw.sweep(lambda road: 55_000) == []  # 25 s of silence: within three intervals
+    assert tw.sweep(lambda road: 61_000) == [(road.id, "NH-001")]
     assert tw.get(road.id, "NH-001").offline_reason == "silence"  # type: ignore[union-attr]
     assert not tw.apply(Inbound(road.id, "NH-001", "telemetry", 29_000, tel(29_000, 3)))  # old: still offline
     assert tw.apply(Inbound(road.id, "NH-001", "telemetry", 62_000, tel(62_000, 4)))  # back

@@ -1,0 +1,146 @@
+"""Road time: a consensus of the poles' clocks that no minority can move (streetlight.clock)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streetlight.clock import ClockPolicy, RoadClock
+
+T0 = 1_764_000_000_000  # a simulated evening, far from the wall clock
+YEAR = 365 * 86_400_000
+POLES = [f"P{i:03d}" for i in range(93)]
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.wall = 2_000_000_000_000
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def wall_ms(self) -> int:
+        return self.wall
+
+
+def clock(mode: str = "auto", tolerance_ms: int = 120_000, poles: list[str] = POLES,
+          t: FakeTime | None = None) -> tuple[RoadClock, FakeTime]:
+    t = t or FakeTime()
+    c = RoadClock(poles, ClockPolicy(mode, tolerance_ms), wall=t.wall_ms, monotonic=t.monotonic)  # type: ignore[arg-type]
+    return c, t
+
+
+def report_all(c: RoadClock, ts: int, skew: dict[str, int] | None = None) -> dict[str, object]:
+    """Every pole reports at true time ``ts`` (a pole in ``skew`` stamps ts + its offset)."""
+    skew = skew or {}
+    return {p: c.observe(p, ts + skew.get(p, 0)) for p in POLES}
+
+
+def test_road_time_is_unknown_until_two_thirds_of_the_poles_are_heard():
+    c, _ = clock()
+    assert (c.quorum, c.known_after) == (32, 63)
+    for p in POLES[:62]:
+        c.observe(p, T0)
+    assert c.now_ms() is None
+    c.observe(POLES[62], T0)
+    assert c.now_ms() == T0
+    assert c.mode == "devices"  # a simulated evening, far from the wall clock
+
+
+def test_one_pole_a_year_ahead_moves_nothing_and_is_corrected_and_skewed():
+    c, _ = clock()
+    report_all(c, T0)
+    first = c.observe("P007", T0 + 10_000 + YEAR)
+    assert c.now_ms() == T0  # one pole cannot move road time
+    assert first.corrected and first.ts_ms == T0 and first.offset_ms == 10_000 + YEAR
+    assert not first.skewed  # one reading is not yet a skewed clock (two are)
+    for k in range(1, 4):
+        js = report_all(c, T0 + k * 10_000, {"P007": YEAR})
+        assert c.now_ms() == T0 + k * 10_000
+        assert all(not j.corrected for p, j in js.items() if p != "P007")  # type: ignore[attr-defined]
+    assert c.skewed("P007")
+    # the clock set right: two good readings clear it
+    for k in range(4, 6):
+        report_all(c, T0 + k * 10_000)
+    assert not c.skewed("P007")
+
+
+@pytest.mark.parametrize("offset_ms", [-YEAR, -3_600_000, -600_000, 600_000, 3_600_000, YEAR])
+def test_a_third_of_the_road_off_by_any_amount_cannot_move_road_time(offset_ms):
+    c, _ = clock()
+    bad = {p: offset_ms for p in POLES[:31]}  # 31 of 93: up to a third
+    for k in range(6):
+        js = report_all(c, T0 + k * 10_000, bad)
+        now = c.now_ms()
+        assert now is not None and abs(now - (T0 + k * 10_000)) <= 10_000
+    assert all(c.skewed(p) for p in bad)
+    assert not any(c.skewed(p) for p in POLES[31:])
+    assert all(js[p].corrected for p in bad)  # type: ignore[attr-defined]
+
+
+def test_silent_poles_do_not_hold_road_time_back():
+    c, _ = clock()
+    report_all(c, T0)
+    alive = POLES[40:]  # a feeder and more go dark: 53 poles still report
+    for k in range(1, 10):
+        for p in alive:
+            c.observe(p, T0 + k * 10_000)
+    assert c.now_ms() == T0 + 9 * 10_000
+
+
+def test_a_quiet_road_moves_on_at_real_speed_and_never_goes_back():
+    c, t = clock()
+    report_all(c, T0)
+    t.mono += 1.0
+    assert c.now_ms() == T0  # a moment of quiet: road time waits
+    t.mono += 9.0
+    assert c.now_ms() == T0 + 10_000  # quiet for longer: it moves on with the wall clock
+    report_all(c, T0 + 5_000)  # late readings do not take it back
+    assert c.now_ms() >= T0 + 10_000
+
+
+def test_a_live_road_runs_on_the_wall_clock_and_judges_the_poles_against_it():
+    t = FakeTime()
+    c, _ = clock(t=t)
+    for p in POLES:
+        c.observe(p, t.wall - 3_000)  # poles a few seconds behind: network and batching
+    assert c.mode == "wall"
+    assert c.now_ms() == t.wall
+    j = c.observe("P001", t.wall + YEAR)
+    assert j.corrected and j.ts_ms == t.wall
+
+
+def test_explicit_modes():
+    t = FakeTime()
+    wall, _ = clock("wall", t=t)
+    assert wall.now_ms() == t.wall  # known at once
+    devices, _ = clock("devices", t=t)
+    report_all(devices, t.wall - 3_000)
+    assert devices.mode == "devices" and devices.now_ms() == t.wall - 3_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(-YEAR, YEAR)), min_size=1, max_size=31, unique_by=lambda x: x[0]))
+def test_property_no_minority_moves_road_time(bad_poles):
+    """Any set of up to 31 of 93 poles, each off by any amount: road time follows the honest ones."""
+    c, _ = clock()
+    bad = {POLES[i]: off for i, off in bad_poles}
+    for k in range(4):
+        report_all(c, T0 + k * 10_000, bad)
+        now = c.now_ms()
+        assert now is not None and T0 + (k - 1) * 10_000 <= now <= T0 + k * 10_000
+
+
+@pytest.mark.parametrize("offset_ms", [-YEAR, YEAR])
+def test_a_third_off_from_the_very_first_report_cannot_set_road_time(offset_ms):
+    """The bad clocks are heard first: road time is still the honest poles' once it is known."""
+    c, _ = clock()
+    for p in POLES[:31]:
+        c.observe(p, T0 + offset_ms)
+    for p in POLES[31:]:
+        j = c.observe(p, T0)
+        assert j.road_ms is None or j.road_ms == T0
+        assert not j.corrected
+    assert c.now_ms() == T0
