@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from controller.energy import EnergyReport
 from controller.engine import Controller, ControllerConfig, Decisions
 from controller.faults import Fault
 from controller.overrides import Override
@@ -242,7 +243,27 @@ class ControlService:
             self._tick(rc, now)
 
     def emergency_active(self, road: str) -> bool:
-        return bool(self.roads[road].ctl.emergency[0])
+        rc = self.roads[road]
+        with rc.lock:
+            return bool(rc.ctl.emergency[0])
+
+    # -- queries (under the road's lock: a tick may be changing what they read) ---------------
+    def level_of(self, road: str, pole: str) -> tuple[float, str]:
+        """The level the controller last commanded for ``pole`` and the rule that set it."""
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.level_of(pole)
+
+    def energy_report(self, road: str, night: str | None = None) -> EnergyReport:
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.energy_report(night)
+
+    def schedule_book(self, road: str) -> ScheduleBook:
+        """The schedules in force on ``road`` (a book is replaced whole, never changed in place)."""
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.schedules
 
     def acknowledge(self, fault_id: str, actor: str, note: str) -> Fault:
         f = self.store.fault(fault_id)

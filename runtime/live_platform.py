@@ -107,7 +107,7 @@ class LivePlatform:
         if not r.has_pole(pole):
             return None
         t = self.gateway.twins.get(road, pole)
-        level, reason = self.control.roads[road].ctl.level_of(pole)
+        level, reason = self.control.level_of(road, pole)
         state = t.state if t else None
         tel = t.last_telemetry if t else None
         return {
@@ -177,7 +177,7 @@ class LivePlatform:
                 return {k: v for k, v in json.loads(self._schedule_file.read_text()).items() if k in self.roads}
             except (OSError, ValueError):
                 log.warning("could not read %s; starting from the stored schedule books", self._schedule_file)
-        return {rid: book_to_entries(r, self.control.roads[rid].ctl.schedules) for rid, r in self.roads.items()}
+        return {rid: book_to_entries(r, self.control.schedule_book(rid)) for rid, r in self.roads.items()}
 
     def _save_entries(self) -> None:
         tmp = self._schedule_file.with_suffix(".tmp")
@@ -190,7 +190,7 @@ class LivePlatform:
 
     def _apply_entries(self, road: str, entries: list[dict[str, Any]], actor: str) -> None:
         r = self._road(road)
-        current = self.control.roads[road].ctl.schedules
+        current = self.control.schedule_book(road)
         try:
             book = entries_to_book(r, entries, current.depression_deg, current.version + 1)
         except KeyError as err:
@@ -312,7 +312,7 @@ class LivePlatform:
 
     def energy(self, road: str, day: date) -> dict[str, Any]:
         r = self._road(road)
-        rep = self.control.roads[road].ctl.energy_report(day.isoformat())
+        rep = self.control.energy_report(road, day.isoformat())
         base_per_pole = {}
         night_hours = rep.baseline_kwh / max(1e-9, sum(p.rated_power_w for p in r.poles) / 1000.0) if rep.baseline_kwh else 0
         poles = []
