@@ -1,0 +1,79 @@
+"""One operator dim sends exactly one command to each pole it names, counted where the pole listens."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+
+from streetlight.protocol import pole_topic
+
+from .conftest import LiveApi, wait_until
+
+pytestmark = pytest.mark.servers
+
+ROAD, POLE = "nanhuan-1", "NH-033"
+
+
+class CommandTap:
+    """A subscriber on one pole's command topic: every command the broker delivers to that pole."""
+
+    def __init__(self, port: int, road: str, pole: str) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv311, clean_session=True)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.subscribe(pole_topic(road, pole, "cmd"), qos=1)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "the broker did not confirm the subscription"
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(orjson.loads(msg.payload))
+
+    def commands(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_one_operator_dim_is_one_command_per_pole(live: LiveApi) -> None:
+    wait_until(lambda: live.get(f"/api/v1/poles/{POLE}").json().get("online"), 60, f"{POLE} online")
+    tap = CommandTap(live.platform.settings.mqtt_port, ROAD, POLE)
+    try:
+        # a level the pole is not at now, so the controller's own tick has a change to send
+        commanded, _ = live.platform.control.level_of(ROAD, POLE)
+        level = 100 if commanded < 99 else 20
+        resp = live.post(f"/api/v1/poles/{POLE}/dim", json={"level": level, "ramp_ms": 0, "expires_in_s": 600})
+        assert resp.status_code == 202, resp.text
+        ids = resp.json()["command_ids"]
+        assert len(ids) == 1
+        done = wait_until(lambda: (c := live.get(f"/api/v1/commands/{ids[0]}").json())["done"] and c,
+                          30, "the pole to answer")
+        sent_level = done["level"]
+
+        # commands to one pole leave on one connection in order, so once a later command has
+        # arrived every earlier one has too
+        marker = live.post(f"/api/v1/poles/{POLE}/identify", json={"seconds": 1})
+        assert marker.status_code == 202, marker.text
+        marker_id = marker.json()["command_ids"][0]
+        wait_until(lambda: any(c["cmd_id"] == marker_id for c in tap.commands()), 30, "the marker command")
+
+        got = tap.commands()
+        upto = next(i for i, c in enumerate(got) if c["cmd_id"] == marker_id)
+        # the controller may have re-levelled the pole on its own just before; that was another level
+        dims = {c["cmd_id"] for c in got[:upto] if c.get("type") == "dim" and c["level"] == sent_level}
+        assert dims == set(ids), f"{POLE} received {sorted(dims)} for one operator dim answered with {ids}"
+    finally:
+        tap.close()
