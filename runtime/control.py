@@ -13,12 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from controller.energy import EnergyReport
-from controller.engine import Controller, ControllerConfig, Decisions
+from controller.engine import Controller, ControllerConfig, Decisions, LevelCommand
 from controller.faults import Fault
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
@@ -31,6 +31,15 @@ from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
 QUIET_AFTER_S = 2.0  # wall seconds without a message before platform time moves on by itself
+
+
+@dataclass(frozen=True, slots=True)
+class _Operator:
+    """Who set the poles a tick is about to command, and how they asked for it."""
+
+    actor: str
+    ramp_ms: int
+    poles: frozenset[str]
 
 
 @dataclass
@@ -163,7 +172,7 @@ class ControlService:
                             log.exception("controller tick failed on %s", rc.road.id)
 
     # -- decisions -----------------------------------------------------------------------------
-    def tick_now(self, road: str) -> Decisions:
+    def tick_now(self, road: str) -> dict[str, CommandRecord]:
         rc = self.roads[road]
         with rc.lock:
             return self._tick(rc, self.now_ms(road))
@@ -178,24 +187,38 @@ class ControlService:
 
         return wall_ms()
 
-    def _tick(self, rc: RoadControl, now_ms: int) -> Decisions:
+    def _tick(self, rc: RoadControl, now_ms: int, by: _Operator | None = None) -> dict[str, CommandRecord]:
+        """One controller tick, its decisions carried out; the commands that left, by pole."""
         now_ms = max(now_ms, rc.last_tick_ms or now_ms)
         rc.flush_vehicles()
         decisions = rc.ctl.tick(now_ms)
         rc.last_tick_ms = now_ms
-        self._apply(rc, decisions)
-        return decisions
+        return self._apply(rc, decisions, by)
 
-    def _apply(self, rc: RoadControl, decisions: Decisions) -> None:
+    def _dispatch(self, rc: RoadControl, c: LevelCommand, source: str) -> CommandRecord | None:
         road = rc.road.id
+        rec: CommandRecord | None = None
+        try:
+            rec = self.gw.commands.dim(road, c.pole, c.level, ramp_ms=c.ramp_ms, reason=c.reason, source=source)
+            rc.last_cmd[c.pole] = rec.cmd_id
+        except Exception:
+            log.exception("could not dispatch %s to %s", c, c.pole)
+        for fn in self.level_listeners:
+            fn(road, c.pole, c.level, c.reason)
+        return rec
+
+    def _apply(self, rc: RoadControl, decisions: Decisions, by: _Operator | None = None) -> dict[str, CommandRecord]:
+        """Send the tick's commands and store and alert its faults. A command for a pole an
+        operator just set leaves once, as the operator's (their ramp, their name)."""
+        road = rc.road.id
+        sent: dict[str, CommandRecord] = {}
         for c in decisions.commands:
-            try:
-                rec = self.gw.commands.dim(road, c.pole, c.level, ramp_ms=c.ramp_ms, reason=c.reason, source="controller")
-                rc.last_cmd[c.pole] = rec.cmd_id
-            except Exception:
-                log.exception("could not dispatch %s to %s", c, c.pole)
-            for fn in self.level_listeners:
-                fn(road, c.pole, c.level, c.reason)
+            source = "controller"
+            if by is not None and c.pole in by.poles:
+                c, source = replace(c, ramp_ms=by.ramp_ms), by.actor
+            rec = self._dispatch(rc, c, source)
+            if rec is not None:
+                sent[c.pole] = rec
         for f in decisions.faults:
             try:
                 self.store.save_fault(f)
@@ -212,6 +235,7 @@ class ControlService:
                 log.exception("could not publish alert %s", f.fault_id)
             for fn in self.fault_listeners:
                 fn(f)
+        return sent
 
     # -- operator input ------------------------------------------------------------------------
     def override(self, road: str, poles: list[str], level: float, expires_ms: int | None, actor: str,
@@ -227,13 +251,17 @@ class ControlService:
                              expires_ms=expires_ms, priority=10, actor=actor)
                 rc.ctl.set_override(o)
                 self.store.save_override(road, o)
-            self._tick(rc, now)
-            records = []
+            by = _Operator(actor, ramp_ms, frozenset(poles))
+            sent = self._tick(rc, now, by)
+            # a pole already at its new level has nothing from the tick; the operator asked, so
+            # it is told once all the same
             for pole in poles:
-                lv, why = rc.ctl.level_of(pole)
-                rec = self.gw.commands.dim(road, pole, lv, ramp_ms=ramp_ms, reason=why, source=actor)
-                records.append(rec)
-            return records
+                if pole not in sent:
+                    lv, why = rc.ctl.level_of(pole)
+                    rec = self._dispatch(rc, LevelCommand(pole, lv, ramp_ms, why), actor)
+                    if rec is not None:
+                        sent[pole] = rec
+            return [sent[p] for p in poles if p in sent]
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
         rc = self.roads[road]
