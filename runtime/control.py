@@ -19,7 +19,8 @@ import numpy as np
 
 from controller.energy import EnergyReport
 from controller.engine import Controller, ControllerConfig, Decisions, LevelCommand
-from controller.faults import Fault
+from controller.errors import FaultStateError, UnknownFaultError
+from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
 from gateway.commands import CommandRecord
@@ -294,29 +295,32 @@ class ControlService:
             return rc.ctl.schedules
 
     def acknowledge(self, fault_id: str, actor: str, note: str) -> Fault:
-        f = self.store.fault(fault_id)
-        rc = self.roads[f.road]
-        with rc.lock:
-            now = self.now_ms(f.road)
-            try:
-                rc.ctl.acknowledge(fault_id, actor, now)
-            except Exception:  # no longer live in the controller (e.g. resolved meanwhile)
-                log.debug("controller did not know fault %s", fault_id)
-            stored = self.store.acknowledge(fault_id, actor, now, note)
-            self.gw.publish_alert(f.road, stored.to_alert())
-        return stored
+        return self._fault_transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
     def resolve(self, fault_id: str, actor: str, note: str) -> Fault:
-        f = self.store.fault(fault_id)
-        rc = self.roads[f.road]
+        return self._fault_transition(fault_id, lifecycle.RESOLVED, actor, note)
+
+    def _fault_transition(self, fault_id: str, to: str, actor: str, note: str) -> Fault:
+        """A person moves a fault: the store decides (it raises UnknownFaultError or
+        FaultStateError), then the controller's book follows and one alert goes out."""
+        road = self.store.fault(fault_id).road
+        rc = self.roads[road]
         with rc.lock:
-            now = self.now_ms(f.road)
+            now = self.now_ms(road)
+            stored = (self.store.acknowledge if to == lifecycle.ACKNOWLEDGED else self.store.resolve)(
+                fault_id, actor, now, note)
             try:
-                rc.ctl.resolve(fault_id, actor, now)
+                (rc.ctl.acknowledge if to == lifecycle.ACKNOWLEDGED else rc.ctl.resolve)(fault_id, actor, now)
+            except UnknownFaultError:  # not live in the controller, which has nothing to follow
+                log.debug("controller does not hold fault %s", fault_id)
+            except FaultStateError as err:
+                log.warning("controller and store disagree on fault %s: %s", fault_id, err)
+            # the controller reports the change again on its next tick; this is its one alert
+            rc.published[fault_id] = (stored.state, stored.severity)
+            try:
+                self.gw.publish_alert(road, stored.to_alert())
             except Exception:
-                log.debug("controller did not know fault %s", fault_id)
-            stored = self.store.resolve(fault_id, actor, now, note)
-            self.gw.publish_alert(f.road, stored.to_alert())
+                log.exception("could not publish alert %s", fault_id)
         return stored
 
     def set_schedules(self, road: str, book: ScheduleBook, actor: str) -> int:

@@ -24,7 +24,8 @@ from api.platform import (
     Unavailable,
     active_schedule_ids,
 )
-from controller.faults import Fault
+from controller.errors import FaultStateError, UnknownFaultError
+from controller.faults import Fault, lifecycle
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
@@ -227,10 +228,10 @@ class LivePlatform:
             except Exception:
                 log_rows = []
         for row in log_rows:
-            if row.get("state") == "acknowledged":
+            if row.get("state") == lifecycle.ACKNOWLEDGED:
                 d.setdefault("acknowledged_by", row.get("actor"))
                 d.setdefault("acknowledged_ms", row.get("ts"))
-            if row.get("state") == "resolved":
+            if row.get("state") == lifecycle.RESOLVED:
                 d["resolved_by"], d["resolved_ms"] = row.get("actor"), row.get("ts")
         d["notes"] = [{"actor": r.get("actor"), "ts_ms": r.get("ts"), "note": r.get("note")}
                       for r in log_rows if r.get("note")]
@@ -257,27 +258,26 @@ class LivePlatform:
     def fault(self, fault_id: str) -> dict[str, Any] | None:
         try:
             return self._fault_view(self.store.fault(fault_id))
-        except Exception:
+        except UnknownFaultError:
             return None
 
     def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
-        current = self.fault(fault_id)
-        if current is None:
-            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
-        if current["state"] == "resolved":
-            raise Conflict(f"fault {fault_id} is already resolved")
-        if to == "acknowledged" and current["state"] == "acknowledged":
-            raise Conflict(f"fault {fault_id} is already acknowledged")
-        f = self.control.acknowledge(fault_id, actor, note) if to == "acknowledged" else self.control.resolve(fault_id, actor, note)
+        move = self.control.acknowledge if to == lifecycle.ACKNOWLEDGED else self.control.resolve
+        try:
+            f = move(fault_id, actor, note)
+        except UnknownFaultError:
+            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults") from None
+        except FaultStateError as err:
+            raise Conflict(str(err)) from None
         view = self._fault_view(f)
         self._emit("alert", view)
         return view
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "acknowledged", actor, note)
+        return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
     def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "resolved", actor, note)
+        return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # -- telemetry and energy ------------------------------------------------------------------
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:

@@ -14,8 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from controller.errors import FaultStateError
-from controller.faults import Fault
+from controller.errors import UnknownFaultError
+from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
 
@@ -51,7 +51,7 @@ class ControllerStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: a transition reads the fault under it
 
     def close(self) -> None:
         self._db.close()
@@ -62,9 +62,12 @@ class ControllerStore:
 
     # --- faults --------------------------------------------------------------------------
     def save_fault(self, f: Fault, actor: str = "controller") -> None:
-        """Store a fault as the controller reported it; a change of state is logged."""
+        """Store a fault as the controller reported it; a change of state is logged, and one the
+        lifecycle does not allow raises FaultStateError (the stored fault stays as it was)."""
         with self._lock:
             row = self._db.execute("SELECT state FROM faults WHERE fault_id = ?", (f.fault_id,)).fetchone()
+            if row is not None and row[0] != f.state:
+                lifecycle.check(f.fault_id, row[0], f.state)
             self._db.execute(
                 "INSERT OR REPLACE INTO faults VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (f.fault_id, f.road, f.type, f.state, f.severity, f.pole, f.feeder, f.first_seen_ts,
@@ -76,7 +79,7 @@ class ControllerStore:
     def fault(self, fault_id: str) -> Fault:
         rows = self._exec("SELECT body FROM faults WHERE fault_id = ?", (fault_id,))
         if not rows:
-            raise FaultStateError(fault_id, "no such fault in the store")
+            raise UnknownFaultError(fault_id, "in the store")
         return Fault.from_dict(json.loads(rows[0][0]))
 
     def faults(self, road: str, state: str | None = None, limit: int = 1000) -> list[Fault]:
@@ -89,7 +92,8 @@ class ControllerStore:
 
     def live_faults(self, road: str) -> list[Fault]:
         """Open and acknowledged faults: what a restarted controller takes up again."""
-        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != 'resolved' ORDER BY fault_id", (road,))
+        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != ? ORDER BY fault_id",
+                          (road, lifecycle.RESOLVED))
         return [Fault.from_dict(json.loads(r[0])) for r in rows]
 
     def next_fault_seq(self) -> int:
@@ -97,26 +101,22 @@ class ControllerStore:
         seqs = [int(r[0].split("-")[1]) for r in rows if r[0].startswith("F-") and r[0][2:].isdigit()]
         return max(seqs, default=0) + 1
 
-    def _transition(self, fault_id: str, state: str, actor: str, ts_ms: int, note: str) -> Fault:
-        f = self.fault(fault_id)
-        if f.state == "resolved":
-            raise FaultStateError(fault_id, f"is resolved; cannot be {state}")
-        if state == "acknowledged" and f.state == "acknowledged":
-            raise FaultStateError(fault_id, "is already acknowledged")
-        f.state = state
-        f.evidence = {**f.evidence, f"{state}_by": actor, f"{state}_ts": ts_ms}
-        with self._lock:
+    def _transition(self, fault_id: str, to: str, actor: str, ts_ms: int, note: str) -> Fault:
+        with self._lock:  # read, check and write as one step: two crews may answer at once
+            f = self.fault(fault_id)
+            f.state = lifecycle.check(fault_id, f.state, to)
+            f.evidence = {**f.evidence, f"{to}_by": actor, f"{to}_ts": ts_ms}
             self._db.execute("UPDATE faults SET state = ?, body = ? WHERE fault_id = ?",
-                             (state, json.dumps(f.to_dict()), fault_id))
+                             (to, json.dumps(f.to_dict()), fault_id))
             self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
-                             (fault_id, ts_ms, state, actor, note))
+                             (fault_id, ts_ms, to, actor, note))
         return f
 
     def acknowledge(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
-        return self._transition(fault_id, "acknowledged", actor, ts_ms, note)
+        return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, ts_ms, note)
 
     def resolve(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
-        return self._transition(fault_id, "resolved", actor, ts_ms, note)
+        return self._transition(fault_id, lifecycle.RESOLVED, actor, ts_ms, note)
 
     def fault_log(self, fault_id: str) -> list[dict[str, Any]]:
         rows = self._exec("SELECT ts, state, actor, note FROM fault_log WHERE fault_id = ? ORDER BY id", (fault_id,))

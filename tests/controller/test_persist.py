@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.engine import Controller
-from controller.errors import FaultStateError
+from controller.errors import FaultStateError, UnknownFaultError
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
 from runtime.state import ControllerStore
@@ -33,7 +33,7 @@ def test_fault_lifecycle_is_stored_with_who_and_when(tmp_path):
                                                        ("resolved", "crew-3")]
     assert store.faults("nanhuan-1", "resolved")[0].fault_id == fid
     assert store.next_fault_seq() == int(fid[2:]) + 1
-    with pytest.raises(FaultStateError):
+    with pytest.raises(UnknownFaultError):
         store.resolve("F-999999", "x", 1)
     store.close()
 

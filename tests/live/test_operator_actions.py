@@ -1,4 +1,5 @@
-"""One operator dim sends exactly one command to each pole it names, counted where the pole listens."""
+"""What operators and crews do, on the real stack: one dim sends exactly one command to each pole
+it names (counted where the pole listens); a fault moves along its lifecycle and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
+from controller.faults import lifecycle
 from streetlight.protocol import pole_topic
 
 from .conftest import LiveApi, wait_until
@@ -77,3 +79,23 @@ def test_one_operator_dim_is_one_command_per_pole(live: LiveApi) -> None:
         assert dims == set(ids), f"{POLE} received {sorted(dims)} for one operator dim answered with {ids}"
     finally:
         tap.close()
+
+
+def test_a_fault_moves_only_as_its_lifecycle_allows(live: LiveApi) -> None:
+    def lamp_fault() -> dict[str, Any] | None:
+        faults = live.get("/api/v1/faults", params={"state": "open"}).json()["faults"]
+        return next((f for f in faults if f["type"] == "lamp_failure"), None)
+
+    fid = wait_until(lamp_fault, 90, "the scenario's lamp failure")["fault_id"]
+    book = live.platform.control.roads[ROAD].ctl.faults
+    steps = [("ack", 200, lifecycle.ACKNOWLEDGED), ("ack", 409, lifecycle.ACKNOWLEDGED),
+             ("resolve", 200, lifecycle.RESOLVED), ("resolve", 409, lifecycle.RESOLVED),
+             ("ack", 409, lifecycle.RESOLVED)]
+    for action, status, state in steps:
+        r = live.post(f"/api/v1/faults/{fid}/{action}", role="maintenance", json={"note": action})
+        assert r.status_code == status, (action, r.text)
+        assert live.get(f"/api/v1/faults/{fid}").json()["state"] == state
+        assert book.by_id[fid].state == state  # the controller follows the store, step by step
+    assert "is resolved; it cannot become acknowledged" in r.json()["detail"]
+    logged = [e["state"] for e in live.platform.store.fault_log(fid)]
+    assert logged == ["open", "acknowledged", "resolved"]
