@@ -1,5 +1,6 @@
 """SQLite storage of the controller's operational state: faults and their lifecycle, overrides,
-schedules (versioned) — the one module of the package that does I/O, standard library only.
+schedules (versioned), standard library only. The controller itself does no I/O; this is where
+what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
 
 Every change a person makes (acknowledge, resolve, set or clear an override, a new schedule
 version) is stored with who did it and when (message time, as everywhere).
