@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -56,10 +57,15 @@ def _book_with_one_fault() -> tuple[FaultBook, Fault]:
     return book, f
 
 
-def _move(target: object, fault_id: str, to: str, ts: int) -> Fault:
-    if to == ACK:
-        return target.acknowledge(fault_id, "crew-1", ts)  # type: ignore[attr-defined, no-any-return]
-    return target.resolve(fault_id, "crew-1", ts)  # type: ignore[attr-defined, no-any-return]
+class Keeper(Protocol):
+    """What the book and the store both offer a person."""
+
+    def acknowledge(self, fault_id: str, actor: str, ts_ms: int) -> Fault: ...
+    def resolve(self, fault_id: str, actor: str, ts_ms: int) -> Fault: ...
+
+
+def _move(keeper: Keeper, fault_id: str, to: str, ts: int) -> Fault:
+    return (keeper.acknowledge if to == ACK else keeper.resolve)(fault_id, "crew-1", ts)
 
 
 @pytest.mark.parametrize(("frm", "to"), ACTIONS)
@@ -88,23 +94,17 @@ def test_the_store_follows_the_rule(store: ControllerStore, frm: str, to: str) -
     _, f = _book_with_one_fault()
     store.save_fault(f)
     if frm != OPEN:
-        _move_store(store, f.fault_id, frm, T0 + 1)
+        _move(store, f.fault_id, frm, T0 + 1)
     log_before = store.fault_log(f.fault_id)
     if EXPECTED[frm, to]:
-        assert _move_store(store, f.fault_id, to, T0 + 2).state == to
+        assert _move(store, f.fault_id, to, T0 + 2).state == to
         assert store.fault(f.fault_id).state == to
         assert store.fault_log(f.fault_id)[-1]["state"] == to
     else:
         with pytest.raises(FaultStateError):
-            _move_store(store, f.fault_id, to, T0 + 2)
+            _move(store, f.fault_id, to, T0 + 2)
         assert store.fault(f.fault_id).state == frm
         assert store.fault_log(f.fault_id) == log_before  # nothing logged for a refusal
-
-
-def _move_store(store: ControllerStore, fault_id: str, to: str, ts: int) -> Fault:
-    if to == ACK:
-        return store.acknowledge(fault_id, "crew-1", ts, "note")
-    return store.resolve(fault_id, "crew-1", ts, "note")
 
 
 def test_the_store_refuses_a_report_that_breaks_the_rule(store: ControllerStore) -> None:
