@@ -223,6 +223,9 @@ class ControlService:
         for f in decisions.faults:
             try:
                 self.store.save_fault(f)
+            except FaultStateError as err:  # the lifecycle refuses it: nothing to tell anyone
+                log.error("controller reported a move the lifecycle forbids: %s", err)
+                continue
             except Exception:
                 log.exception("could not store fault %s", f.fault_id)
             # alerts go out when a fault opens, changes state or severity, or resolves (the
