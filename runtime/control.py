@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from controller.schedule import ScheduleBook
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
 from streetlight.protocol import Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
@@ -88,7 +90,7 @@ class ControlService:
         self.tick_ms = int((tick_s or report_interval_s / 2) * 1000)
         self.roads: dict[str, RoadControl] = {}
         for road in roads:
-            book = store.schedule(road.id) or ScheduleBook.default()
+            book = load_book(store, road)
             cfg = ControllerConfig(report_interval_s=report_interval_s, first_fault_seq=store.next_fault_seq())
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
@@ -326,13 +328,18 @@ class ControlService:
                 log.exception("could not publish alert %s", fault_id)
         return stored
 
-    def set_schedules(self, road: str, book: ScheduleBook, actor: str) -> int:
+    def set_schedules(self, road: str, entries: list[dict[str, Any]], actor: str) -> int:
+        """Compile the road's schedule entries, store them as a new version and run them; raises
+        ``KeyError`` (unknown segment) or ``ValueError`` (no road-wide default) before storing."""
         rc = self.roads[road]
         with rc.lock:
-            version = self.store.save_schedule(road, book, actor, self.now_ms(road))
+            current = rc.ctl.schedules
+            book = entries_to_book(rc.road, entries, current.depression_deg, current.version + 1)
+            book.version = self.store.save_schedule(road, entries, book.depression_deg, actor, self.now_ms(road),
+                                                    book.version)
             rc.ctl.set_schedules(book)
         self.publish_fallback(road)
-        return version
+        return book.version
 
 
 def _scopes(road: Road, poles: list[str]) -> list[tuple[str, str | None]]:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,7 @@ from streetlight.registry import Road
 from streetlight.settings import Settings
 
 from .control import ControlService
-from .schedules import book_to_entries, entries_to_book
+from .schedules import import_schedule_file, load_entries
 
 log = logging.getLogger(__name__)
 DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator level without an expiry lasts four hours
@@ -49,9 +48,8 @@ class LivePlatform:
         data.mkdir(parents=True, exist_ok=True)
         self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
         self.store = ControllerStore(data / "controller.sqlite3")
+        import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
-        self._schedule_file = data / "schedules.json"
-        self._entries: dict[str, list[dict[str, Any]]] = self._load_entries()
         self.live = Subscribers()
         self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
         self.gateway.add_listener(self._on_inbound)
@@ -172,35 +170,19 @@ class LivePlatform:
         return self.control.emergency_active(road)
 
     # -- schedules -----------------------------------------------------------------------------
-    def _load_entries(self) -> dict[str, list[dict[str, Any]]]:
-        if self._schedule_file.exists():
-            try:
-                return {k: v for k, v in json.loads(self._schedule_file.read_text()).items() if k in self.roads}
-            except (OSError, ValueError):
-                log.warning("could not read %s; starting from the stored schedule books", self._schedule_file)
-        return {rid: book_to_entries(r, self.control.schedule_book(rid)) for rid, r in self.roads.items()}
-
-    def _save_entries(self) -> None:
-        tmp = self._schedule_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._entries, ensure_ascii=False, indent=1))
-        tmp.replace(self._schedule_file)
-
+    # Stored once, in the controller's SQLite store (runtime/state.py): the entries are each
+    # version's body and the controller's book is compiled from them.
     def schedules(self, road: str) -> list[dict[str, Any]]:
-        self._road(road)
-        return [dict(e) for e in self._entries.get(road, [])]
+        return load_entries(self.store, self._road(road))
 
     def _apply_entries(self, road: str, entries: list[dict[str, Any]], actor: str) -> None:
         r = self._road(road)
-        current = self.control.schedule_book(road)
         try:
-            book = entries_to_book(r, entries, current.depression_deg, current.version + 1)
+            self.control.set_schedules(road, entries, actor)
         except KeyError as err:
             raise NotFound("segment", str(err.args[0]), f"segments of {road}: {', '.join(r.segment_by_id)}") from None
         except ValueError as err:
             raise Conflict(str(err)) from None
-        self.control.set_schedules(road, book, actor)
-        self._entries[road] = entries
-        self._save_entries()
 
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
         entries = self.schedules(road)

@@ -2,6 +2,11 @@
 schedules (versioned), standard library only. The controller itself does no I/O; this is where
 what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
 
+Schedules are stored once, here: each version's body is the road's schedule entries as operators
+edit them (ids, names, priorities; see ``api.platform``) with the astronomical clock's setting; the
+controller's :class:`~controller.schedule.ScheduleBook` is compiled from them on load
+(``runtime.schedules``).
+
 Every change a person makes (acknowledge, resolve, set or clear an override, a new schedule
 version) is stored with who did it and when (message time, as everywhere).
 """
@@ -11,14 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from controller.errors import UnknownFaultError
 from controller.faults import Fault, lifecycle
 from controller.overrides import Override
-from controller.schedule import ScheduleBook
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (
@@ -40,6 +44,18 @@ CREATE TABLE IF NOT EXISTS schedules (
     ts INTEGER NOT NULL, PRIMARY KEY (road, version)
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedules:
+    """One stored version of a road's schedules."""
+
+    version: int
+    entries: list[dict[str, Any]] | None  # None: an older release stored the compiled book only
+    depression_deg: float
+    book: dict[str, Any] | None  # that older release's book mapping, else None
+    actor: str
+    ts_ms: int
 
 
 class ControllerStore:
@@ -147,21 +163,33 @@ class ControllerStore:
         return [o for o in out if o.expires_ms is None or o.expires_ms > now_ms]
 
     # --- schedules -----------------------------------------------------------------------
-    def save_schedule(self, road: str, book: ScheduleBook, actor: str, ts_ms: int) -> int:
-        """Store a new version (one higher than the last); returns that version."""
+    def save_schedule(self, road: str, entries: list[dict[str, Any]], depression_deg: float, actor: str,
+                      ts_ms: int, version: int = 0) -> int:
+        """Store the road's schedule entries as a new version (at least ``version``, and one higher
+        than the last); returns that version."""
         with self._lock:
             row = self._db.execute("SELECT MAX(version) FROM schedules WHERE road = ?", (road,)).fetchone()
-            version = max(book.version, (row[0] or 0) + 1)
-            body = {**book.to_mapping(), "version": version}
-            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)", (road, version, json.dumps(body), actor, ts_ms))
+            version = max(version, (row[0] or 0) + 1)
+            body = {"version": version, "astro": {"depression_deg": depression_deg}, "entries": entries}
+            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)",
+                             (road, version, json.dumps(body, ensure_ascii=False), actor, ts_ms))
         return version
 
-    def schedule(self, road: str, version: int | None = None) -> ScheduleBook | None:
+    def schedule(self, road: str, version: int | None = None) -> StoredSchedules | None:
+        """The road's last stored schedules (or the given version); ``None`` when none is stored."""
         if version is None:
-            rows = self._exec("SELECT body FROM schedules WHERE road = ? ORDER BY version DESC LIMIT 1", (road,))
+            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? "
+                              "ORDER BY version DESC LIMIT 1", (road,))
         else:
-            rows = self._exec("SELECT body FROM schedules WHERE road = ? AND version = ?", (road, version))
-        return ScheduleBook.from_mapping(json.loads(rows[0][0]), f"schedules[{road}]") if rows else None
+            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? AND version = ?",
+                              (road, version))
+        if not rows:
+            return None
+        version, body, actor, ts = rows[0]
+        data = json.loads(body)
+        depression = float(data.get("astro", {}).get("depression_deg", 3.0))
+        entries = data.get("entries")
+        return StoredSchedules(version, entries, depression, None if entries is not None else data, actor, ts)
 
     def schedule_versions(self, road: str) -> list[dict[str, Any]]:
         rows = self._exec("SELECT version, actor, ts FROM schedules WHERE road = ? ORDER BY version", (road,))

@@ -1,5 +1,6 @@
 """The pole <-> platform MQTT protocol (``docs/protocol.md``) in code."""
 
+from .default_schedule import DefaultSchedule, default_schedule
 from .messages import (
     COMMAND_MODELS,
     EVENT_MODELS,
@@ -23,9 +24,11 @@ from .messages import (
     RebootEvent,
     ScheduleStep,
     State,
+    StepTime,
     Telemetry,
     TiltEvent,
     VehicleEvent,
+    parse_step_time,
 )
 from .parse import (
     REASONS,
@@ -55,7 +58,7 @@ from .topics import (
 )
 
 __all__ = [
-    "COMMAND_MODELS", "DOWNLINK_KINDS", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
+    "COMMAND_MODELS", "DOWNLINK_KINDS", "DefaultSchedule", "StepTime", "default_schedule", "parse_step_time", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
     "ROAD_KINDS", "TELEMETRY_FIELDS", "UPLINK_KINDS", "Ack", "Alert", "Command", "Config", "DimCommand",
     "DoorOpenEvent", "DriverFaultEvent", "Event", "Fallback", "Heartbeat", "IdentifyCommand", "LampFaultEvent",
     "Message", "PedestrianEvent", "RebootEvent", "ScheduleStep", "State", "Telemetry", "TiltEvent", "Topic",
