@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from controller.errors import FaultStateError
+from controller.faults import lifecycle
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
@@ -200,7 +202,7 @@ class MemoryPlatform:
                    else f"{type.replace('_', ' ').capitalize()} at {where.id} ({place})")
         now = wall_ms()
         fault = {"fault_id": f"F-{next(self._fault_ids):06d}", "type": type, "severity": severity,
-                 "state": "open", "road": road, "pole": None if span else where.id,
+                 "state": lifecycle.OPEN, "road": road, "pole": None if span else where.id,
                  "span": list(span) if span else None, "segment": where.segment, "side": where.side,
                  "chainage_m": chain, "lat": where.lat, "lon": where.lon, "feeder": where.feeder,
                  "first_seen_ts": now, "last_seen_ts": now, "summary": summary,
@@ -229,22 +231,22 @@ class MemoryPlatform:
             f = self._faults.get(fault_id)
             if f is None:
                 raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
-            if f["state"] == "resolved" or (to == "acknowledged" and f["state"] != "open"):
-                raise Conflict(f"fault {fault_id} is {f['state']}; it cannot become {to}")
+            try:
+                f["state"] = lifecycle.check(fault_id, f["state"], to)
+            except FaultStateError as err:
+                raise Conflict(str(err)) from None
             now = wall_ms()
-            f["state"] = to
-            key = "acknowledged" if to == "acknowledged" else "resolved"
-            f[f"{key}_by"], f[f"{key}_ms"] = actor, now
+            f[f"{to}_by"], f[f"{to}_ms"] = actor, now
             f["last_seen_ts"] = max(f["last_seen_ts"], now)
             f["notes"] = [*f["notes"], {"by": actor, "ts_ms": now, "state": to, "note": note}]
             self._emit("alert", f)
             return dict(f)
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "acknowledged", actor, note)
+        return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
     def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "resolved", actor, note)
+        return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # ----------------------------------------------------------------- schedules
     def schedules(self, road: str) -> list[dict[str, Any]]:

@@ -30,12 +30,12 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from controller.schedule import night_of
 from streetlight.errors import StreetlightError
 from streetlight.registry import Road
 
@@ -44,13 +44,14 @@ COMMAND_STATUSES = ("pending", "acked", "failed", "expired")
 
 
 def active_schedule_ids(road: Road, entries: list[dict[str, Any]], now_ms: int) -> dict[str, str | None]:
-    """Per segment, the schedule entry in force at ``now_ms``: a calendar exception for today beats
-    a default; among those, one naming the segment beats a road-wide one, then the higher priority."""
-    today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(road.timezone)).date().isoformat()
+    """Per segment, the schedule entry in force at ``now_ms``: a calendar exception for tonight (the
+    controller's night, noon to noon: :func:`controller.schedule.night_of`) beats a default; among
+    those, one naming the segment beats a road-wide one, then the higher priority."""
+    tonight = night_of(now_ms, road.timezone).isoformat()
     out: dict[str, str | None] = {}
     for seg in road.segments:
         fits = [s for s in entries if not s.get("segments") or seg.id in s["segments"]]
-        exceptions = [s for s in fits if s["kind"] == "exception" and today in s.get("dates", [])]
+        exceptions = [s for s in fits if s["kind"] == "exception" and tonight in s.get("dates", [])]
         defaults = [s for s in fits if s["kind"] == "default"]
         best = max(exceptions or defaults, key=lambda s: (bool(s.get("segments")), s.get("priority", 0)), default=None)
         out[seg.id] = best["id"] if best else None

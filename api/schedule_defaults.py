@@ -1,16 +1,18 @@
-"""The schedule a road starts with when nothing else is configured (matches the poles' fallback)."""
+"""The schedule entry a road starts with when nothing else is configured: the road's default
+schedule (``streetlight/data/default_schedule.yaml``), the same steps the poles fall back to."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from streetlight.protocol import default_schedule
 from streetlight.registry import Road
 
 
 def default_schedules(road: Road) -> list[dict[str, Any]]:
+    default = default_schedule()
     return [{
-        "id": f"{road.id}-default", "road": road.id, "name": "Every night", "kind": "default",
+        "id": f"{road.id}-default", "road": road.id, "name": default.name, "kind": "default",
         "segments": None, "dates": [], "priority": 0,
-        "steps": [{"at": "dusk", "level": 100}, {"at": "22:00", "level": 70},
-                  {"at": "00:00", "level": 50}, {"at": "dawn", "level": 0}],
+        "steps": [{"at": at, "level": level} for at, level in default.pairs()],
     }]

@@ -6,7 +6,9 @@
         │                        wrong; ``source`` names the file, the message every problem
         ├── ScheduleError        a schedule step or exception cannot be evaluated
         ├── UnknownPoleError     an observation or override names a pole not on the road
+        ├── UnknownFaultError    an acknowledge/resolve names a fault that does not exist (here)
         └── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
+                                 (``controller.faults.lifecycle``); ``state`` and ``to`` say which
 
 Bad observations (unknown pole, stale timestamps) are counted in ``Controller.rejected`` and
 never stop the controller; these exceptions are for callers that passed something wrong.
@@ -39,7 +41,15 @@ class UnknownPoleError(ControllerError):
         super().__init__(f"pole {pole!r} is not on road {road!r}; check the registry or the message topic")
 
 
-class FaultStateError(ControllerError):
-    def __init__(self, fault_id: str, detail: str) -> None:
+class UnknownFaultError(ControllerError):
+    def __init__(self, fault_id: str, where: str = "") -> None:
         self.fault_id = fault_id
-        super().__init__(f"fault {fault_id}: {detail}")
+        super().__init__(f"no fault {fault_id!r}{' ' + where if where else ''}; list the faults to find its id")
+
+
+class FaultStateError(ControllerError):
+    def __init__(self, fault_id: str, state: str, to: str, hint: str) -> None:
+        self.fault_id = fault_id
+        self.state = state
+        self.to = to
+        super().__init__(f"fault {fault_id} is {state}; it cannot become {to}: {hint}")

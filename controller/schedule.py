@@ -3,51 +3,78 @@
 A schedule applies to the road, a segment or a pole; the most specific one wins. Steps are
 anchored to a *night*: the night of local date D runs from noon on D to noon on D+1, so
 ``dusk`` is D's dusk, ``22:00`` is on D, ``00:00`` and ``dawn`` are on D+1. Before a night's first
-step the previous night's last level holds (usually 0 after dawn).
+step the previous night's last level holds (usually 0 after dawn). :func:`night_of` is that rule,
+and a calendar exception for date D is in force for the night of D (so at 03:00 on D+1 too).
+
+The step-time grammar is the protocol's (:func:`streetlight.protocol.parse_step_time`); the
+default steps are the road's default schedule (:func:`streetlight.protocol.default_schedule`).
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from streetlight.protocol import Config, Fallback, ScheduleStep
+from streetlight.protocol import Config, Fallback, ScheduleStep, StepTime, default_schedule, parse_step_time
 from streetlight.registry import Pole
 
 from .astro import AstroClock
 from .errors import ScheduleError, TableError
 from .tables import schedule_data
 
-AT_RE = re.compile(r"^(?:(?P<hh>[01]\d|2[0-3]):(?P<mm>[0-5]\d)|(?P<sun>dusk|dawn)(?P<off>[+-]\d{1,3})?)$")
 NOON_MIN = 12 * 60
+NIGHT_SHIFT_MS = NOON_MIN * 60_000
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def night_of(ts_ms: int, tz: str | tzinfo) -> date:
+    """The night ``ts_ms`` belongs to: the local date of its evening (a night runs noon to noon),
+    so 03:00 on D+1 is the night of D. Schedules and calendar exceptions are chosen by it."""
+    zone = _zone(tz) if isinstance(tz, str) else tz
+    return datetime.fromtimestamp((ts_ms - NIGHT_SHIFT_MS) / 1000, zone).date()
+
+
+def _parse_at(at: str) -> StepTime:
+    try:
+        return parse_step_time(at)
+    except ValueError as exc:
+        raise ScheduleError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     at: str  # HH:MM, dusk, dawn, dusk+15, dawn-10 (the protocol's fallback syntax)
     level: float
+    time: StepTime = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not AT_RE.match(self.at):
-            raise ScheduleError(f"step time {self.at!r}: expected HH:MM, dusk, dawn, dusk+N or dawn-N")
+        object.__setattr__(self, "time", _parse_at(self.at))
         if not 0 <= self.level <= 100:
             raise ScheduleError(f"step level {self.level}: expected 0 … 100")
 
     def instant_ms(self, night: date, astro: AstroClock) -> int:
-        m = AT_RE.match(self.at)
-        assert m is not None  # checked in __post_init__
-        if m["sun"]:
-            off = int(m["off"] or 0) * 60_000
-            base = astro.dusk_ms(night) if m["sun"] == "dusk" else astro.dawn_ms(night + timedelta(days=1))
-            return base + off
-        minutes = int(m["hh"]) * 60 + int(m["mm"])
-        day = night if minutes >= NOON_MIN else night + timedelta(days=1)
-        return astro.local_midnight_ms(day) + minutes * 60_000
+        t = self.time
+        if t.anchor == "dusk":
+            return astro.dusk_ms(night) + t.minutes * 60_000
+        if t.anchor == "dawn":
+            return astro.dawn_ms(night + timedelta(days=1)) + t.minutes * 60_000
+        day = night if t.minutes >= NOON_MIN else night + timedelta(days=1)
+        return astro.local_midnight_ms(day) + t.minutes * 60_000
+
+
+def default_steps() -> tuple[Step, ...]:
+    """The road's default schedule (``streetlight/data/default_schedule.yaml``) as steps."""
+    return tuple(Step(at, level) for at, level in default_schedule().pairs())
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +109,14 @@ class Schedule:
 
 class _StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    at: str = Field(pattern=AT_RE.pattern)
+    at: str
     level: float = Field(ge=0, le=100)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        parse_step_time(v)
+        return v
 
 
 class _ExceptionIn(BaseModel):
@@ -99,7 +132,7 @@ class _ScheduleIn(BaseModel):
     id: str
     scope: Literal["road", "segment", "pole"] = "road"
     target: str | None = None
-    steps: list[_StepIn] = Field(min_length=1)
+    steps: list[_StepIn] | None = Field(None, min_length=1)  # none: the road's default schedule
     exceptions: list[_ExceptionIn] = Field(default_factory=list)
 
 
@@ -140,7 +173,7 @@ class ScheduleBook:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise TableError(source, problems) from exc
         scheds = [
-            Schedule(s.id, s.scope, s.target, _steps(s.steps),
+            Schedule(s.id, s.scope, s.target, _steps(s.steps) if s.steps else default_steps(),
                      tuple(CalendarException(e.name, e.start, e.end, _steps(e.steps)) for e in s.exceptions))
             for s in book.schedules
         ]
@@ -192,7 +225,7 @@ class ScheduleBook:
 
     def level_at(self, sched: Schedule, ts_ms: int, astro: AstroClock) -> float:
         """The schedule's level at ``ts_ms``."""
-        night = astro.local_date(ts_ms - 12 * 3_600_000)
+        night = night_of(ts_ms, astro.tz)
         for d in (night, night - timedelta(days=1), night - timedelta(days=2)):
             times, levels = self._night_steps(sched, d, astro)
             i = bisect.bisect_right(times, ts_ms)

@@ -13,23 +13,36 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from controller.engine import Controller, ControllerConfig, Decisions
-from controller.faults import Fault
+from controller.energy import EnergyReport
+from controller.engine import Controller, ControllerConfig, Decisions, LevelCommand
+from controller.errors import FaultStateError, UnknownFaultError
+from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
 from streetlight.clock import QUIET_AFTER_S, RoadClocks, wall_ms
 from streetlight.protocol import Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Operator:
+    """Who set the poles a tick is about to command, and how they asked for it."""
+
+    actor: str
+    ramp_ms: int
+    poles: frozenset[str]
 
 
 @dataclass
@@ -73,7 +86,7 @@ class ControlService:
         self.tick_ms = int((tick_s or report_interval_s / 2) * 1000)
         self.roads: dict[str, RoadControl] = {}
         for road in roads:
-            book = store.schedule(road.id) or ScheduleBook.default()
+            book = load_book(store, road)
             cfg = ControllerConfig(report_interval_s=report_interval_s, first_fault_seq=store.next_fault_seq())
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
@@ -164,7 +177,7 @@ class ControlService:
                             log.exception("controller tick failed on %s", rc.road.id)
 
     # -- decisions -----------------------------------------------------------------------------
-    def tick_now(self, road: str) -> Decisions:
+    def tick_now(self, road: str) -> dict[str, CommandRecord]:
         rc = self.roads[road]
         with rc.lock:
             return self._tick(rc, self.now_ms(road))
@@ -176,27 +189,44 @@ class ControlService:
         known = [t for t in times if t is not None]
         return max(known) if known else wall_ms()
 
-    def _tick(self, rc: RoadControl, now_ms: int) -> Decisions:
+    def _tick(self, rc: RoadControl, now_ms: int, by: _Operator | None = None) -> dict[str, CommandRecord]:
+        """One controller tick, its decisions carried out; the commands that left, by pole."""
         now_ms = max(now_ms, rc.last_tick_ms or now_ms)
         rc.flush_vehicles()
         decisions = rc.ctl.tick(now_ms)
         rc.last_tick_ms = now_ms
-        self._apply(rc, decisions)
-        return decisions
+        return self._apply(rc, decisions, by)
 
-    def _apply(self, rc: RoadControl, decisions: Decisions) -> None:
+    def _dispatch(self, rc: RoadControl, c: LevelCommand, source: str) -> CommandRecord | None:
         road = rc.road.id
+        rec: CommandRecord | None = None
+        try:
+            rec = self.gw.commands.dim(road, c.pole, c.level, ramp_ms=c.ramp_ms, reason=c.reason, source=source)
+            rc.last_cmd[c.pole] = rec.cmd_id
+        except Exception:
+            log.exception("could not dispatch %s to %s", c, c.pole)
+        for fn in self.level_listeners:
+            fn(road, c.pole, c.level, c.reason)
+        return rec
+
+    def _apply(self, rc: RoadControl, decisions: Decisions, by: _Operator | None = None) -> dict[str, CommandRecord]:
+        """Send the tick's commands and store and alert its faults. A command for a pole an
+        operator just set leaves once, as the operator's (their ramp, their name)."""
+        road = rc.road.id
+        sent: dict[str, CommandRecord] = {}
         for c in decisions.commands:
-            try:
-                rec = self.gw.commands.dim(road, c.pole, c.level, ramp_ms=c.ramp_ms, reason=c.reason, source="controller")
-                rc.last_cmd[c.pole] = rec.cmd_id
-            except Exception:
-                log.exception("could not dispatch %s to %s", c, c.pole)
-            for fn in self.level_listeners:
-                fn(road, c.pole, c.level, c.reason)
+            source = "controller"
+            if by is not None and c.pole in by.poles:
+                c, source = replace(c, ramp_ms=by.ramp_ms), by.actor
+            rec = self._dispatch(rc, c, source)
+            if rec is not None:
+                sent[c.pole] = rec
         for f in decisions.faults:
             try:
                 self.store.save_fault(f)
+            except FaultStateError as err:  # the lifecycle refuses it: nothing to tell anyone
+                log.error("controller reported a move the lifecycle forbids: %s", err)
+                continue
             except Exception:
                 log.exception("could not store fault %s", f.fault_id)
             # alerts go out when a fault opens, changes state or severity, or resolves (the
@@ -210,6 +240,7 @@ class ControlService:
                 log.exception("could not publish alert %s", f.fault_id)
             for fn in self.fault_listeners:
                 fn(f)
+        return sent
 
     # -- operator input ------------------------------------------------------------------------
     def override(self, road: str, poles: list[str], level: float, expires_ms: int | None, actor: str,
@@ -225,13 +256,17 @@ class ControlService:
                              expires_ms=expires_ms, priority=10, actor=actor)
                 rc.ctl.set_override(o)
                 self.store.save_override(road, o)
-            self._tick(rc, now)
-            records = []
+            by = _Operator(actor, ramp_ms, frozenset(poles))
+            sent = self._tick(rc, now, by)
+            # a pole already at its new level has nothing from the tick; the operator asked, so
+            # it is told once all the same
             for pole in poles:
-                lv, why = rc.ctl.level_of(pole)
-                rec = self.gw.commands.dim(road, pole, lv, ramp_ms=ramp_ms, reason=why, source=actor)
-                records.append(rec)
-            return records
+                if pole not in sent:
+                    lv, why = rc.ctl.level_of(pole)
+                    rec = self._dispatch(rc, LevelCommand(pole, lv, ramp_ms, why), actor)
+                    if rec is not None:
+                        sent[pole] = rec
+            return [sent[p] for p in poles if p in sent]
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
         rc = self.roads[road]
@@ -241,41 +276,69 @@ class ControlService:
             self._tick(rc, now)
 
     def emergency_active(self, road: str) -> bool:
-        return bool(self.roads[road].ctl.emergency[0])
-
-    def acknowledge(self, fault_id: str, actor: str, note: str) -> Fault:
-        f = self.store.fault(fault_id)
-        rc = self.roads[f.road]
-        with rc.lock:
-            now = self.now_ms(f.road)
-            try:
-                rc.ctl.acknowledge(fault_id, actor, now)
-            except Exception:  # no longer live in the controller (e.g. resolved meanwhile)
-                log.debug("controller did not know fault %s", fault_id)
-            stored = self.store.acknowledge(fault_id, actor, now, note)
-            self.gw.publish_alert(f.road, stored.to_alert())
-        return stored
-
-    def resolve(self, fault_id: str, actor: str, note: str) -> Fault:
-        f = self.store.fault(fault_id)
-        rc = self.roads[f.road]
-        with rc.lock:
-            now = self.now_ms(f.road)
-            try:
-                rc.ctl.resolve(fault_id, actor, now)
-            except Exception:
-                log.debug("controller did not know fault %s", fault_id)
-            stored = self.store.resolve(fault_id, actor, now, note)
-            self.gw.publish_alert(f.road, stored.to_alert())
-        return stored
-
-    def set_schedules(self, road: str, book: ScheduleBook, actor: str) -> int:
         rc = self.roads[road]
         with rc.lock:
-            version = self.store.save_schedule(road, book, actor, self.now_ms(road))
+            return bool(rc.ctl.emergency[0])
+
+    # -- queries (under the road's lock: a tick may be changing what they read) ---------------
+    def level_of(self, road: str, pole: str) -> tuple[float, str]:
+        """The level the controller last commanded for ``pole`` and the rule that set it."""
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.level_of(pole)
+
+    def energy_report(self, road: str, night: str | None = None) -> EnergyReport:
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.energy_report(night)
+
+    def schedule_book(self, road: str) -> ScheduleBook:
+        """The schedules in force on ``road`` (a book is replaced whole, never changed in place)."""
+        rc = self.roads[road]
+        with rc.lock:
+            return rc.ctl.schedules
+
+    def acknowledge(self, fault_id: str, actor: str, note: str) -> Fault:
+        return self._fault_transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
+
+    def resolve(self, fault_id: str, actor: str, note: str) -> Fault:
+        return self._fault_transition(fault_id, lifecycle.RESOLVED, actor, note)
+
+    def _fault_transition(self, fault_id: str, to: str, actor: str, note: str) -> Fault:
+        """A person moves a fault: the store decides (it raises UnknownFaultError or
+        FaultStateError), then the controller's book follows and one alert goes out."""
+        road = self.store.fault(fault_id).road
+        rc = self.roads[road]
+        with rc.lock:
+            now = self.now_ms(road)
+            stored = (self.store.acknowledge if to == lifecycle.ACKNOWLEDGED else self.store.resolve)(
+                fault_id, actor, now, note)
+            try:
+                (rc.ctl.acknowledge if to == lifecycle.ACKNOWLEDGED else rc.ctl.resolve)(fault_id, actor, now)
+            except UnknownFaultError:  # not live in the controller, which has nothing to follow
+                log.debug("controller does not hold fault %s", fault_id)
+            except FaultStateError as err:
+                log.warning("controller and store disagree on fault %s: %s", fault_id, err)
+            # the controller reports the change again on its next tick; this is its one alert
+            rc.published[fault_id] = (stored.state, stored.severity)
+            try:
+                self.gw.publish_alert(road, stored.to_alert())
+            except Exception:
+                log.exception("could not publish alert %s", fault_id)
+        return stored
+
+    def set_schedules(self, road: str, entries: list[dict[str, Any]], actor: str) -> int:
+        """Compile the road's schedule entries, store them as a new version and run them; raises
+        ``KeyError`` (unknown segment) or ``ValueError`` (no road-wide default) before storing."""
+        rc = self.roads[road]
+        with rc.lock:
+            current = rc.ctl.schedules
+            book = entries_to_book(rc.road, entries, current.depression_deg, current.version + 1)
+            book.version = self.store.save_schedule(road, entries, book.depression_deg, actor, self.now_ms(road),
+                                                    book.version)
             rc.ctl.set_schedules(book)
         self.publish_fallback(road)
-        return version
+        return book.version
 
 
 def _scopes(road: Road, poles: list[str]) -> list[tuple[str, str | None]]:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,8 @@ from api.platform import (
     Unavailable,
     active_schedule_ids,
 )
-from controller.faults import Fault
+from controller.errors import FaultStateError, UnknownFaultError
+from controller.faults import Fault, lifecycle
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
@@ -33,7 +33,7 @@ from streetlight.registry import Road
 from streetlight.settings import Settings
 
 from .control import ControlService
-from .schedules import book_to_entries, entries_to_book
+from .schedules import import_schedule_file, load_entries
 
 log = logging.getLogger(__name__)
 DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator level without an expiry lasts four hours
@@ -48,9 +48,8 @@ class LivePlatform:
         data.mkdir(parents=True, exist_ok=True)
         self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
         self.store = ControllerStore(data / "controller.sqlite3")
+        import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
-        self._schedule_file = data / "schedules.json"
-        self._entries: dict[str, list[dict[str, Any]]] = self._load_entries()
         self.live = Subscribers()
         self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
         self.gateway.add_listener(self._on_inbound)
@@ -107,7 +106,7 @@ class LivePlatform:
         if not r.has_pole(pole):
             return None
         t = self.gateway.twins.get(road, pole)
-        level, reason = self.control.roads[road].ctl.level_of(pole)
+        level, reason = self.control.level_of(road, pole)
         state = t.state if t else None
         tel = t.last_telemetry if t else None
         return {
@@ -171,35 +170,19 @@ class LivePlatform:
         return self.control.emergency_active(road)
 
     # -- schedules -----------------------------------------------------------------------------
-    def _load_entries(self) -> dict[str, list[dict[str, Any]]]:
-        if self._schedule_file.exists():
-            try:
-                return {k: v for k, v in json.loads(self._schedule_file.read_text()).items() if k in self.roads}
-            except (OSError, ValueError):
-                log.warning("could not read %s; starting from the stored schedule books", self._schedule_file)
-        return {rid: book_to_entries(r, self.control.roads[rid].ctl.schedules) for rid, r in self.roads.items()}
-
-    def _save_entries(self) -> None:
-        tmp = self._schedule_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._entries, ensure_ascii=False, indent=1))
-        tmp.replace(self._schedule_file)
-
+    # Stored once, in the controller's SQLite store (runtime/state.py): the entries are each
+    # version's body and the controller's book is compiled from them.
     def schedules(self, road: str) -> list[dict[str, Any]]:
-        self._road(road)
-        return [dict(e) for e in self._entries.get(road, [])]
+        return load_entries(self.store, self._road(road))
 
     def _apply_entries(self, road: str, entries: list[dict[str, Any]], actor: str) -> None:
         r = self._road(road)
-        current = self.control.roads[road].ctl.schedules
         try:
-            book = entries_to_book(r, entries, current.depression_deg, current.version + 1)
+            self.control.set_schedules(road, entries, actor)
         except KeyError as err:
             raise NotFound("segment", str(err.args[0]), f"segments of {road}: {', '.join(r.segment_by_id)}") from None
         except ValueError as err:
             raise Conflict(str(err)) from None
-        self.control.set_schedules(road, book, actor)
-        self._entries[road] = entries
-        self._save_entries()
 
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
         entries = self.schedules(road)
@@ -227,10 +210,10 @@ class LivePlatform:
             except Exception:
                 log_rows = []
         for row in log_rows:
-            if row.get("state") == "acknowledged":
+            if row.get("state") == lifecycle.ACKNOWLEDGED:
                 d.setdefault("acknowledged_by", row.get("actor"))
                 d.setdefault("acknowledged_ms", row.get("ts"))
-            if row.get("state") == "resolved":
+            if row.get("state") == lifecycle.RESOLVED:
                 d["resolved_by"], d["resolved_ms"] = row.get("actor"), row.get("ts")
         d["notes"] = [{"actor": r.get("actor"), "ts_ms": r.get("ts"), "note": r.get("note")}
                       for r in log_rows if r.get("note")]
@@ -257,27 +240,26 @@ class LivePlatform:
     def fault(self, fault_id: str) -> dict[str, Any] | None:
         try:
             return self._fault_view(self.store.fault(fault_id))
-        except Exception:
+        except UnknownFaultError:
             return None
 
     def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
-        current = self.fault(fault_id)
-        if current is None:
-            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
-        if current["state"] == "resolved":
-            raise Conflict(f"fault {fault_id} is already resolved")
-        if to == "acknowledged" and current["state"] == "acknowledged":
-            raise Conflict(f"fault {fault_id} is already acknowledged")
-        f = self.control.acknowledge(fault_id, actor, note) if to == "acknowledged" else self.control.resolve(fault_id, actor, note)
+        move = self.control.acknowledge if to == lifecycle.ACKNOWLEDGED else self.control.resolve
+        try:
+            f = move(fault_id, actor, note)
+        except UnknownFaultError:
+            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults") from None
+        except FaultStateError as err:
+            raise Conflict(str(err)) from None
         view = self._fault_view(f)
         self._emit("alert", view)
         return view
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "acknowledged", actor, note)
+        return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
     def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        return self._transition(fault_id, "resolved", actor, note)
+        return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # -- telemetry and energy ------------------------------------------------------------------
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:
@@ -312,7 +294,7 @@ class LivePlatform:
 
     def energy(self, road: str, day: date) -> dict[str, Any]:
         r = self._road(road)
-        rep = self.control.roads[road].ctl.energy_report(day.isoformat())
+        rep = self.control.energy_report(road, day.isoformat())
         base_per_pole = {}
         night_hours = rep.baseline_kwh / max(1e-9, sum(p.rated_power_w for p in r.poles) / 1000.0) if rep.baseline_kwh else 0
         poles = []

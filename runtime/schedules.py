@@ -2,18 +2,27 @@
 
 The API lists schedules as flat entries (a default or a calendar exception, for every segment or
 some); the controller evaluates a book of road/segment schedules with dated exceptions. The flat
-list is what operators edit, so it is kept as given (ids, names, priorities) and compiled into a
-book on every change.
+list is what operators edit, so it is what is stored (``runtime.state``, one version per change,
+ids, names and priorities as given) and the book is compiled from it on every change and on load.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from controller.errors import ScheduleError
 from controller.schedule import CalendarException, Schedule, ScheduleBook, Step
 from streetlight.registry import Road
+
+if TYPE_CHECKING:
+    from .state import ControllerStore
+
+log = logging.getLogger(__name__)
 
 
 def book_to_entries(road: Road, book: ScheduleBook) -> list[dict[str, Any]]:
@@ -73,3 +82,57 @@ def entries_to_book(road: Road, entries: list[dict[str, Any]], depression_deg: f
         schedules.append(Schedule(f"{sid}@{seg}" if "@" not in sid else sid, "segment", seg, steps,
                                   tuple(exceptions.get(seg, []) + road_excs)))
     return ScheduleBook(schedules, version, depression_deg)
+
+
+def load_entries(store: ControllerStore, road: Road) -> list[dict[str, Any]]:
+    """The road's schedule entries as last stored; the default book's when none are."""
+    stored = store.schedule(road.id)
+    if stored is None:
+        return book_to_entries(road, ScheduleBook.default())
+    if stored.entries is None:  # stored as a compiled book by an older release
+        return book_to_entries(road, ScheduleBook.from_mapping(stored.book, f"schedules[{road.id}]"))
+    return stored.entries
+
+
+def load_book(store: ControllerStore, road: Road) -> ScheduleBook:
+    """The book the controller runs: compiled from the last stored entries, else the default book."""
+    stored = store.schedule(road.id)
+    if stored is None:
+        return ScheduleBook.default()
+    if stored.entries is None:
+        return ScheduleBook.from_mapping(stored.book, f"schedules[{road.id}]")
+    try:
+        return entries_to_book(road, stored.entries, stored.depression_deg, stored.version)
+    except KeyError as err:
+        raise ScheduleError(
+            f"stored schedules of {road.id} (version {stored.version}) name segment {err.args[0]!r}, which "
+            f"the road's registry no longer has; put the registry back or store schedules without it"
+        ) from None
+
+
+def import_schedule_file(store: ControllerStore, roads: list[Road], path: Path) -> list[str]:
+    """Move schedule entries an older release kept in ``schedules.json`` beside the store into the
+    store, once; the file is renamed ``*.imported``. Returns the roads imported."""
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        log.warning("could not read %s (%s); schedules come from the store alone", path, err)
+        return []
+    done = []
+    for road in roads:
+        entries = data.get(road.id) if isinstance(data, dict) else None
+        stored = store.schedule(road.id)
+        if not isinstance(entries, list) or stored is not None and stored.entries is not None:
+            continue
+        try:
+            entries_to_book(road, entries, 3.0, 1)  # only entries that still compile are taken
+        except (KeyError, ValueError, TypeError, ScheduleError) as err:
+            log.warning("schedules of %s in %s do not compile (%s); not imported", road.id, path, err)
+            continue
+        store.save_schedule(road.id, entries, stored.depression_deg if stored else ScheduleBook.default().depression_deg,
+                            "import", int(path.stat().st_mtime * 1000), stored.version + 1 if stored else 1)
+        done.append(road.id)
+    path.rename(path.with_name(path.name + ".imported"))
+    return done

@@ -1,5 +1,11 @@
 """SQLite storage of the controller's operational state: faults and their lifecycle, overrides,
-schedules (versioned) — the one module of the package that does I/O, standard library only.
+schedules (versioned), standard library only. The controller itself does no I/O; this is where
+what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
+
+Schedules are stored once, here: each version's body is the road's schedule entries as operators
+edit them (ids, names, priorities; see ``api.platform``) with the astronomical clock's setting; the
+controller's :class:`~controller.schedule.ScheduleBook` is compiled from them on load
+(``runtime.schedules``).
 
 Every change a person makes (acknowledge, resolve, set or clear an override, a new schedule
 version) is stored with who did it and when (message time, as everywhere).
@@ -10,14 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import FaultStateError
-from controller.faults import Fault
+from controller.errors import UnknownFaultError
+from controller.faults import Fault, lifecycle
 from controller.overrides import Override
-from controller.schedule import ScheduleBook
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS faults (
@@ -41,6 +46,18 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSchedules:
+    """One stored version of a road's schedules."""
+
+    version: int
+    entries: list[dict[str, Any]] | None  # None: an older release stored the compiled book only
+    depression_deg: float
+    book: dict[str, Any] | None  # that older release's book mapping, else None
+    actor: str
+    ts_ms: int
+
+
 class ControllerStore:
     """One SQLite file; safe to share between the service's threads."""
 
@@ -51,7 +68,7 @@ class ControllerStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: a transition reads the fault under it
 
     def close(self) -> None:
         self._db.close()
@@ -62,9 +79,12 @@ class ControllerStore:
 
     # --- faults --------------------------------------------------------------------------
     def save_fault(self, f: Fault, actor: str = "controller") -> None:
-        """Store a fault as the controller reported it; a change of state is logged."""
+        """Store a fault as the controller reported it; a change of state is logged, and one the
+        lifecycle does not allow raises FaultStateError (the stored fault stays as it was)."""
         with self._lock:
             row = self._db.execute("SELECT state FROM faults WHERE fault_id = ?", (f.fault_id,)).fetchone()
+            if row is not None and row[0] != f.state:
+                lifecycle.check(f.fault_id, row[0], f.state)
             self._db.execute(
                 "INSERT OR REPLACE INTO faults VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (f.fault_id, f.road, f.type, f.state, f.severity, f.pole, f.feeder, f.first_seen_ts,
@@ -76,7 +96,7 @@ class ControllerStore:
     def fault(self, fault_id: str) -> Fault:
         rows = self._exec("SELECT body FROM faults WHERE fault_id = ?", (fault_id,))
         if not rows:
-            raise FaultStateError(fault_id, "no such fault in the store")
+            raise UnknownFaultError(fault_id, "in the store")
         return Fault.from_dict(json.loads(rows[0][0]))
 
     def faults(self, road: str, state: str | None = None, limit: int = 1000) -> list[Fault]:
@@ -89,7 +109,8 @@ class ControllerStore:
 
     def live_faults(self, road: str) -> list[Fault]:
         """Open and acknowledged faults: what a restarted controller takes up again."""
-        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != 'resolved' ORDER BY fault_id", (road,))
+        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != ? ORDER BY fault_id",
+                          (road, lifecycle.RESOLVED))
         return [Fault.from_dict(json.loads(r[0])) for r in rows]
 
     def next_fault_seq(self) -> int:
@@ -97,26 +118,22 @@ class ControllerStore:
         seqs = [int(r[0].split("-")[1]) for r in rows if r[0].startswith("F-") and r[0][2:].isdigit()]
         return max(seqs, default=0) + 1
 
-    def _transition(self, fault_id: str, state: str, actor: str, ts_ms: int, note: str) -> Fault:
-        f = self.fault(fault_id)
-        if f.state == "resolved":
-            raise FaultStateError(fault_id, f"is resolved; cannot be {state}")
-        if state == "acknowledged" and f.state == "acknowledged":
-            raise FaultStateError(fault_id, "is already acknowledged")
-        f.state = state
-        f.evidence = {**f.evidence, f"{state}_by": actor, f"{state}_ts": ts_ms}
-        with self._lock:
+    def _transition(self, fault_id: str, to: str, actor: str, ts_ms: int, note: str) -> Fault:
+        with self._lock:  # read, check and write as one step: two crews may answer at once
+            f = self.fault(fault_id)
+            f.state = lifecycle.check(fault_id, f.state, to)
+            f.evidence = {**f.evidence, f"{to}_by": actor, f"{to}_ts": ts_ms}
             self._db.execute("UPDATE faults SET state = ?, body = ? WHERE fault_id = ?",
-                             (state, json.dumps(f.to_dict()), fault_id))
+                             (to, json.dumps(f.to_dict()), fault_id))
             self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
-                             (fault_id, ts_ms, state, actor, note))
+                             (fault_id, ts_ms, to, actor, note))
         return f
 
     def acknowledge(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
-        return self._transition(fault_id, "acknowledged", actor, ts_ms, note)
+        return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, ts_ms, note)
 
     def resolve(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
-        return self._transition(fault_id, "resolved", actor, ts_ms, note)
+        return self._transition(fault_id, lifecycle.RESOLVED, actor, ts_ms, note)
 
     def fault_log(self, fault_id: str) -> list[dict[str, Any]]:
         rows = self._exec("SELECT ts, state, actor, note FROM fault_log WHERE fault_id = ? ORDER BY id", (fault_id,))
@@ -146,21 +163,33 @@ class ControllerStore:
         return [o for o in out if o.expires_ms is None or o.expires_ms > now_ms]
 
     # --- schedules -----------------------------------------------------------------------
-    def save_schedule(self, road: str, book: ScheduleBook, actor: str, ts_ms: int) -> int:
-        """Store a new version (one higher than the last); returns that version."""
+    def save_schedule(self, road: str, entries: list[dict[str, Any]], depression_deg: float, actor: str,
+                      ts_ms: int, version: int = 0) -> int:
+        """Store the road's schedule entries as a new version (at least ``version``, and one higher
+        than the last); returns that version."""
         with self._lock:
             row = self._db.execute("SELECT MAX(version) FROM schedules WHERE road = ?", (road,)).fetchone()
-            version = max(book.version, (row[0] or 0) + 1)
-            body = {**book.to_mapping(), "version": version}
-            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)", (road, version, json.dumps(body), actor, ts_ms))
+            version = max(version, (row[0] or 0) + 1)
+            body = {"version": version, "astro": {"depression_deg": depression_deg}, "entries": entries}
+            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)",
+                             (road, version, json.dumps(body, ensure_ascii=False), actor, ts_ms))
         return version
 
-    def schedule(self, road: str, version: int | None = None) -> ScheduleBook | None:
+    def schedule(self, road: str, version: int | None = None) -> StoredSchedules | None:
+        """The road's last stored schedules (or the given version); ``None`` when none is stored."""
         if version is None:
-            rows = self._exec("SELECT body FROM schedules WHERE road = ? ORDER BY version DESC LIMIT 1", (road,))
+            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? "
+                              "ORDER BY version DESC LIMIT 1", (road,))
         else:
-            rows = self._exec("SELECT body FROM schedules WHERE road = ? AND version = ?", (road, version))
-        return ScheduleBook.from_mapping(json.loads(rows[0][0]), f"schedules[{road}]") if rows else None
+            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? AND version = ?",
+                              (road, version))
+        if not rows:
+            return None
+        version, body, actor, ts = rows[0]
+        data = json.loads(body)
+        depression = float(data.get("astro", {}).get("depression_deg", 3.0))
+        entries = data.get("entries")
+        return StoredSchedules(version, entries, depression, None if entries is not None else data, actor, ts)
 
     def schedule_versions(self, road: str) -> list[dict[str, Any]]:
         rows = self._exec("SELECT version, actor, ts FROM schedules WHERE road = ? ORDER BY version", (road,))

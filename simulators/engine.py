@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streetlight.protocol import Config
+from streetlight.protocol import Config, Fallback, default_schedule
 from streetlight.registry import Road
 
 from . import electrical as el
@@ -23,12 +23,8 @@ AUTO, MANUAL, FALLBACK = 0, 1, 2
 MODE_NAMES = ("auto", "manual", "fallback")
 FIRMWARE = "sim-1.0.0"
 SCHEDULE_RAMP_MS = 5_000
-DEFAULT_CONFIG = Config.model_validate({
-    "version": 0, "report_interval_s": 10,
-    "fallback": {"after_s": 300, "schedule": [
-        {"at": "dusk", "level": 100}, {"at": "22:00", "level": 70}, {"at": "00:00", "level": 50}, {"at": "dawn", "level": 0},
-    ]},
-})
+DEFAULT_CONFIG = Config(version=0, report_interval_s=10,
+                        fallback=Fallback(after_s=300, schedule=list(default_schedule().steps)))
 
 
 @dataclass(slots=True)

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 
-from streetlight.protocol import ScheduleStep
+from streetlight.protocol import ScheduleStep, default_schedule, parse_step_time
 
 from .daylight import dusk_dawn_ms
 
-_AT = re.compile(r"^(?:(\d\d):(\d\d)|(dusk|dawn)([+-]\d{1,3})?)$")
-
-DEFAULT_SCHEDULE: tuple[tuple[str, float], ...] = (("dusk", 100.0), ("22:00", 70.0), ("00:00", 50.0), ("dawn", 0.0))
+# what a pole runs before the platform has sent it a config: the road's default schedule
+DEFAULT_SCHEDULE: tuple[tuple[str, float], ...] = default_schedule().pairs()
 
 
 def step_time_ms(at: str, day: date, utc_offset_s: int, lat: float, lon: float) -> int:
-    """The instant of a schedule step on a local calendar day."""
-    m = _AT.match(at)
-    if not m:
-        raise ValueError(f"bad schedule time {at!r}")
-    if m.group(1) is not None:
+    """The instant of a schedule step on a local calendar day (``ValueError`` for a bad time)."""
+    t = parse_step_time(at)
+    if t.anchor == "clock":
         midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() - utc_offset_s
-        return int((midnight + int(m.group(1)) * 3600 + int(m.group(2)) * 60) * 1000)
+        return int((midnight + t.minutes * 60) * 1000)
     dusk, dawn = dusk_dawn_ms(lat, lon, day)
-    base = dusk if m.group(3) == "dusk" else dawn
-    return base + int(m.group(4) or 0) * 60_000
+    return (dusk if t.anchor == "dusk" else dawn) + t.minutes * 60_000
 
 
 def schedule_level(

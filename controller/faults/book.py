@@ -1,4 +1,4 @@
-"""Fault lifecycle: open -> acknowledged -> resolved, one fault per root cause.
+"""The fault book: one fault per root cause, moved along its lifecycle (``lifecycle``).
 
 Each tick the detectors hand over the findings they see now. A finding with no live fault
 opens one; a live fault whose finding is gone resolves (the rules carry their own hysteresis);
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ..errors import FaultStateError
+from ..errors import UnknownFaultError
+from . import lifecycle
 from .model import Fault, Finding, chainage_text
 
 _MATERIAL = ("span", "pole", "feeder", "cabinet")
@@ -37,7 +38,7 @@ class FaultBook:
         """Faults loaded from storage (after a restart): live ones keep their ids."""
         for f in faults:
             self.by_id[f.fault_id] = f
-            if f.state != "resolved":
+            if f.state in lifecycle.LIVE:
                 self.live[f.key] = f
             try:
                 self.next_seq = max(self.next_seq, int(f.fault_id.split("-")[1]) + 1)
@@ -68,7 +69,7 @@ class FaultBook:
             loc = fd.location
             if f is None:
                 f = Fault(fault_id=self._new_id(), type=fd.type, severity=self.severity.get(fd.type, "major"),
-                          state="open", road=self.road_id, pole=loc.get("pole"), span=loc.get("span"),
+                          state=lifecycle.OPEN, road=self.road_id, pole=loc.get("pole"), span=loc.get("span"),
                           segment=loc.get("segment"), side=loc.get("side"), chainage_m=loc.get("chainage_m"),
                           lat=loc.get("lat"), lon=loc.get("lon"), feeder=loc.get("feeder"),
                           first_seen_ts=min(fd.first_ts, now), last_seen_ts=now, summary=fd.summary,
@@ -90,7 +91,7 @@ class FaultBook:
         for key in list(self.live):
             if key not in seen and may_resolve:
                 f = self.live.pop(key)
-                f.state = "resolved"
+                f.state = lifecycle.check(f.fault_id, f.state, lifecycle.RESOLVED)
                 f.last_seen_ts = max(f.last_seen_ts, now)
                 f.evidence = {**f.evidence, "resolved": "evidence cleared"}
                 changed.append(f)
@@ -99,9 +100,7 @@ class FaultBook:
 
     def acknowledge(self, fault_id: str, actor: str, ts_ms: int) -> Fault:
         f = self._get(fault_id)
-        if f.state == "resolved":
-            raise FaultStateError(fault_id, "is resolved; a resolved fault cannot be acknowledged")
-        f.state = "acknowledged"
+        f.state = lifecycle.check(fault_id, f.state, lifecycle.ACKNOWLEDGED)
         f.evidence = {**f.evidence, "acknowledged_by": actor, "acknowledged_ts": ts_ms}
         self._pending.append(f)
         return snapshot(f)
@@ -109,9 +108,7 @@ class FaultBook:
     def resolve(self, fault_id: str, actor: str, ts_ms: int) -> Fault:
         """Resolved by a person: not reopened until its evidence has cleared once."""
         f = self._get(fault_id)
-        if f.state == "resolved":
-            raise FaultStateError(fault_id, "is already resolved")
-        f.state = "resolved"
+        f.state = lifecycle.check(fault_id, f.state, lifecycle.RESOLVED)
         f.last_seen_ts = max(f.last_seen_ts, ts_ms)
         f.evidence = {**f.evidence, "resolved_by": actor, "resolved_ts": ts_ms}
         self.live.pop(f.key, None)
@@ -123,7 +120,7 @@ class FaultBook:
         try:
             return self.by_id[fault_id]
         except KeyError:
-            raise FaultStateError(fault_id, "no such fault") from None
+            raise UnknownFaultError(fault_id, f"on road {self.road_id}") from None
 
     def open_faults(self) -> list[Fault]:
         return [snapshot(f) for f in sorted(self.live.values(), key=lambda f: f.fault_id)]

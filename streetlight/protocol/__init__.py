@@ -1,5 +1,6 @@
 """The pole <-> platform MQTT protocol (``docs/protocol.md``) in code."""
 
+from .default_schedule import DefaultSchedule, default_schedule
 from .messages import (
     ALERT_TYPES,
     COMMAND_MODELS,
@@ -25,9 +26,11 @@ from .messages import (
     RebootEvent,
     ScheduleStep,
     State,
+    StepTime,
     Telemetry,
     TiltEvent,
     VehicleEvent,
+    parse_step_time,
 )
 from .parse import (
     REASONS,
@@ -57,7 +60,8 @@ from .topics import (
 )
 
 __all__ = [
-    "ALERT_TYPES", "AlertType", "COMMAND_MODELS", "DOWNLINK_KINDS", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
+    "ALERT_TYPES", "AlertType", "COMMAND_MODELS", "DOWNLINK_KINDS", "DefaultSchedule", "StepTime", "default_schedule",
+    "parse_step_time", "EVENT_MODELS", "EVENT_TYPES", "MAX_PAYLOAD", "POLE_KINDS", "REASONS",
     "ROAD_KINDS", "TELEMETRY_FIELDS", "UPLINK_KINDS", "Ack", "Alert", "Command", "Config", "DimCommand",
     "DoorOpenEvent", "DriverFaultEvent", "Event", "Fallback", "Heartbeat", "IdentifyCommand", "LampFaultEvent",
     "Message", "PedestrianEvent", "RebootEvent", "ScheduleStep", "State", "Telemetry", "TiltEvent", "Topic",

@@ -8,6 +8,7 @@ present must have the right type: ``null`` is not accepted where the page says `
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 import orjson
@@ -19,7 +20,28 @@ MAX_PAYLOAD = 16 * 1024
 
 Ts = Annotated[int, Field(ge=0, le=TS_MAX)]
 Level = Annotated[float, Field(ge=0, le=100)]
-AT_RE = re.compile(r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|(?:dusk|dawn)(?:[+-]\d{1,3})?)$")
+# The one grammar of a schedule step's time: a local HH:MM, or dusk/dawn with an offset in minutes.
+AT_RE = re.compile(r"^(?:(?P<hh>[01]\d|2[0-3]):(?P<mm>[0-5]\d)|(?P<sun>dusk|dawn)(?P<off>[+-]\d{1,3})?)$")
+AT_HELP = "expected HH:MM, dusk, dawn, dusk+N or dawn-N"
+
+
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """A parsed step time: ``anchor`` ``clock`` with ``minutes`` after local midnight, or ``dusk`` /
+    ``dawn`` with ``minutes`` of offset (negative = before)."""
+
+    anchor: Literal["clock", "dusk", "dawn"]
+    minutes: int
+
+
+def parse_step_time(at: str) -> StepTime:
+    """Parse a step time (``22:00``, ``dusk``, ``dawn-10``); raises ``ValueError`` otherwise."""
+    m = AT_RE.match(at)
+    if m is None:
+        raise ValueError(f"step time {at!r}: {AT_HELP}")
+    if m["sun"]:
+        return StepTime("dusk" if m["sun"] == "dusk" else "dawn", int(m["off"] or 0))
+    return StepTime("clock", int(m["hh"]) * 60 + int(m["mm"]))
 
 
 class Message(BaseModel):
@@ -160,7 +182,7 @@ class ScheduleStep(Message):
     @classmethod
     def _at(cls, v: str) -> str:
         if not AT_RE.match(v):
-            raise ValueError("expected HH:MM, dusk, dawn, dusk+N or dawn-N")
+            raise ValueError(AT_HELP)
         return v
 
 

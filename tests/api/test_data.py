@@ -11,6 +11,7 @@ import orjson
 import pandas as pd
 
 from api.serve import served
+from controller.schedule import night_of
 
 from .conftest import Api
 
@@ -53,8 +54,8 @@ def test_schedules_crud_and_active(api: Api) -> None:
     assert [s["kind"] for s in base] == ["default"]
     active = api.get("/api/v1/schedules/active").json()
     assert set(active["segments"].values()) == {base[0]["id"]}
-    today = pd.Timestamp(active["now_ms"], unit="ms", tz="Asia/Shanghai").date().isoformat()
-    exc = {"name": "Festival", "kind": "exception", "segments": ["S2"], "dates": [today], "priority": 5,
+    tonight = night_of(active["now_ms"], "Asia/Shanghai").isoformat()  # before noon: the night before
+    exc = {"name": "Festival", "kind": "exception", "segments": ["S2"], "dates": [tonight], "priority": 5,
            "steps": [{"at": "dusk", "level": 100}, {"at": "dawn", "level": 0}]}
     created = api.post("/api/v1/schedules", json=exc)
     assert created.status_code == 201, created.text

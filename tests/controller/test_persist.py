@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from controller.engine import Controller
-from controller.errors import FaultStateError
+from controller.errors import FaultStateError, UnknownFaultError
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
+from runtime.schedules import book_to_entries, load_book
 from runtime.state import ControllerStore
 
 from .road_stream import RoadStream
@@ -33,7 +34,7 @@ def test_fault_lifecycle_is_stored_with_who_and_when(tmp_path):
                                                        ("resolved", "crew-3")]
     assert store.faults("nanhuan-1", "resolved")[0].fault_id == fid
     assert store.next_fault_seq() == int(fid[2:]) + 1
-    with pytest.raises(FaultStateError):
+    with pytest.raises(UnknownFaultError):
         store.resolve("F-999999", "x", 1)
     store.close()
 
@@ -67,13 +68,19 @@ def test_restart_keeps_live_faults_and_overrides(tmp_path):
 
 def test_schedule_versions(tmp_path):
     store = ControllerStore(tmp_path / "ctl.sqlite")
-    book = ScheduleBook.default()
-    v1 = store.save_schedule("nanhuan-1", book, "planner", 1)
-    v2 = store.save_schedule("nanhuan-1", book, "planner", 2)
+    road = RoadStream().road
+    entries = book_to_entries(road, ScheduleBook.default())
+    v1 = store.save_schedule("nanhuan-1", entries, 3.0, "planner", 1)
+    late = [{**e, "name": "Late"} if e["kind"] == "default" else e for e in entries]
+    v2 = store.save_schedule("nanhuan-1", late, 3.0, "planner", 2)
     assert (v1, v2) == (1, 2)
     assert store.schedule("nanhuan-1").version == 2
-    assert store.schedule("nanhuan-1", 1).to_mapping()["schedules"] == book.to_mapping()["schedules"]
+    assert store.schedule("nanhuan-1", 1).entries == entries  # ids and names as given, per version
+    assert store.schedule("nanhuan-1").entries[0]["name"] == "Late"
     assert [v["version"] for v in store.schedule_versions("nanhuan-1")] == [1, 2]
     assert store.schedule("other-road") is None
-    ctl = Controller(RoadStream().road, schedules=store.schedule("nanhuan-1"))
+    book = load_book(store, road)
+    assert book.version == 2
+    assert book.road_schedule().steps == ScheduleBook.default().road_schedule().steps
+    ctl = Controller(road, schedules=book)
     assert ctl.fallback_config(2).fallback.schedule[0].at == "dusk"

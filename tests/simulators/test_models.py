@@ -79,7 +79,7 @@ def test_fallback_schedule_levels_through_the_night():
         return schedule_level(DEFAULT_SCHEDULE, parse_local(text), 8 * 3600, ROAD.lat, ROAD.lon)
 
     assert [level(t) for t in ("2026-11-23 12:00", "2026-11-23 18:00", "2026-11-23 23:00", "2026-11-24 02:00",
-                               "2026-11-24 08:00")] == [0, 100, 70, 50, 0]
+                               "2026-11-24 08:00")] == [0, 100, 75, 50, 0]
 
 
 def test_driver_power_grows_with_dim_and_keeps_standby():
