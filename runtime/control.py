@@ -60,12 +60,18 @@ class RoadControl:
 
     def now(self, clock: RoadClocks) -> int | None:
         """Road time as far as this controller has been told: that of the last message it was
-        given, since the gateway's clock may already have run ahead over messages still on their
-        way here; once that stream has been quiet for a moment, the road clock's own (which moves
-        on at real speed over a quiet road, so that silence is noticed)."""
-        if self.stream_ms is None or time.monotonic() - self.stream_wall > QUIET_AFTER_S:
-            return clock.now_ms(self.road.id)
-        return self.stream_ms
+        given (the gateway's clock may already have run ahead over messages still on their way
+        here). Once that stream has been quiet for a moment, the road clock's own, which moves on
+        at real speed over a quiet road so that silence is noticed; but never further past the
+        last message than the wall time since it (a stalled hand-over must not make every pole
+        look silent)."""
+        road_now = clock.now_ms(self.road.id)
+        if self.stream_ms is None or road_now is None:
+            return road_now
+        idle = time.monotonic() - self.stream_wall
+        if idle <= QUIET_AFTER_S:
+            return self.stream_ms
+        return max(self.stream_ms, min(road_now, self.stream_ms + int(idle * 1000)))
 
     def flush_vehicles(self) -> None:
         """Vehicle events go to the controller in batches: one numpy call for many detections."""
@@ -73,6 +79,10 @@ class RoadControl:
             idx, ts, speed, direction = (np.array(col) for col in zip(*self.vehicles, strict=True))
             self.ctl.on_vehicles(idx.astype(np.int64), ts.astype(np.int64), speed.astype(float), direction.astype(np.int64))
             self.vehicles.clear()
+
+
+class RoadTimeUnknown(RuntimeError):
+    """An action needs the road's time, and too few of its poles have reported yet to know it."""
 
 
 class ControlService:
@@ -189,6 +199,14 @@ class ControlService:
         known = [t for t in times if t is not None]
         return max(known) if known else wall_ms()
 
+    def _acting_now(self, rc: RoadControl) -> int:
+        """Road time for an operator's action, which the controller takes at once (a tick)."""
+        now = rc.now(self.gw.clock)
+        if now is None:
+            raise RoadTimeUnknown(f"road {rc.road.id} has not reported enough to know its time yet "
+                                  "(two thirds of its poles once); try again in a moment")
+        return max(now, rc.last_tick_ms or now)
+
     def _tick(self, rc: RoadControl, now_ms: int, by: _Operator | None = None) -> dict[str, CommandRecord]:
         """One controller tick, its decisions carried out; the commands that left, by pole."""
         now_ms = max(now_ms, rc.last_tick_ms or now_ms)
@@ -249,7 +267,7 @@ class ControlService:
         floor, so a dim never leaves the road under what its traffic needs) and a command per pole."""
         rc = self.roads[road]
         with rc.lock:
-            now = max(self.now_ms(road), rc.last_tick_ms or 0)
+            now = self._acting_now(rc)
             scope_targets = _scopes(rc.road, poles)
             for scope, target in scope_targets:
                 o = Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
@@ -271,7 +289,7 @@ class ControlService:
     def emergency(self, road: str, on: bool, actor: str) -> None:
         rc = self.roads[road]
         with rc.lock:
-            now = max(self.now_ms(road), rc.last_tick_ms or 0)
+            now = self._acting_now(rc)
             rc.ctl.set_emergency(on, now, actor)
             self._tick(rc, now)
 

@@ -32,7 +32,7 @@ from runtime.state import ControllerStore
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
-from .control import ControlService
+from .control import ControlService, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,10 @@ class LivePlatform:
             raise Unavailable("the broker is not connected; try again in a moment")
         now = self.now_ms()
         expires = expires_ms if expires_ms is not None else now + DEFAULT_OVERRIDE_MS
-        records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms)
+        try:
+            records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms)
+        except RoadTimeUnknown as err:
+            raise Unavailable(str(err)) from None
         for rec in records:
             self._commands[rec.cmd_id] = {"actor": actor, "expires_ms": expires, "level": level}
         return [rec.cmd_id for rec in records]
@@ -163,7 +166,10 @@ class LivePlatform:
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
         self._road(road)
-        self.control.emergency(road, on, actor)
+        try:
+            self.control.emergency(road, on, actor)
+        except RoadTimeUnknown as err:
+            raise Unavailable(str(err)) from None
 
     def emergency_active(self, road: str) -> bool:
         self._road(road)
@@ -323,7 +329,10 @@ class LivePlatform:
             db = bool(self.gateway.store.client.ping())
         except Exception:
             db = False
-        return {"broker": self.gateway.connected, "database": db}
+        # road time is known once two thirds of each road's poles have reported (streetlight.clock);
+        # until then an operator's dim cannot be timed and is answered 503
+        road_time = all(self.gateway.clock.now_ms(r) is not None for r in self.roads)
+        return {"broker": self.gateway.connected, "database": db, "road_time": road_time}
 
     def stats(self) -> dict[str, float]:
         m = self.gateway.metrics

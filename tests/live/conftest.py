@@ -78,6 +78,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     platform = LivePlatform(settings, [scenario.road])
     platform.start()
     sim = SimulationThread(scenario, mqtt_url=mq.url, speed=scenario.speed).start()
+    wait_until(lambda: platform.ready()["road_time"], 60, "the road's time (two thirds of its poles reporting)")
     app = create_app(platform, settings, tmp / "api.sqlite3",
                      ApiOptions(commands_per_minute=6000, command_burst=1000, deliver_webhooks=False))
     try:
