@@ -148,6 +148,8 @@ def _row(case: str, truth: Truth, judged: ComplianceReport, lit: np.ndarray, pow
         "saved_pct": round(100 * saved / base_wh, 1) if base_wh > 0 else 0.0,
         "CO2_saved_kg": round(saved / 1000 * CHINA_GRID_KG_PER_KWH, 1),
         "segment_minutes_under_floor": judged.total_under,
+        "under_floor_at_twilight": judged.twilight_under,
+        "under_floor_at_night": judged.night_under,
         "lit_segment_minutes": judged.dark_segment_minutes,
     }
 
