@@ -56,12 +56,26 @@ class Ramp:
 
 
 @dataclass(slots=True)
+class TruthSample:
+    """What really happened on the road during one step, whatever the devices reported."""
+
+    t0_ms: int
+    t1_ms: int
+    vehicles: np.ndarray  # vehicles that really passed each pole (a stuck or dead detector misses them)
+    pedestrians: np.ndarray  # pedestrians who really passed each pole
+    light_pct: np.ndarray  # mean light output over the step, % of full (0 for a dark or failed lamp)
+    power_w: np.ndarray  # mean active power over the step (driver curve, drift, standby), noise-free
+    ambient_lux: float  # daylight at road level, noise-free, mean over the road
+
+
+@dataclass(slots=True)
 class StepOutput:
     t_ms: int
     report: np.ndarray  # bool: poles sending telemetry at t_ms
     columns: dict[str, np.ndarray]  # telemetry fields, rounded, for every pole
     traffic: TrafficStep
     events: list[PoleEvent]  # non-traffic events (faults, reboots), time-ordered
+    truth: TruthSample | None = None
 
 
 class RoadSim:
@@ -120,6 +134,10 @@ class RoadSim:
         self.acc_ped = np.zeros(n, np.int64)
         self.prev_out = np.zeros(n)
         self.pending_events: list[PoleEvent] = []
+        # ground truth: light output integrated exactly over the ramps since ``_light_t``
+        self._light_t = start_ms
+        self._light_ms = np.zeros(n)  # %·ms since the step began
+        self._step_t0 = start_ms
         self.apply_targets(start_ms, initial=True)
         self.prev_out = self.output_dim(start_ms)
 
@@ -138,6 +156,7 @@ class RoadSim:
         return self.ramp_from + (self.ramp_to - self.ramp_from) * frac
 
     def set_level(self, idx: np.ndarray | int, level: float, ramp_ms: int, t_ms: int) -> None:
+        self._accrue_light(t_ms)
         cur = self.setpoint(t_ms)
         self.ramp_from[idx] = cur[idx]
         self.ramp_to[idx] = level
@@ -151,6 +170,42 @@ class RoadSim:
         blink = np.where((t_ms // 1000) % 2 == 0, 100.0, 0.0)
         out = np.where(t_ms < self.identify_until, blink, out)
         return np.where(self.powered & (self.lamp_ok | self.relay_stuck), out, 0.0)
+
+    def _accrue_light(self, t_ms: int) -> None:
+        """Add the light produced from ``_light_t`` to ``t_ms`` under the ramps now in force.
+
+        Called before anything moves a ramp, so the integral is exact however commands arrive.
+        """
+        a, b = self._light_t, t_ms
+        if b <= a:
+            return
+        r = np.maximum(self.ramp_ms, 0).astype(float)
+        s = self.ramp_start.astype(float)
+
+        def ramped(x: float) -> np.ndarray:  # integral from the ramp's start to x of its fraction
+            u = np.clip(x - s, 0.0, None)
+            return np.where(r > 0, np.where(u <= r, u * u / (2 * np.maximum(r, 1.0)), r / 2 + (u - r)), u)
+
+        frac = ramped(b) - ramped(a)
+        level = self.ramp_from * (b - a) + (self.ramp_to - self.ramp_from) * frac
+        level = np.where(r > 0, level, self.ramp_to * (b - a))
+        out = np.where(self.relay_stuck, 100.0 * (b - a), level)
+        blinking = self.identify_until > a  # full on and off once a second: half on average
+        out = np.where(blinking, 50.0 * (b - a), out)
+        self._light_ms += np.where(self.powered & (self.lamp_ok | self.relay_stuck), out, 0.0)
+        self._light_t = b
+
+    def _truth(self, t0: int, t1: int, tr: TrafficStep, elev: np.ndarray) -> TruthSample:
+        self._accrue_light(t1)
+        span = max(t1 - self._step_t0, 1)
+        light = self._light_ms / span
+        self._light_ms = np.zeros(self.n)
+        self._step_t0 = t1
+        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        power = np.where(lamp_failed, el.STANDBY_W + 1.2, el.driver_power_w(light, self.rated, self.drift.at(t1)))
+        power = np.where(self.powered, power, 0.0)
+        lux = float(np.mean(ambient_lux(elev, self.cloud)))
+        return TruthSample(t0, t1, tr.vehicles.copy(), tr.pedestrians.copy(), light, power, lux)
 
     def after_ms(self) -> np.ndarray:
         return np.array([c.fallback.after_s * 1000 for c in self.configs], np.int64)[self.cfg]
@@ -170,6 +225,7 @@ class RoadSim:
         want = levels[self.cfg]
         change = follow & (self.ramp_to != want) & self.powered
         if change.any():
+            self._accrue_light(t_ms)
             idx = np.flatnonzero(change)
             cur = self.setpoint(t_ms)
             self.ramp_from[idx] = want[idx] if initial else cur[idx]
@@ -213,6 +269,8 @@ class RoadSim:
         rng = self.rng
         n = self.n
         tr = self.traffic.step(t0, dt)
+        real = TrafficStep(tr.vehicles.copy(), tr.pedestrians.copy(), tr.vehicle_pole, tr.vehicle_ts,
+                           tr.vehicle_speed_kmh, tr.vehicle_direction, tr.pedestrian_pole, tr.pedestrian_ts)
         counting = self.powered & ~self.detector_stuck
         tr.vehicles = np.where(counting, tr.vehicles, 0)
         keep = counting[tr.vehicle_pole] & self.alive[tr.vehicle_pole]
@@ -244,6 +302,7 @@ class RoadSim:
         self.temp = el.driver_temp_step(self.temp, power, el.ambient_temp_c(self._hour(t1)), dt)
         self.cloud = float(np.clip(self.cloud + rng.normal(0, 0.01), 0.3, 1.0))
         elev = solar_elevation_deg(t1, self.arrays.lat, self.arrays.lon)
+        truth = self._truth(t0, t1, real, elev)
         lux = ambient_lux(elev, self.cloud * (1 + rng.normal(0, 0.03, n)).clip(0.5, 1.5))
         leak = self.leak_base + self.leak_extra.at(t1) + rng.normal(0, 0.15, n)
         rssi = self.rssi_base + rng.normal(0, 1.5, n)
@@ -269,7 +328,7 @@ class RoadSim:
         events = [e for e in self.pending_events if self.alive[e.pole]]
         self.pending_events = []
         self.t_ms = t1
-        return StepOutput(t1, report, cols, tr, events)
+        return StepOutput(t1, report, cols, tr, events, truth)
 
     def state_key(self) -> np.ndarray:
         """What the retained State shows: a change of any column means a new State."""

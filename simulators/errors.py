@@ -3,7 +3,8 @@
     StreetlightError (streetlight.errors)
     └── SimulatorError              base of everything raised on purpose by ``simulators``
         ├── ScenarioError           a scenario file is wrong: ``file``, ``line`` and ``problem``
-        ├── RecordingError          a recording file cannot be read (``file``, ``line``)
+        ├── RecordingError          a recording (or its truth file) cannot be read (``file``, ``line``)
+        ├── JudgeTableError         a judge's table (lighting classes) is missing or wrong
         └── BrokerConnectError      the broker refused or did not answer a connection
 """
 
@@ -34,6 +35,10 @@ class RecordingError(SimulatorError):
         self.problem = problem
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {problem}")
+
+
+class JudgeTableError(SimulatorError):
+    """A judge's data table cannot be used; the message names the file and the field."""
 
 
 class BrokerConnectError(SimulatorError):

@@ -27,6 +27,7 @@ from .recording import Recorder
 from .scenario import Scenario
 from .traffic import TrafficModel
 from .transport import ConcentratorTransport, Credentials, PerPoleTransport
+from .truth import TruthRecorder, truth_path
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Simulation:
         self.faults = FaultSchedule(FaultState(self.sim), list(sc.faults))
         self.speed = speed  # None: as fast as the broker takes it
         self.recorder = Recorder(record) if record else None
+        # the road's ground truth, for judges: in memory always, beside the recording when recording
+        self.truth = TruthRecorder(road, truth_path(record) if record else None)
         self.stats = RunStats(sc.name, len(road.poles), sim_start_ms=sc.start_ms, sim_end_ms=sc.start_ms)
         self.transport: PerPoleTransport | ConcentratorTransport | None = None
         self.stop = stop or threading.Event()
@@ -107,9 +110,10 @@ class Simulation:
         t1 = min(sim.t_ms + sc.report_interval_s * 1000, sc.end_ms)
         self._pace(t1)
         out = sim.step(t1)
+        self.truth.add(out.truth)
         self._send_all(self.encoder.step(out))
         before = sim.alive.copy()
-        self.faults.due(t1)
+        self.truth.faults(self.faults.due(t1), t1)
         self._connectivity(before, t1)
         acks = self.device.handle(self.transport.inbox.drain(), t1)
         self._send_all([self.encoder.ack(i, t1, payload) for i, payload in acks])
@@ -134,6 +138,7 @@ class Simulation:
         if self.recorder is not None:
             self.recorder.close()
             self.stats.recorded = self.recorder.count
+        self.truth.close()
         self.stats.inbound = Counter(self.device.counts)
         self.stats.wall_s = round(time.monotonic() - self._wall0, 3)
         return self.stats

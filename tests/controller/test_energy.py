@@ -52,12 +52,18 @@ def test_controller_meters_a_dimmed_night_with_savings_and_no_time_under_floor()
 
 
 @pytest.mark.slow
-def test_energy_bench_quick_meets_the_target():
+def test_energy_bench_quick_meets_the_target_on_the_truth():
     from benchmarks.energy import run
 
     rows = {r["case"]: r for r in run(quick=True)}
-    adaptive, step = rows["adaptive"], rows["midnight step"]
-    assert adaptive["saved_pct"] >= 40 and adaptive["segment_minutes_under_floor"] == 0
+    full, step, adaptive = rows["full power"], rows["midnight step"], rows["adaptive"]
+    stuck = rows["adaptive, 5 % detectors stuck"]
+    assert full["saved_pct"] == 0 and full["segment_minutes_under_floor"] == 0
+    for r in (adaptive, stuck):  # real power through the driver curve, judged on the real traffic
+        assert r["saved_pct"] >= 40 and r["under_floor_at_night"] == 0
+        # the only minutes short of the standard are at switch-on and switch-off (docs/benchmarks.md)
+        assert r["segment_minutes_under_floor"] == r["under_floor_at_twilight"]
+        assert r["controller_minutes_under_floor"] == 0
     assert step["saved_pct"] < adaptive["saved_pct"]
-    assert step["segment_minutes_under_floor"] > 0  # the fixed step is too dark for the event traffic
     assert adaptive["open_faults"] == 0
+    assert stuck["detector_stuck_found"] == stuck["detectors_stuck"] and len(stuck["detectors_stuck"]) == 5
