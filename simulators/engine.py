@@ -122,6 +122,7 @@ class RoadSim:
         self.acc_veh = np.zeros(n, np.int64)
         self.acc_ped = np.zeros(n, np.int64)
         self.prev_out = np.zeros(n)
+        self.energy_t = start_ms  # energy is integrated up to here (a command between steps moves it)
         self.pending_events: list[PoleEvent] = []
         self.apply_targets(start_ms, initial=True)
         self.prev_out = self.output_dim(start_ms)
@@ -154,6 +155,26 @@ class RoadSim:
         blink = np.where((t_ms // 1000) % 2 == 0, 100.0, 0.0)
         out = np.where(t_ms < self.identify_until, blink, out)
         return np.where(self.powered & (self.lamp_ok | self.relay_stuck), out, 0.0)
+
+    def integrate_energy(self, t_ms: int) -> None:
+        """Book the energy used up to ``t_ms`` at the levels in force so far.
+
+        A command executed between two steps calls this first, so the step's trapezoid never
+        spreads the new level back over the time before the command.
+        """
+        if t_ms <= self.energy_t:
+            return
+        out = self.output_dim(t_ms)
+        self._add_energy(out, (t_ms - self.energy_t) / 1000.0)
+        self.prev_out = out
+        self.energy_t = t_ms
+
+    def _add_energy(self, out: np.ndarray, dt: float) -> None:
+        mean_out = (out + self.prev_out) / 2.0
+        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        mean_power = np.where(self.powered, el.driver_power_w(mean_out, self.rated, self.drift.at(self.t_ms)), 0.0)
+        mean_power = np.where(lamp_failed, el.STANDBY_W + 1.2, mean_power)
+        self.energy += mean_power * dt / 3600.0
 
     def after_ms(self) -> np.ndarray:
         return np.array([c.fallback.after_s * 1000 for c in self.configs], np.int64)[self.cfg]
@@ -236,6 +257,8 @@ class RoadSim:
         power = np.where(self.powered, power * (1 + rng.normal(0, 0.004, n)), 0.0)
         mean_power = np.where(self.powered, el.driver_power_w(mean_out, self.rated, drift), 0.0)
         mean_power = np.where(lamp_failed, el.STANDBY_W + 1.2, mean_power)
+        e_dt = (t1 - self.energy_t) / 1000.0  # the whole step unless a command booked part of it
+        self.energy_t = t1
         load = np.bincount(self.feeder, power, self.nfeeders) / np.maximum(
             np.bincount(self.feeder, self.rated, self.nfeeders), 1.0)
         volt = el.supply_voltage(self.arrays.feeder_position, load[self.feeder], self.source_v[self.feeder],
@@ -243,7 +266,7 @@ class RoadSim:
         volt = np.where(self.powered, np.clip(volt, 0, 400), 0.0)
         pf = np.where(lamp_failed, 0.3, el.power_factor(out))
         current = np.where(volt > 1, power / np.maximum(volt, 1) / pf, 0.0)
-        self.energy += mean_power * dt / 3600.0
+        self.energy += mean_power * e_dt / 3600.0
         self.temp = el.driver_temp_step(self.temp, power, el.ambient_temp_c(self._hour(t1)), dt)
         self.cloud = float(np.clip(self.cloud + rng.normal(0, 0.01), 0.3, 1.0))
         elev = solar_elevation_deg(t1, self.arrays.lat, self.arrays.lon)
