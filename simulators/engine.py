@@ -123,6 +123,7 @@ class RoadSim:
         self.acc_ped = np.zeros(n, np.int64)
         self.prev_out = np.zeros(n)
         self.energy_t = start_ms  # energy is integrated up to here (a command between steps moves it)
+        self._level_changed = False  # a command changed the output at energy_t: prev_out is stale
         self.pending_events: list[PoleEvent] = []
         self.apply_targets(start_ms, initial=True)
         self.prev_out = self.output_dim(start_ms)
@@ -159,15 +160,22 @@ class RoadSim:
     def integrate_energy(self, t_ms: int) -> None:
         """Book the energy used up to ``t_ms`` at the levels in force so far.
 
-        A command executed between two steps calls this first, so the step's trapezoid never
-        spreads the new level back over the time before the command.
+        A command executed between two steps calls this first (it may then change the level at
+        ``t_ms``), so the step's trapezoid never spreads the new level back over the time before
+        the command, nor the old one over the time after it.
         """
-        if t_ms <= self.energy_t:
-            return
-        out = self.output_dim(t_ms)
-        self._add_energy(out, (t_ms - self.energy_t) / 1000.0)
-        self.prev_out = out
-        self.energy_t = t_ms
+        self._refresh_prev_out()
+        if t_ms > self.energy_t:
+            out = self.output_dim(t_ms)
+            self._add_energy(out, (t_ms - self.energy_t) / 1000.0)
+            self.prev_out = out
+            self.energy_t = t_ms
+        self._level_changed = True
+
+    def _refresh_prev_out(self) -> None:
+        if self._level_changed:
+            self.prev_out = self.output_dim(self.energy_t)
+            self._level_changed = False
 
     def _add_energy(self, out: np.ndarray, dt: float) -> None:
         mean_out = (out + self.prev_out) / 2.0
@@ -248,6 +256,7 @@ class RoadSim:
         self.acc_veh += tr.vehicles
         self.acc_ped += tr.pedestrians
 
+        self._refresh_prev_out()
         out = self.output_dim(t1)
         mean_out = (out + self.prev_out) / 2.0
         self.prev_out = out

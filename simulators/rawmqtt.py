@@ -11,7 +11,8 @@ packets are encoded and cut by :mod:`streetlight.mqttcodec`; this module owns th
 A device that loses its supply sends nothing more, not even a TCP FIN: :meth:`RawMqtt.go_silent`
 stops every write (PINGREQ too) and keeps the socket open, so the broker learns of the death only
 when the keep-alive runs out (1.5 × keep-alive) or when the device connects again with its client
-id (a session takeover, after which Mosquitto 2 does not publish the old connection's will).
+id (the broker then ends the old connection, publishing its will, just before the new one's
+``online``).
 :meth:`RawMqtt.kill` closes the socket instead, which the broker takes as the end at once.
 """
 
@@ -103,8 +104,8 @@ class RawMqtt:
     def go_silent(self) -> None:
         """Stop every write and keep the socket open, as a device losing its supply.
 
-        The broker publishes the will when the keep-alive runs out, or never if the same client
-        id connects first. The reader keeps draining what the broker sends (and acknowledges
+        The broker publishes the will when the keep-alive runs out, or when the same client id
+        connects again first (it ends the mute connection then). The reader keeps draining what the broker sends (and acknowledges
         nothing) until the broker closes the connection, then closes the socket.
         """
         self.silent = True

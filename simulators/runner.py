@@ -194,18 +194,20 @@ class Simulation:
                     else:
                         self._will_due[i] = t_ms + int(1.5 * POLE_KEEPALIVE_S * 1000)
         if gained:
+            if self.recorder is not None:
+                for i in gained:  # back before the keep-alive ran out: the takeover ends the mute connection
+                    if self._will_due.pop(i, None) is not None:
+                        m = self.encoder.status(i, t_ms, False)
+                        self.recorder.write(m.ts, m.topic, m.payload)
             self.transport.connect(gained)
             self._announce(gained, t_ms)
 
     def _record_wills(self, t_ms: int) -> None:
-        """Wills of silently dead poles as the broker would send them (none if the pole came back)."""
+        """Wills of silently dead poles whose keep-alive ran out by ``t_ms`` of road time."""
         if not self._will_due or self.recorder is None:
             return
-        alive = self.sim.alive
         for i, due in sorted(self._will_due.items()):
-            if alive[i]:
-                del self._will_due[i]  # reconnected first: the broker drops the old will
-            elif due <= t_ms:
+            if due <= t_ms:
                 m = self.encoder.status(i, due, False)
                 self.recorder.write(m.ts, m.topic, m.payload)
                 del self._will_due[i]

@@ -4,8 +4,8 @@ Both publish through :class:`~simulators.rawmqtt.RawMqtt` (a step's packets in o
 reader threads only queue inbound messages (bounded); the simulator handles them at step
 boundaries. ``drop`` ends a pole's connection as the scenario's ``disconnect`` says: ``silent``
 (the default, as in the field) stops every write and leaves the socket open, so the broker
-publishes the pole's will (``offline``) only when the keep-alive runs out, or never if the pole
-comes back first; ``clean`` closes the socket without a DISCONNECT, so the will goes out at once.
+publishes the pole's will (``offline``) only when the keep-alive runs out, or when the pole comes
+back first and its new connection takes the client id over (``offline`` then at once ``online``); ``clean`` closes the socket without a DISCONNECT, so the will goes out at once.
 :class:`Connection` is a plain paho client for listeners (alerts) that only subscribe.
 """
 
@@ -148,7 +148,7 @@ class PerPoleTransport:
 
     def connect(self, poles: list[int]) -> None:
         for i in poles:
-            # the same client id takes the broker's session over; the mute socket is closed by the broker
+            # the same client id takes over: the broker ends the mute connection (publishing its will)
             self.silent.pop(i, None)
             self.conns[i] = self._open(i)
 
