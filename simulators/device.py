@@ -62,7 +62,7 @@ class LinkModel:
 # Field figures, sources in docs/simulators.md ("Device latency").
 LINKS = {
     "4g": LinkModel("4g", 80.0, 300.0),
-    "nbiot": LinkModel("nbiot", 1_600.0, 6_000.0),
+    "nbiot": LinkModel("nbiot", 850.0, 5_000.0),
     "plc": LinkModel("plc", 2_500.0, 8_000.0),
 }
 
