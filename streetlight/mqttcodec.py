@@ -159,6 +159,8 @@ Scanned = tuple[int, int, str, int, bytes]
 
 def scan(buf: bytes | bytearray, *, version: int = MQTT_311) -> tuple[list[Scanned], int]:
     """Every complete packet in ``buf`` and how many bytes they used (the rest is a partial packet)."""
+    if not isinstance(buf, bytes):
+        buf = bytes(buf)  # slices of bytes are the payloads handed on, without a second copy
     out: list[Scanned] = []
     append = out.append
     v5 = version == MQTT_5
@@ -179,18 +181,22 @@ def scan(buf: bytes | bytearray, *, version: int = MQTT_311) -> tuple[list[Scann
         if kind == PUBLISH:
             qos = (head >> 1) & 3
             p = start + 2 + ((buf[start] << 8) | buf[start + 1])
-            topic = bytes(buf[start + 2:p]).decode("utf-8", "replace")
+            topic = buf[start + 2:p].decode("utf-8", "replace")
             mid = 0
             if qos:
                 mid = (buf[p] << 8) | buf[p + 1]
                 p += 2
             if v5:
-                plen, p = read_varint(buf, p)  # properties: skipped
-                p += plen
-            append((PUBLISH, head & 0x0F, topic, mid, bytes(buf[p:end])))
+                plen = buf[p]
+                if plen < 0x80:
+                    p += 1 + plen
+                else:
+                    plen, p = read_varint(buf, p)  # properties: skipped
+                    p += plen
+            append((PUBLISH, head & 0x0F, topic, mid, buf[p:end]))
         elif kind == PUBACK or kind == SUBACK:
-            append((kind, head & 0x0F, "", (buf[start] << 8) | buf[start + 1], bytes(buf[start:end])))
+            append((kind, head & 0x0F, "", (buf[start] << 8) | buf[start + 1], buf[start:end]))
         else:
-            append((kind, head & 0x0F, "", 0, bytes(buf[start:end])))
+            append((kind, head & 0x0F, "", 0, buf[start:end]))
         pos = end
     return out, pos
