@@ -99,6 +99,7 @@ def _sim_child(conn: Connection, mqtt_url: str, speed: float) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from simulators.device import fixed_link
     from simulators.runner import SimulationThread
     from simulators.scenario import Scenario
     from streetlight.registry import load_road
@@ -107,7 +108,8 @@ def _sim_child(conn: Connection, mqtt_url: str, speed: float) -> None:
     start = datetime.strptime(LIVE_START, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(road.timezone))
     scenario = Scenario(name="bench-api", road=road, start_ms=int(start.timestamp() * 1000),
                         duration_s=7 * 86_400, speed=speed, seed=7, report_interval_s=10)
-    sim = SimulationThread(scenario, mqtt_url=mqtt_url, speed=speed).start()
+    # the poles act on a command as it arrives, with no link delay: the platform's latency is measured
+    sim = SimulationThread(scenario, mqtt_url=mqtt_url, speed=speed, link=fixed_link(0)).start()
     conn.send({"started": True})
     try:
         conn.recv()

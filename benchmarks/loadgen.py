@@ -1,37 +1,23 @@
 """A load generator that speaks just enough MQTT 3.1.1 over a raw socket to publish telemetry at
 QoS 1 faster than a paho client can, so that benchmarks measure the consumer, not the producer.
 
-Packets are pre-encoded; PUBACKs are read in bulk and counted. Used by ``streetlight bench``.
+Packets are encoded by :mod:`streetlight.mqttcodec` and pre-encoded; PUBACKs are read in bulk and counted. Used by ``streetlight bench``.
 """
 
 from __future__ import annotations
 
 import socket
-import struct
 import time
 import uuid
 from collections.abc import Iterator
 
 import orjson
 
-
-def _remaining(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _str(s: str) -> bytes:
-    b = s.encode()
-    return struct.pack("!H", len(b)) + b
+from streetlight import mqttcodec as mc
 
 
 def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
-    body = _str(topic) + struct.pack("!H", packet_id) + payload
-    return b"\x32" + _remaining(len(body)) + body
+    return mc.publish(topic, payload, packet_id)
 
 
 def telemetry_messages(road: str, poles: list[str], count: int, t0_ms: int, seq0: int = 0) -> Iterator[tuple[str, bytes]]:
@@ -50,10 +36,9 @@ class RawPublisher:
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cid = client_id or f"load-{uuid.uuid4().hex[:8]}"
-        body = _str("MQTT") + b"\x04" + (b"\x02" if clean else b"\x00") + struct.pack("!H", 60) + _str(cid)
-        self.sock.sendall(b"\x10" + _remaining(len(body)) + body)
+        self.sock.sendall(mc.connect(cid, keepalive_s=60, clean=clean))
         ack = self._read_exact(4)
-        if ack[0] != 0x20 or ack[3] != 0:
+        if ack[0] >> 4 != mc.CONNACK or mc.connack(ack[2:])[1] != 0:
             raise ConnectionError(f"broker refused the connection: {ack!r}")
         self.acked = 0
         self._buf = b""
@@ -78,9 +63,9 @@ class RawPublisher:
         if not chunk:
             raise ConnectionError("broker closed the connection")
         self._buf += chunk
-        whole = len(self._buf) // 4  # PUBACK is always 4 bytes: 0x40 0x02 id id
-        self.acked += whole
-        self._buf = self._buf[whole * 4:]
+        packets, used = mc.scan(self._buf)
+        self._buf = self._buf[used:]
+        self.acked += sum(1 for p in packets if p[0] == mc.PUBACK)
 
     def publish_all(self, messages: Iterator[tuple[str, bytes]], window: int = 20_000,
                     rate: float | None = None) -> int:
@@ -109,6 +94,6 @@ class RawPublisher:
 
     def close(self) -> None:
         try:
-            self.sock.sendall(b"\xe0\x00")
+            self.sock.sendall(mc.DISCONNECT_311)
         finally:
             self.sock.close()

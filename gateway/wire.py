@@ -6,7 +6,8 @@ pipeline. This connection reads the socket in large chunks, cuts the chunk into 
 in one loop and hands them over as one list; PUBACKs for a whole batch leave in one ``send``.
 It implements only what the gateway's subscription needs (MQTT 5.0: CONNECT with a persistent
 session and Receive Maximum, SUBSCRIBE with No Local, PUBLISH QoS 0/1 in, PUBACK out, PING,
-DISCONNECT); publishing stays with paho. It reconnects on its own with backoff.
+DISCONNECT); publishing stays with paho. It reconnects on its own with backoff. The packets
+themselves are encoded and cut by :mod:`streetlight.mqttcodec`; this module owns the socket.
 """
 
 from __future__ import annotations
@@ -19,46 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from streetlight import mqttcodec as mc
+
 from .inbound import Raw
 
 log = logging.getLogger(__name__)
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 13, 14
 
 
 class WireError(ConnectionError):
     """The broker refused us or broke the protocol."""
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _str(s: str | bytes) -> bytes:
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def _packet(kind: int, flags: int, body: bytes) -> bytes:
-    return bytes([kind << 4 | flags]) + _varint(len(body)) + body
-
-
-def _read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """(value, next position) or (-1, pos) if the buffer ends inside it."""
-    value, mult = 0, 1
-    for i in range(4):
-        if pos + i >= len(buf):
-            return -1, pos
-        b = buf[pos + i]
-        value += (b & 0x7F) * mult
-        if not b & 0x80:
-            return value, pos + i + 1
-        mult *= 128
-    raise WireError("malformed remaining length")
 
 
 class IngestConnection:
@@ -92,7 +62,7 @@ class IngestConnection:
         sock = self._sock
         if sock is not None:
             try:
-                self._send(_packet(DISCONNECT, 0, b"\x00"))  # normal disconnection: the session stays
+                self._send(mc.DISCONNECT_5)  # normal disconnection: the session stays
             except OSError:
                 pass
             try:
@@ -109,7 +79,7 @@ class IngestConnection:
                 self._connect()
                 delay = 0.1
                 self._read_loop()
-            except (OSError, WireError) as err:
+            except (OSError, WireError, mc.MalformedPacket) as err:
                 if not self._stop.is_set():
                     log.warning("ingest connection to %s:%d lost (%s); reconnecting", self.host, self.port, err)
             finally:
@@ -144,41 +114,33 @@ class IngestConnection:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock = self.tls.wrap_socket(raw, server_hostname=self.host) if self.tls else raw
-        flags = 0x00  # clean start off: resume the persistent session
-        if self.username is not None:
-            flags |= 0x80
-            if self.password is not None:
-                flags |= 0x40
         props = b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", self.receive_maximum)
-        body = _str("MQTT") + bytes([5, flags]) + struct.pack("!H", self.keepalive_s) + _varint(len(props)) + props
-        body += _str(self.client_id)  # no will: a gateway has no status topic of its own
-        if self.username is not None:
-            body += _str(self.username)
-            if self.password is not None:
-                body += _str(self.password)
+        # clean start off: resume the persistent session; no will: a gateway has no status topic
         self._sock = sock
-        self._send(_packet(CONNECT, 0, body))
+        self._send(mc.connect(self.client_id, version=mc.MQTT_5, keepalive_s=self.keepalive_s, clean=False,
+                              username=self.username, password=self.password, properties=props))
         self._buf = b""
         kind, data = self._read_one()
-        if kind != CONNACK or len(data) < 2:
+        if kind != mc.CONNACK:
             raise WireError(f"expected CONNACK, got packet type {kind}")
-        if data[1] != 0:
-            raise WireError(f"broker refused the connection (reason code 0x{data[1]:02x})")
+        present, code = mc.connack(data)
+        if code != 0:
+            raise WireError(f"broker refused the connection (reason code 0x{code:02x})")
         self.generation += 1
-        subs = b"".join(_str(f) + b"\x05" for f in self.filters)  # QoS 1, No Local
-        self._send(_packet(SUBSCRIBE, 0x02, struct.pack("!H", 1) + b"\x00" + subs))
+        # QoS 1 with No Local (0x04)
+        self._send(mc.subscribe(1, [(f, 0x05) for f in self.filters], version=mc.MQTT_5))
         sock.settimeout(1.0)
         self.connected.set()
         if self._on_state:
             self._on_state(True)
-        log.info("ingest connected to %s:%d (session present: %s)", self.host, self.port, bool(data[0] & 1))
+        log.info("ingest connected to %s:%d (session present: %s)", self.host, self.port, present)
 
     def _read_one(self) -> tuple[int, bytes]:
         """Read a single packet, blocking (only used for CONNACK)."""
         assert self._sock is not None
         while True:
             if len(self._buf) >= 2:
-                length, pos = _read_varint(self._buf, 1)
+                length, pos = mc.read_varint(self._buf, 1)
                 if length >= 0 and len(self._buf) >= pos + length:
                     kind = self._buf[0] >> 4
                     data, self._buf = self._buf[pos:pos + length], self._buf[pos + length:]
@@ -194,42 +156,17 @@ class IngestConnection:
         half_keepalive = self.keepalive_s / 2
         last_recv = time.monotonic()
         while not self._stop.is_set():
-            out: list[Raw] = []
-            pos, n = 0, len(buf)
-            while pos + 1 < n:
-                head = buf[pos]
-                length, start = _read_varint(buf, pos + 1)
-                if length < 0 or start + length > n:
-                    break
-                end = start + length
-                kind = head >> 4
-                if kind == PUBLISH:
-                    qos = (head >> 1) & 3
-                    tlen = (buf[start] << 8) | buf[start + 1]
-                    p = start + 2 + tlen
-                    topic = buf[start + 2:p].decode("utf-8", "replace")
-                    mid = 0
-                    if qos:
-                        mid = (buf[p] << 8) | buf[p + 1]
-                        p += 2
-                    plen, p = _read_varint(buf, p)  # properties: skipped
-                    out.append(Raw(topic, buf[p + plen:end], mid, qos, gen))
-                elif kind == SUBACK:
-                    plen, q = _read_varint(buf, start + 2)
-                    codes = buf[q + plen:end]
-                    if any(c >= 0x80 for c in codes):
-                        log.error("broker refused a subscription: reason codes %s", list(codes))
-                    self.subscribed.set()
-                elif kind == DISCONNECT:
-                    reason = buf[start] if length else 0
-                    raise WireError(f"broker disconnected us (reason code 0x{reason:02x})")
-                pos = end
-            buf = buf[pos:]
+            packets, used = mc.scan(buf, version=mc.MQTT_5)
+            buf = buf[used:]
+            out = [Raw(topic, payload, mid, (flags >> 1) & 3, gen)
+                   for kind, flags, topic, mid, payload in packets if kind == mc.PUBLISH]
             if out:
                 self._deliver(out)
+            if len(out) != len(packets):
+                self._control([p for p in packets if p[0] != mc.PUBLISH])
             now = time.monotonic()
             if now - self._last_send > half_keepalive:
-                self._send(_packet(PINGREQ, 0, b""))
+                self._send(mc.PINGREQ_PACKET)
             if now - last_recv > 1.5 * self.keepalive_s:  # not even a PINGRESP: the link is dead
                 raise WireError(f"nothing from the broker for {now - last_recv:.0f} s")
             try:
@@ -241,10 +178,21 @@ class IngestConnection:
             last_recv = time.monotonic()
             buf = buf + chunk if buf else chunk
 
+    def _control(self, packets: list[mc.Scanned]) -> None:
+        for kind, _flags, _topic, _mid, body in packets:
+            if kind == mc.SUBACK:
+                codes = mc.suback_codes(body, version=mc.MQTT_5)
+                if any(c >= 0x80 for c in codes):
+                    log.error("broker refused a subscription: reason codes %s", list(codes))
+                self.subscribed.set()
+            elif kind == mc.DISCONNECT:
+                reason = body[0] if body else 0
+                raise WireError(f"broker disconnected us (reason code 0x{reason:02x})")
+
     def ack(self, raws: list[Raw]) -> None:
         """PUBACK every QoS 1 message of the current connection, in one write."""
         gen = self.generation
-        data = b"".join(b"\x40\x02" + r.mid.to_bytes(2, "big") for r in raws if r.qos == 1 and r.generation == gen)
+        data = mc.pubacks(r.mid for r in raws if r.qos == 1 and r.generation == gen)
         if data and self.connected.is_set():
             try:
                 self._send(data)

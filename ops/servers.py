@@ -108,6 +108,60 @@ class ManagedServer:
         self.stop()
 
 
+@dataclass(frozen=True)
+class Listener:
+    """One Mosquitto listener; with ``tls_dir`` it serves TLS 1.2 with ca.crt/server.crt/server.key there."""
+
+    port: int
+    bind: str | None = LOOPBACK  # None = every interface (inside a container)
+    tls_dir: str | None = None
+
+
+def mosquitto_conf_text(listeners: list[Listener], *, persistence_dir: str, run_as: str | None,
+                        autosave_interval_s: int, max_queued_messages: int,
+                        auth_dir: str | None = None, header: str | None = None, extra: str = "") -> str:
+    """The text of a mosquitto.conf: the one writer for test, local and production brokers.
+
+    ``auth_dir`` holds ``passwd`` and ``acl`` (anonymous clients are refused); without it anyone
+    may connect (a throwaway broker for tests and benchmarks).
+    """
+    lines = [f"# {header}"] if header else []
+    lines += [
+        "per_listener_settings false",
+        # started as root, Mosquitto drops to the 'mosquitto' user, which cannot write a
+        # persistence folder (or read 0600 files) made by someone else: run as that someone
+        *([f"user {run_as}"] if run_as else []),
+    ]
+    if auth_dir is not None:
+        lines += ["allow_anonymous false", f"password_file {auth_dir}/passwd", f"acl_file {auth_dir}/acl"]
+    else:
+        lines.append("allow_anonymous true")
+    lines += [
+        "persistence true",
+        f"persistence_location {persistence_dir.rstrip('/')}/",
+        f"autosave_interval {autosave_interval_s}",
+        # a slow subscriber must not silently lose messages: queue deliberately
+        f"max_queued_messages {max_queued_messages}",
+        "max_queued_bytes 0",
+        "max_inflight_messages 0",
+        "max_packet_size 1048576",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "connection_messages false",
+    ]
+    for listener in listeners:
+        bind = f" {listener.bind}" if listener.bind else ""
+        lines += ["", f"listener {listener.port}{bind}"]
+        if listener.tls_dir is not None:
+            d = listener.tls_dir
+            lines += [f"cafile {d}/ca.crt", f"certfile {d}/server.crt", f"keyfile {d}/server.key", "tls_version tlsv1.2"]
+    if extra:
+        lines += ["", extra]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class MosquittoServer(ManagedServer):
     """A Mosquitto 2 broker on loopback; ``extra_config`` lines are appended to the generated config."""
@@ -126,29 +180,9 @@ class MosquittoServer(ManagedServer):
         path = self.data_dir / "mosquitto.conf"
         persist = self.data_dir / "persist"
         persist.mkdir(exist_ok=True)
-        path.write_text(
-            "\n".join([
-                f"listener {self.port} {LOOPBACK}",
-                # started as root, Mosquitto drops to the 'mosquitto' user, which cannot write
-                # the persistence folder created here; run as whoever starts it instead
-                f"user {_current_user()}",
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {persist}/",
-                "autosave_interval 1",
-                # A slow subscriber must not silently lose messages: queue deliberately.
-                f"max_queued_messages {self.max_queued_messages}",
-                "max_queued_bytes 0",
-                "max_inflight_messages 0",
-                "max_packet_size 1048576",
-                "log_dest stderr",
-                "log_type error",
-                "log_type warning",
-                "log_type notice",
-                self.extra_config,
-                "",
-            ])
-        )
+        path.write_text(mosquitto_conf_text(
+            [Listener(self.port)], persistence_dir=str(persist), run_as=_current_user(), autosave_interval_s=1,
+            max_queued_messages=self.max_queued_messages, extra=self.extra_config))
         return path
 
     def start(self, timeout: float = 10.0) -> MosquittoServer:

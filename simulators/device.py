@@ -1,7 +1,8 @@
-"""What a pole does with what the platform sends: commands, configs, heartbeats.
+"""What a pole does with what the platform sends: commands, configs, heartbeats; and its link.
 
-Inbound messages are queued by the transport and handled here at step boundaries of simulated
-time, in a fixed order, so a run with the same commands at the same simulated times is repeatable.
+Configs and heartbeats are queued by the transport and handled at step boundaries of simulated
+time, in a fixed order. Commands are executed when they arrive, after a delay drawn from the
+road's :class:`LinkModel` (the radio or power-line link between the broker and the pole).
 Every command gets exactly one Ack; a repeated ``cmd_id`` gets the same Ack again and is not
 executed twice. Bad payloads are counted and logged, never fatal.
 """
@@ -9,9 +10,11 @@ executed twice. Bad payloads are counted and logged, never fatal.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from streetlight.errors import ProtocolError
@@ -31,6 +34,50 @@ from .engine import FALLBACK, RoadSim
 
 log = logging.getLogger(__name__)
 ACK_MEMORY = 1024  # cmd_ids remembered per pole
+
+
+@dataclass(frozen=True, slots=True)
+class LinkModel:
+    """A link's one-way command delay: lognormal with this median and 95th percentile (ms).
+
+    ``median_ms == p95_ms`` is a fixed delay (0: the pole acts at once, for benchmarks).
+    """
+
+    name: str
+    median_ms: float
+    p95_ms: float
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p95_ms / self.median_ms) / 1.6449 if self.median_ms > 0 else 0.0
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """One delay in ms (always draws, so a fixed delay uses the stream like a random one)."""
+        z = float(rng.standard_normal())
+        if self.median_ms <= 0:
+            return 0
+        return int(round(self.median_ms * math.exp(self.sigma * z)))
+
+
+# Field figures, sources in docs/simulators.md ("Device latency").
+LINKS = {
+    "4g": LinkModel("4g", 80.0, 300.0),
+    "nbiot": LinkModel("nbiot", 850.0, 5_000.0),
+    "plc": LinkModel("plc", 2_500.0, 8_000.0),
+}
+
+
+def fixed_link(ms: float) -> LinkModel:
+    if ms < 0:
+        raise ValueError(f"a device latency cannot be negative ({ms} ms)")
+    return LinkModel(f"fixed {ms:g} ms", float(ms), float(ms))
+
+
+def link_model(name: str) -> LinkModel:
+    try:
+        return LINKS[name]
+    except KeyError:
+        raise ValueError(f"unknown link {name!r}; known: {', '.join(LINKS)}") from None
 
 
 @dataclass(slots=True)

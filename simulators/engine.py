@@ -133,6 +133,8 @@ class RoadSim:
         self.acc_veh = np.zeros(n, np.int64)
         self.acc_ped = np.zeros(n, np.int64)
         self.prev_out = np.zeros(n)
+        self.energy_t = start_ms  # energy is integrated up to here (a command between steps moves it)
+        self._level_changed = False  # a command changed the output at energy_t: prev_out is stale
         self.pending_events: list[PoleEvent] = []
         # ground truth: light output integrated exactly over the ramps since ``_light_t``
         self._light_t = start_ms
@@ -206,6 +208,33 @@ class RoadSim:
         power = np.where(self.powered, power, 0.0)
         lux = float(np.mean(ambient_lux(elev, self.cloud)))
         return TruthSample(t0, t1, tr.vehicles.copy(), tr.pedestrians.copy(), light, power, lux)
+
+    def integrate_energy(self, t_ms: int) -> None:
+        """Book the energy used up to ``t_ms`` at the levels in force so far.
+
+        A command executed between two steps calls this first (it may then change the level at
+        ``t_ms``), so the step's trapezoid never spreads the new level back over the time before
+        the command, nor the old one over the time after it.
+        """
+        self._refresh_prev_out()
+        if t_ms > self.energy_t:
+            out = self.output_dim(t_ms)
+            self._add_energy(out, (t_ms - self.energy_t) / 1000.0)
+            self.prev_out = out
+            self.energy_t = t_ms
+        self._level_changed = True
+
+    def _refresh_prev_out(self) -> None:
+        if self._level_changed:
+            self.prev_out = self.output_dim(self.energy_t)
+            self._level_changed = False
+
+    def _add_energy(self, out: np.ndarray, dt: float) -> None:
+        mean_out = (out + self.prev_out) / 2.0
+        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        mean_power = np.where(self.powered, el.driver_power_w(mean_out, self.rated, self.drift.at(self.t_ms)), 0.0)
+        mean_power = np.where(lamp_failed, el.STANDBY_W + 1.2, mean_power)
+        self.energy += mean_power * dt / 3600.0
 
     def after_ms(self) -> np.ndarray:
         return np.array([c.fallback.after_s * 1000 for c in self.configs], np.int64)[self.cfg]
@@ -282,6 +311,7 @@ class RoadSim:
         self.acc_veh += tr.vehicles
         self.acc_ped += tr.pedestrians
 
+        self._refresh_prev_out()
         out = self.output_dim(t1)
         mean_out = (out + self.prev_out) / 2.0
         self.prev_out = out
@@ -291,6 +321,8 @@ class RoadSim:
         power = np.where(self.powered, power * (1 + rng.normal(0, 0.004, n)), 0.0)
         mean_power = np.where(self.powered, el.driver_power_w(mean_out, self.rated, drift), 0.0)
         mean_power = np.where(lamp_failed, el.STANDBY_W + 1.2, mean_power)
+        e_dt = (t1 - self.energy_t) / 1000.0  # the whole step unless a command booked part of it
+        self.energy_t = t1
         load = np.bincount(self.feeder, power, self.nfeeders) / np.maximum(
             np.bincount(self.feeder, self.rated, self.nfeeders), 1.0)
         volt = el.supply_voltage(self.arrays.feeder_position, load[self.feeder], self.source_v[self.feeder],
@@ -298,7 +330,7 @@ class RoadSim:
         volt = np.where(self.powered, np.clip(volt, 0, 400), 0.0)
         pf = np.where(lamp_failed, 0.3, el.power_factor(out))
         current = np.where(volt > 1, power / np.maximum(volt, 1) / pf, 0.0)
-        self.energy += mean_power * dt / 3600.0
+        self.energy += mean_power * e_dt / 3600.0
         self.temp = el.driver_temp_step(self.temp, power, el.ambient_temp_c(self._hour(t1)), dt)
         self.cloud = float(np.clip(self.cloud + rng.normal(0, 0.01), 0.3, 1.0))
         elev = solar_elevation_deg(t1, self.arrays.lat, self.arrays.lon)

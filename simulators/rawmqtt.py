@@ -5,35 +5,30 @@ paho-mqtt writes one socket call per message, which caps a concentrator at about
 client builds a step's PUBLISH packets in one buffer and writes it with one ``sendall``, keeps a
 window of unacknowledged packets, and acknowledges what it receives (commands, configs,
 heartbeats) from a reader thread that only queues them. It supports what a concentrator needs:
-CONNECT (credentials, will), SUBSCRIBE, PUBLISH/PUBACK at QoS 0/1, PINGREQ, DISCONNECT.
+CONNECT (credentials, will), SUBSCRIBE, PUBLISH/PUBACK at QoS 0/1, PINGREQ, DISCONNECT. The
+packets are encoded and cut by :mod:`streetlight.mqttcodec`; this module owns the socket.
+
+A device that loses its supply sends nothing more, not even a TCP FIN: :meth:`RawMqtt.go_silent`
+stops every write (PINGREQ too) and keeps the socket open, so the broker learns of the death only
+when the keep-alive runs out (1.5 × keep-alive) or when the device connects again with its client
+id (the broker then ends the old connection, publishing its will, just before the new one's
+``online``).
+:meth:`RawMqtt.kill` closes the socket instead, which the broker takes as the end at once.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
 
+from streetlight import mqttcodec as mc
+
 from .errors import BrokerConnectError
 
 WINDOW = 60_000  # packet ids in flight (of 65,535)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def _str(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
 
 
 class RawMqtt:
@@ -52,6 +47,7 @@ class RawMqtt:
         self.mark = 0  # ``sent`` at the caller's last flush, for pipelined flushing
         self._next_id = 0
         self._closed = False
+        self.silent = False  # dead without a word: no more writes, the socket left open
         self._suback = threading.Event()
         self._stop = threading.Event()
         self.error: str | None = None
@@ -66,22 +62,10 @@ class RawMqtt:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
         except OSError as err:
             raise BrokerConnectError(url, str(err)) from err
-        flags = 0x02  # clean session
-        payload = _str(self.client_id.encode())
-        if self.will:
-            flags |= 0x04 | 0x08 | 0x20  # will, will QoS 1, will retain
-            payload += _str(self.will[0].encode()) + _str(self.will[1])
-        if self.username is not None:
-            flags |= 0x80
-            payload += _str(self.username.encode())
-            if self.password is not None:
-                flags |= 0x40
-                payload += _str(self.password.encode())
-        var = _str(b"MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive)
-        body = var + payload
-        sock.sendall(b"\x10" + _varint(len(body)) + body)
+        sock.sendall(mc.connect(self.client_id, keepalive_s=self.keepalive, username=self.username,
+                                password=self.password, will=self.will))
         connack = self._read_exact(sock, 4)
-        if connack[0] != 0x20 or connack[3] != 0:
+        if connack[0] >> 4 != mc.CONNACK or mc.connack(connack[2:])[1] != 0:
             sock.close()
             raise BrokerConnectError(url, f"CONNACK refused (code {connack[3]})")
         sock.settimeout(None)
@@ -90,9 +74,8 @@ class RawMqtt:
         threading.Thread(target=self._pinger, name=f"mqtt-ping-{self.client_id}", daemon=True).start()
 
     def subscribe(self, topics: list[str], timeout: float = 15.0) -> None:
-        body = struct.pack("!H", self._packet_id()) + b"".join(_str(t.encode()) + b"\x01" for t in topics)
         self._suback.clear()
-        self._send(b"\x82" + _varint(len(body)) + body)
+        self._send(mc.subscribe(self._packet_id(), [(t, 1) for t in topics]))
         if not self._suback.wait(timeout):
             raise BrokerConnectError(f"mqtt://{self.host}:{self.port}", "no SUBACK in time")
 
@@ -101,14 +84,14 @@ class RawMqtt:
         self._closed = True
         self._stop.set()
         try:
-            self._send(b"\xe0\x00")
+            self._send(mc.DISCONNECT_311)
         except OSError:
             pass
         if self.sock is not None:
             self.sock.close()
 
     def kill(self) -> None:
-        """Vanish without a DISCONNECT, as a device losing its supply: the broker publishes the will."""
+        """Close the socket without a DISCONNECT: the broker publishes the will at once."""
         self._closed = True
         self._stop.set()
         if self.sock is not None:
@@ -117,6 +100,19 @@ class RawMqtt:
             except OSError:
                 pass
             self.sock.close()
+
+    def go_silent(self) -> None:
+        """Stop every write and keep the socket open, as a device losing its supply.
+
+        The broker publishes the will when the keep-alive runs out, or when the same client id
+        connects again first (it ends the mute connection then). The reader keeps draining what the broker sends (and acknowledges
+        nothing) until the broker closes the connection, then closes the socket.
+        """
+        self.silent = True
+        self._closed = True
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
 
     # --- publishing ----------------------------------------------------------------------
     def publish_many(self, messages: list[tuple[str, bytes, bool]]) -> None:
@@ -130,13 +126,9 @@ class RawMqtt:
                 chunk = messages[i:i + min(room, 5000)]
                 self._inflight += len(chunk)
                 self.sent += len(chunk)
-            buf = bytearray()
-            for topic, payload, retain in chunk:
-                t = topic.encode()
-                rest = len(t) + 4 + len(payload)
-                buf += bytes([0x33 if retain else 0x32]) + _varint(rest) + struct.pack("!H", len(t)) + t
-                buf += struct.pack("!H", self._packet_id()) + payload
-            self._send(bytes(buf))
+            data, self._next_id, _ = mc.publishes(chunk, self._next_id % 65535 + 1)
+            self._next_id = (self._next_id - 2) % 65535 + 1  # the id last used
+            self._send(data)
             i += len(chunk)
 
     def flush(self, timeout: float = 60.0, upto: int | None = None) -> bool:
@@ -165,6 +157,8 @@ class RawMqtt:
 
     def _send(self, data: bytes) -> None:
         assert self.sock is not None
+        if self.silent:
+            return  # a dead device writes nothing
         with self._send_lock:
             self.sock.sendall(data)
 
@@ -181,65 +175,49 @@ class RawMqtt:
     def _pinger(self) -> None:
         while not self._stop.wait(self.keepalive / 2) and self.error is None:
             try:
-                self._send(b"\xc0\x00")
+                self._send(mc.PINGREQ_PACKET)
             except OSError:
                 return
 
     def _reader(self) -> None:
         assert self.sock is not None
-        buf = bytearray()
+        sock = self.sock
+        buf = b""
         try:
             while True:
-                data = self.sock.recv(1 << 16)
+                data = sock.recv(1 << 16)
                 if not data:
                     raise ConnectionError("broker closed the connection")
-                buf += data
-                pos = self._parse(buf)
-                del buf[:pos]
-        except (OSError, ConnectionError) as err:
+                if self.silent:
+                    continue  # a dead device hears nothing; the broker ends it after the keep-alive
+                buf = buf + data if buf else data
+                packets, used = mc.scan(buf)
+                buf = buf[used:]
+                self._handle(packets)
+        except (OSError, ConnectionError, mc.MalformedPacket) as err:
             if not self._closed:
                 self.error = str(err)
+        if self.silent:
+            sock.close()
         with self._cv:
             self._cv.notify_all()
 
-    def _parse(self, buf: bytearray) -> int:
-        """Handle every complete packet in ``buf``; returns how many bytes were used."""
-        pos, n, acked = 0, len(buf), 0
-        while pos + 2 <= n:
-            kind = buf[pos]
-            length, mult, k = 0, 1, pos + 1
-            while True:
-                if k >= n:
-                    self._acked(acked)
-                    return pos
-                b = buf[k]
-                length += (b & 0x7F) * mult
-                mult *= 128
-                k += 1
-                if not b & 0x80:
-                    break
-            end = k + length
-            if end > n:
-                break
-            ptype = kind >> 4
-            if ptype == 4:  # PUBACK
+    def _handle(self, packets: list[mc.Scanned]) -> None:
+        acked = 0
+        ids: list[int] = []
+        for kind, flags, topic, mid, payload in packets:
+            if kind == mc.PUBACK:
                 acked += 1
-            elif ptype == 3:  # PUBLISH
-                qos = (kind >> 1) & 3
-                tlen = struct.unpack_from("!H", buf, k)[0]
-                topic = bytes(buf[k + 2:k + 2 + tlen]).decode("utf-8", "replace")
-                p = k + 2 + tlen
-                if qos:
-                    pid = bytes(buf[p:p + 2])
-                    p += 2
-                    self._send(b"\x40\x02" + pid)
+            elif kind == mc.PUBLISH:
+                if flags & 0x06:
+                    ids.append(mid)
                 if self.on_message is not None:
-                    self.on_message(topic, bytes(buf[p:end]))
-            elif ptype == 9:  # SUBACK
+                    self.on_message(topic, payload)
+            elif kind == mc.SUBACK:
                 self._suback.set()
-            pos = end
+        if ids:
+            self._send(mc.pubacks(ids))
         self._acked(acked)
-        return pos
 
     def _acked(self, count: int) -> None:
         if count:

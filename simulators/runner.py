@@ -1,16 +1,23 @@
 """Run a scenario against a broker: the road steps in report intervals of simulated time.
 
 Within a step, in this order: physics and traffic over the interval, the poles' events and
-telemetry, the faults due, the platform's messages received since the last step (commands,
-configs, heartbeats; acks go out at the step's time), the fallback check, and State where it
-changed. Inbound messages are handled only at step boundaries, so the same scenario, seed and
-commands give the same message stream at any speed.
+telemetry, the faults due, the configs and heartbeats received since the last step, the
+fallback check, and State where it changed. Without commands the same scenario and seed give the
+same message stream at any speed.
+
+Commands are acted on as they arrive, between steps: a command thread gives each one the road
+time of its arrival (wall time mapped through the pace) plus a delay drawn from the road's link
+model (from a generator seeded by the scenario), waits until that road time is due, and then
+executes it, sending its Ack and the new State at once (ts = that road time). At speed ``max``
+there is no road clock between steps, so commands act at the last step's time without delay.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -19,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .device import DeviceLogic
+from .device import DeviceLogic, Inbound, LinkModel, fixed_link, link_model
 from .encode import Encoder, Outgoing
 from .engine import RoadSim
 from .faults import FaultSchedule, FaultState
 from .recording import Recorder
 from .scenario import Scenario
 from .traffic import TrafficModel
-from .transport import ConcentratorTransport, Credentials, PerPoleTransport
+from .transport import POLE_KEEPALIVE_S, ConcentratorTransport, Credentials, PerPoleTransport
 from .truth import TruthRecorder, truth_path
 
 log = logging.getLogger(__name__)
@@ -57,8 +64,11 @@ class Simulation:
     def __init__(self, scenario: Scenario, *, mqtt_url: str, speed: float | None = None,
                  record: Path | None = None, concentrator: bool = False,
                  credentials: Credentials | None = None, heartbeat_required: bool = True,
-                 vehicle_events: bool = True, stop: threading.Event | None = None) -> None:
+                 vehicle_events: bool = True, stop: threading.Event | None = None,
+                 disconnect: str | None = None, link: LinkModel | None = None) -> None:
         self.scenario = sc = scenario
+        self.disconnect = disconnect or sc.disconnect
+        self.link = link or (link_model(sc.link) if sc.link else fixed_link(0))
         self.mqtt_url = mqtt_url
         self.concentrator = concentrator
         self.credentials = credentials
@@ -78,6 +88,11 @@ class Simulation:
         self.stop = stop or threading.Event()
         self._last_key = self.sim.state_key()
         self._wall0 = self._pace0 = 0.0
+        self._lock = threading.RLock()  # the road is changed by the step and by the command thread
+        self._link_rng = np.random.default_rng([sc.seed, 7])
+        self._will_due: dict[int, int] = {}  # silently dead poles: when the recording gets their will
+        self._cmd_stop = threading.Event()
+        self._cmd_thread: threading.Thread | None = None
 
     @property
     def now_ms(self) -> int:
@@ -92,13 +107,15 @@ class Simulation:
         road = self.scenario.road
         ids = road.pole_ids
         cls = ConcentratorTransport if self.concentrator else PerPoleTransport
-        self.transport = cls(self.mqtt_url, road.id, ids, self.credentials)
+        self.transport = cls(self.mqtt_url, road.id, ids, self.credentials, disconnect=self.disconnect)
         self._wall0 = time.monotonic()
         everyone = list(range(len(ids)))
         self.transport.connect(everyone)
         self._announce(everyone, self.sim.t_ms)
         self.transport.flush()
         self._pace0 = time.monotonic()
+        self._cmd_thread = threading.Thread(target=self._command_loop, name="sim-commands", daemon=True)
+        self._cmd_thread.start()
         return self
 
     def step(self) -> bool:
@@ -109,12 +126,21 @@ class Simulation:
             return False
         t1 = min(sim.t_ms + sc.report_interval_s * 1000, sc.end_ms)
         self._pace(t1)
+        with self._lock:
+            self._step(t1)
+        self.transport.flush(pipelined=True)  # the broker's acks are the backpressure
+        return True
+
+    def _step(self, t1: int) -> None:
+        sim = self.sim
+        assert self.transport is not None
         out = sim.step(t1)
         self.truth.add(out.truth)
         self._send_all(self.encoder.step(out))
         before = sim.alive.copy()
         self.truth.faults(self.faults.due(t1), t1)
         self._connectivity(before, t1)
+        self._record_wills(t1)
         acks = self.device.handle(self.transport.inbox.drain(), t1)
         self._send_all([self.encoder.ack(i, t1, payload) for i, payload in acks])
         sim.apply_targets(t1)
@@ -125,13 +151,14 @@ class Simulation:
         changed[forced] = True
         self._send_all([self.encoder.state(i, t1) for i in np.flatnonzero(changed).tolist()])
         self._last_key[changed] = key[changed]
-        self.transport.flush(pipelined=True)  # the broker's acks are the backpressure
         self.stats.steps += 1
         self.stats.pole_steps += sim.n
         self.stats.sim_end_ms = t1
-        return True
 
     def close(self) -> RunStats:
+        self._cmd_stop.set()
+        if self._cmd_thread is not None:
+            self._cmd_thread.join(10)
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -163,12 +190,91 @@ class Simulation:
         if lost:
             self.transport.drop(lost)
             if not self.concentrator and self.recorder is not None:
-                for i in lost:  # the broker publishes the will; the recording keeps it for replay
-                    m = self.encoder.status(i, t_ms, False)
-                    self.recorder.write(m.ts, m.topic, m.payload)
+                # the broker publishes the will; the recording keeps it for replay: at once after
+                # a clean close, after 1.5 × keep-alive of road time after a silent death
+                for i in lost:
+                    if self.disconnect == "clean":
+                        m = self.encoder.status(i, t_ms, False)
+                        self.recorder.write(m.ts, m.topic, m.payload)
+                    else:
+                        self._will_due[i] = t_ms + int(1.5 * POLE_KEEPALIVE_S * 1000)
         if gained:
+            if self.recorder is not None:
+                for i in gained:  # back before the keep-alive ran out: the takeover ends the mute connection
+                    if self._will_due.pop(i, None) is not None:
+                        m = self.encoder.status(i, t_ms, False)
+                        self.recorder.write(m.ts, m.topic, m.payload)
             self.transport.connect(gained)
             self._announce(gained, t_ms)
+
+    def _record_wills(self, t_ms: int) -> None:
+        """Wills of silently dead poles whose keep-alive ran out by ``t_ms`` of road time."""
+        if not self._will_due or self.recorder is None:
+            return
+        for i, due in sorted(self._will_due.items()):
+            if due <= t_ms:
+                m = self.encoder.status(i, due, False)
+                self.recorder.write(m.ts, m.topic, m.payload)
+                del self._will_due[i]
+
+    # --- commands, as they arrive ------------------------------------------------------
+    def _road_now(self) -> int:
+        """Road time now: the pace's mapping of wall time, within the step under way."""
+        sim, sc = self.sim, self.scenario
+        if self.speed is None:
+            return sim.t_ms
+        t = sc.start_ms + int((time.monotonic() - self._pace0) * self.speed * 1000)
+        return max(sim.t_ms, min(t, sim.t_ms + sc.report_interval_s * 1000, sc.end_ms))
+
+    def _wall_until(self, t_ms: int) -> float:
+        if self.speed is None:
+            return 0.0
+        return self._pace0 + (t_ms - self.scenario.start_ms) / 1000.0 / self.speed - time.monotonic()
+
+    def _command_loop(self) -> None:
+        assert self.transport is not None
+        inbox = self.transport.inbox.commands
+        waiting: list[tuple[int, int, Inbound]] = []  # (due road ms, arrival, command)
+        while not self._cmd_stop.is_set():
+            timeout = 0.2 if not waiting else min(0.2, max(0.0, self._wall_until(waiting[0][0])))
+            try:
+                items = [inbox.get(timeout=timeout)]
+            except queue.Empty:
+                items = []
+            while True:
+                try:
+                    items.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            with self._lock:
+                now = self._road_now()
+                for item in items:
+                    delay = self.link.draw(self._link_rng) if self.speed is not None else 0
+                    heapq.heappush(waiting, (now + delay, item.arrival, item))
+            due = []
+            while waiting and (self.speed is None or self._wall_until(waiting[0][0]) <= 0):
+                due.append(heapq.heappop(waiting))
+            if due:
+                try:
+                    self._execute(due)
+                except Exception:  # a command must never take the road down
+                    log.exception("commands could not be executed")
+
+    def _execute(self, due: list[tuple[int, int, Inbound]]) -> None:
+        with self._lock:
+            if self.transport is None:
+                return
+            sim = self.sim
+            for t_due, _, item in due:
+                t = max(sim.t_ms, min(t_due, self._road_now()))
+                sim.integrate_energy(t)
+                acks = self.device.handle([item], t)
+                self._send_all([self.encoder.ack(i, t, payload) for i, payload in acks])
+                key = sim.state_key()
+                for i in {i for i, _ in acks}:
+                    if sim.alive[i] and np.any(key[i] != self._last_key[i]):
+                        self._send_all([self.encoder.state(i, t)])
+                        self._last_key[i] = key[i]
 
     def _send(self, m: Outgoing) -> None:
         self._send_all([m])
@@ -197,10 +303,14 @@ def _utc_offset_s(tz: str, t_ms: int) -> int:
 def run_simulation(scenario: Scenario, *, mqtt_url: str, speed: float | None, record: Path | None = None,
                    concentrator: bool = False, credentials: Credentials | None = None,
                    stop: threading.Event | None = None, progress: bool = False,
-                   heartbeat_required: bool = True) -> RunStats:
-    """Run ``scenario`` to its end (or until ``stop`` is set); ``speed`` None = as fast as possible."""
+                   heartbeat_required: bool = True, disconnect: str | None = None,
+                   link: LinkModel | None = None) -> RunStats:
+    """Run ``scenario`` to its end (or until ``stop`` is set); ``speed`` None = as fast as possible.
+
+    ``disconnect`` (``silent``/``clean``) and ``link`` override the scenario's."""
     sim = Simulation(scenario, mqtt_url=mqtt_url, speed=speed, record=record, concentrator=concentrator,
-                     credentials=credentials, heartbeat_required=heartbeat_required, stop=stop)
+                     credentials=credentials, heartbeat_required=heartbeat_required, stop=stop,
+                     disconnect=disconnect, link=link)
     bar = None
     try:
         sim.start()

@@ -75,6 +75,9 @@ class ScenarioFile(_Strict):
     speed: float | Literal["max"] = 60
     seed: int = 0
     report_interval_s: int = Field(10, ge=1, le=3600)
+    # how a dead pole's connection ends: silent (as in the field) or a clean close (will at once)
+    disconnect: Literal["silent", "clean"] = "silent"
+    link: Literal["4g", "nbiot", "plc"] | None = None  # None: poles act on commands at once
     traffic: TrafficEntry = Field(default_factory=TrafficEntry)
     faults: list[FaultEntry] = Field(default_factory=list)
     expected: list[ExpectedEntry] = Field(default_factory=list)
@@ -104,6 +107,8 @@ class Scenario:
     traffic_scale: float = 1.0
     description: str = ""
     source: str = ""
+    disconnect: str = "silent"  # "silent" | "clean", see simulators.transport
+    link: str | None = None  # a name in simulators.device.LINKS; None = no command delay
 
     @property
     def end_ms(self) -> int:
@@ -311,7 +316,7 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         name=sf.name, road=road, start_ms=start_ms, duration_s=duration_s,
         speed=None if sf.speed == "max" else float(sf.speed), seed=sf.seed, report_interval_s=sf.report_interval_s,
         faults=faults, expected=expected, surges=surges, traffic_scale=sf.traffic.scale,
-        description=sf.description, source=ctx.source,
+        description=sf.description, source=ctx.source, disconnect=sf.disconnect, link=sf.link,
     )
 
 

@@ -2,9 +2,11 @@
 
 Both publish through :class:`~simulators.rawmqtt.RawMqtt` (a step's packets in one write). The
 reader threads only queue inbound messages (bounded); the simulator handles them at step
-boundaries. ``drop`` closes a pole's socket without a DISCONNECT, so the broker publishes the
-pole's will (``offline``), as when a pole loses its supply. :class:`Connection` is a plain paho
-client for listeners (alerts) that only subscribe.
+boundaries. ``drop`` ends a pole's connection as the scenario's ``disconnect`` says: ``silent``
+(the default, as in the field) stops every write and leaves the socket open, so the broker
+publishes the pole's will (``offline``) only when the keep-alive runs out, or when the pole comes
+back first and its new connection takes the client id over (``offline`` then at once ``online``); ``clean`` closes the socket without a DISCONNECT, so the will goes out at once.
+:class:`Connection` is a plain paho client for listeners (alerts) that only subscribe.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 Credentials = Callable[[str], tuple[str, str]]
 INBOUND_LIMIT = 200_000
 CONNECT_TIMEOUT_S = 15.0
+POLE_KEEPALIVE_S = 30  # wall seconds; the broker gives up on a silent pole after 1.5 × this
+DISCONNECT_MODES = ("silent", "clean")
 
 
 def concentrator_id(road_id: str) -> str:
@@ -39,14 +43,19 @@ def concentrator_id(road_id: str) -> str:
 
 
 class Inbox:
+    """What the broker delivered: commands (acted on as they arrive) apart from the rest
+    (configs, heartbeats: handled at step boundaries)."""
+
     def __init__(self) -> None:
         self.q: queue.Queue[Inbound] = queue.Queue(maxsize=INBOUND_LIMIT)
+        self.commands: queue.Queue[Inbound] = queue.Queue(maxsize=INBOUND_LIMIT)
         self.counter = itertools.count()
         self.dropped = 0
 
     def put(self, pole: int | None, topic: str, payload: bytes) -> None:
+        q = self.commands if topic.endswith("/cmd") else self.q
         try:
-            self.q.put_nowait(Inbound(next(self.counter), pole, topic, payload))
+            q.put_nowait(Inbound(next(self.counter), pole, topic, payload))
         except queue.Full:
             self.dropped += 1
 
@@ -114,10 +123,15 @@ class Connection:
 class PerPoleTransport:
     """A connection per pole, each with its own credentials and its ``offline`` will."""
 
-    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None) -> None:
+    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None,
+                 disconnect: str = "silent", keepalive_s: int = POLE_KEEPALIVE_S) -> None:
+        if disconnect not in DISCONNECT_MODES:
+            raise ValueError(f"disconnect must be one of {DISCONNECT_MODES}, got {disconnect!r}")
         self.url, self.road_id, self.pole_ids, self.credentials = url, road_id, pole_ids, credentials
+        self.disconnect, self.keepalive_s = disconnect, keepalive_s
         self.inbox = Inbox()
         self.conns: dict[int, RawMqtt] = {}
+        self.silent: dict[int, RawMqtt] = {}  # dead poles' open, mute sockets
 
     def _open(self, i: int) -> RawMqtt:
         pid = self.pole_ids[i]
@@ -125,7 +139,7 @@ class PerPoleTransport:
         host, port = _host_port(self.url)
         conn = RawMqtt(host, port, f"sl-{self.road_id}-{pid}", username=creds[0] if creds else None,
                        password=creds[1] if creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
-                       will=(pole_topic(self.road_id, pid, "status"), b"offline"),
+                       will=(pole_topic(self.road_id, pid, "status"), b"offline"), keepalive=self.keepalive_s,
                        on_message=lambda topic, payload: self.inbox.put(i, topic, payload))
         conn.connect(CONNECT_TIMEOUT_S)
         conn.subscribe([pole_topic(self.road_id, pid, "cmd"), pole_topic(self.road_id, pid, "config"),
@@ -134,12 +148,19 @@ class PerPoleTransport:
 
     def connect(self, poles: list[int]) -> None:
         for i in poles:
+            # the same client id takes over: the broker ends the mute connection (publishing its will)
+            self.silent.pop(i, None)
             self.conns[i] = self._open(i)
 
     def drop(self, poles: list[int]) -> None:
         for i in poles:
             c = self.conns.pop(i, None)
-            if c is not None:
+            if c is None:
+                continue
+            if self.disconnect == "silent":
+                c.go_silent()
+                self.silent[i] = c
+            else:
                 c.kill()
 
     def publish_many(self, msgs: list[Outgoing]) -> None:
@@ -179,6 +200,9 @@ class PerPoleTransport:
             c.flush(10.0)
             c.close()
         self.conns.clear()
+        for c in self.silent.values():
+            c.kill()
+        self.silent.clear()
 
 
 class ConcentratorTransport:
@@ -188,8 +212,10 @@ class ConcentratorTransport:
     away it reconnects at the next step and the runner announces every live pole again.
     """
 
-    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None) -> None:
+    def __init__(self, url: str, road_id: str, pole_ids: list[str], credentials: Credentials | None,
+                 disconnect: str = "silent", keepalive_s: int = POLE_KEEPALIVE_S) -> None:
         self.url = url
+        self.keepalive_s = keepalive_s  # a dead pole behind a concentrator only falls silent
         self.inbox = Inbox()
         self.live: set[int] = set()
         self.cid = concentrator_id(road_id)
@@ -201,7 +227,7 @@ class ConcentratorTransport:
         host, port = _host_port(self.url)
         conn = RawMqtt(host, port, self.cid, username=self.creds[0] if self.creds else None,
                        password=self.creds[1] if self.creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
-                       on_message=lambda topic, payload: self.inbox.put(None, topic, payload))
+                       keepalive=self.keepalive_s, on_message=lambda topic, payload: self.inbox.put(None, topic, payload))
         conn.connect(CONNECT_TIMEOUT_S)
         conn.subscribe(self.subs, CONNECT_TIMEOUT_S)
         return conn

@@ -3,6 +3,7 @@
 import queue
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -56,3 +57,18 @@ def test_line_protocol_round_trip_through_real_influxdb(influxdb):
     status, out = _influx(influxdb, "query", db="t_servers", q="SELECT sum(power_w), count(dim) FROM telemetry")
     series = orjson.loads(out)["results"][0]["series"][0]
     assert series["values"][0][1:] == [135.5, 2]
+
+
+def test_test_and_production_brokers_get_their_config_from_one_writer(tmp_path: Path) -> None:
+    from ops.broker_security import BrokerLayout, conf_text
+    from ops.servers import MosquittoServer
+
+    local = MosquittoServer(name="mosquitto", port=18830, data_dir=tmp_path, extra_config="sys_interval 5")
+    text = local.write_config().read_text()
+    prod = conf_text(BrokerLayout(port=1883, tls_port=8883, autosave_interval_s=1), "/cfg", str(tmp_path / "persist"), True)
+    shared = {"max_queued_messages 1000000", "max_queued_bytes 0", "max_inflight_messages 0", "autosave_interval 1",
+              f"persistence_location {tmp_path / 'persist'}/", "per_listener_settings false"}
+    assert shared <= set(text.splitlines()) and shared <= set(prod.splitlines())
+    assert "allow_anonymous true" in text and "allow_anonymous false" in prod and "acl_file /cfg/acl" in prod
+    assert text.rstrip().endswith("sys_interval 5") and "listener 18830 127.0.0.1" in text
+    assert "listener 8883 127.0.0.1\ncafile /cfg/ca.crt" in prod

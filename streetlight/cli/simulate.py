@@ -35,10 +35,17 @@ def register(app: typer.Typer) -> None:
         record: Path = typer.Option(None, help="record every message to this JSON-lines file"),
         concentrator: bool = typer.Option(False, help="carry all poles over one connection (automatic above 2,000 poles)"),
         standalone: bool = typer.Option(False, help="no platform attached: never fall back for want of a heartbeat"),
+        disconnect: str = typer.Option(None, help="how a dead pole's connection ends: silent (the broker notices "
+                                       "after the keep-alive, as in the field) or clean (will at once) [scenario's]"),
+        link: str = typer.Option(None, help="the poles' link for command delays: 4g, nbiot or plc [scenario's]"),
+        device_latency_ms: float = typer.Option(None, min=0, help="a fixed command delay in ms instead of a link "
+                                                "(0: poles act at once, for benchmarks)"),
     ) -> None:
         """Run a scenario's poles against the broker, with a progress bar in simulated time."""
+        from simulators.device import LINKS, fixed_link, link_model
         from simulators.runner import run_simulation, with_poles
         from simulators.scenario import load_scenario
+        from simulators.transport import DISCONNECT_MODES
 
         from ..credentials import pole_password
 
@@ -50,6 +57,14 @@ def register(app: typer.Typer) -> None:
             sc = with_poles(sc, poles)
         chosen = parse_speed(speed)
         run_speed = sc.speed if chosen == "" else chosen
+        if disconnect is not None and disconnect not in DISCONNECT_MODES:
+            raise typer.BadParameter(f"--disconnect must be one of {', '.join(DISCONNECT_MODES)}")
+        if link is not None and device_latency_ms is not None:
+            raise typer.BadParameter("give --link or --device-latency-ms, not both")
+        if link is not None and link not in LINKS:
+            raise typer.BadParameter(f"--link must be one of {', '.join(LINKS)}")
+        chosen_link = (link_model(link) if link is not None
+                       else fixed_link(device_latency_ms) if device_latency_ms is not None else None)
         if not concentrator and len(sc.road.poles) > PER_POLE_LIMIT:
             typer.echo(f"note: {len(sc.road.poles)} poles: using concentrator mode", err=True)
             concentrator = True
@@ -62,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
         stats = run_simulation(sc, mqtt_url=s.mqtt_url, speed=run_speed, record=record,  # type: ignore[arg-type]
                                concentrator=concentrator, credentials=creds, progress=True,
-                               heartbeat_required=not standalone)
+                               heartbeat_required=not standalone, disconnect=disconnect, link=chosen_link)
         typer.echo(f"{stats.scenario}: {stats.poles} poles, {stats.steps} steps, {stats.published:,} messages "
                    f"({', '.join(f'{k} {v:,}' for k, v in sorted(stats.messages.items()))}) in {stats.wall_s:.1f} s")
         if record:

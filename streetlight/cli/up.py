@@ -154,7 +154,8 @@ def register(app: typer.Typer) -> None:
             if api_up and "token" in commands and not stop.is_set():
                 state["token"] = _create_token(env)
             if sim and "simulate" in commands and not stop.is_set():
-                child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed], env=env)
+                child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed,
+                                                   "--link", "4g"], env=env)
                 _say(f"starting the simulated road: scenario {scenario} at speed {speed} (pid {child.pid})")
             if not stop.is_set():
                 state["started"] = [{"name": n, "pid": p} for n, p in group.pids().items()]

@@ -27,7 +27,8 @@ def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_
     assert result["passed"] and result["false_alarms"] == []
     rows = result["rows"]
     assert rows and all(r["ok"] and r["reported"] == r["expected"] for r in rows)
-    assert all(r["delay_reports"] is not None and r["delay_reports"] <= 3 for r in rows)
+    # a lamp failure is announced; a cut cable is silent and found by > 3 missing reports
+    assert all(r["delay_reports"] is not None and r["delay_reports"] <= 4 for r in rows)
     assert sum(result["energy"]["minutes_under_floor"].values()) == 0
 
 

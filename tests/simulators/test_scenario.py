@@ -6,8 +6,8 @@ from simulators.errors import ScenarioError
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["busy-night", "cable-cut", "comm-outage", "day-burning", "demo-night", "lamp-failures", "leakage", "normal-night",
-           "stuck-detectors"]
+SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "lamp-failures", "leakage",
+           "normal-night", "stuck-detectors"]
 
 GOOD = """\
 name: t
