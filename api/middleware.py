@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, problem_response
@@ -41,8 +42,17 @@ class MetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
 
 
-class BodyTooLarge(Exception):
-    """A request body grew past the cap while it was being read."""
+class BodyTooLarge(HTTPException):
+    """A request body grew past the cap while it was being read (an HTTP error, so the route's
+    body reader lets it through as 413 instead of calling it a parse error)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large(max_bytes), {"Connection": "close"})
+
+
+def _too_large(max_bytes: int) -> str:
+    return (f"the request body is larger than {max_bytes:,} bytes, the most this API reads; "
+            "send less (a list request of poles fits well under it)")
 
 
 class BodyLimit:
@@ -76,7 +86,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    self.on_refused(scope)
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -87,16 +98,18 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyTooLarge:  # read outside a route's own error handling
             if started:
                 raise
-            await self._refuse(scope, send)
+            await self._answer(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         self.on_refused(scope)
-        detail = (f"the request body is larger than {self.max_bytes:,} bytes, the most this API reads; "
-                  "send less (a list request of poles fits well under it)")
-        resp = problem_response(413, "Content Too Large", detail, scope.get("path"), {"Connection": "close"})
+        await self._answer(scope, send)
+
+    async def _answer(self, scope: Scope, send: Send) -> None:
+        resp = problem_response(413, "Content Too Large", _too_large(self.max_bytes), scope.get("path"),
+                                {"Connection": "close"})
         await resp(scope, _no_receive, send)
 
 
