@@ -75,3 +75,13 @@ def load_or_create_service_passwords(path: Path, users: Iterable[str]) -> dict[s
         stored.update({u: secrets.token_urlsafe(24) for u in missing})
         write_private(path, json.dumps(stored, indent=1, sort_keys=True) + "\n")
     return {u: stored[u] for u in wanted}
+
+
+def platform_account(data_dir: Path) -> tuple[str, str] | None:
+    """The platform's broker login kept in the data folder by ``broker config`` / ``up``, if any."""
+    path = service_accounts_path(data_dir)
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    password = stored.get("platform") if isinstance(stored, dict) else None
+    return ("platform", password) if isinstance(password, str) else None
