@@ -51,8 +51,9 @@ def test_refusals_of_every_kind_are_audited(site: Site) -> None:
 
 def test_a_flood_of_refusals_is_one_row_with_a_count(site: Site) -> None:
     before = site.app.state.store.query("SELECT COUNT(*) AS n FROM audit")[0]["n"]
-    for _ in range(500):
-        assert site.client.get("/api/v1/tokens", headers=site.auth("viewer")).status_code == 403
+    for i in range(500):  # the reported attack: a viewer's refused dims
+        assert site.client.post(f"/api/v1/poles/NH-{i % 93 + 1:03d}/dim", headers=site.auth("viewer"),
+                                json={"level": 10}).status_code == 403
     after = site.app.state.store.query("SELECT COUNT(*) AS n FROM audit")[0]["n"]
     assert after - before == 1
     row = site.client.get("/api/v1/audit", headers=site.auth("viewer"), params={"result": "denied"}).json()["entries"]
