@@ -2,6 +2,9 @@
 
 Routes live under ``/api/v1`` (plus ``/healthz``, ``/readyz``, ``/metrics`` and the dashboard at
 ``/``). Every route but health, the dashboard page and the API description needs a bearer token.
+The API is described by ``/openapi.json`` only: there is no HTML documentation page, because
+the usual ones load their scripts from a CDN, which a closed site cannot reach and a strict
+content security policy would refuse (docs/api.md says how to browse the document offline).
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from streetlight.settings import Settings
 from . import errors
 from .audit import AuditLog
 from .auth import TokenStore
-from .deps import Context
+from .deps import Context, authenticate, bearer_token, client_address
 from .hub import StreamHub
 from .metrics import ApiMetrics
-from .middleware import MetricsMiddleware
-from .notify import Notifier
+from .middleware import AuthBeforeBody, BodyLimit, MetricsMiddleware, SecurityHeaders, header
+from .notify import AllowList, Notifier, Resolver, system_resolve
 from .platform import PlatformPort
-from .ratelimit import RateLimiter
+from .ratelimit import FailureThrottle, RateLimiter
 from .routes import admin, control, data, faults, road, schedules, system
 from .routes.system import STATIC
 from .store import Store
@@ -40,9 +43,10 @@ follow each command to every pole's acknowledgement, and work the fault list.
 tokens come from `streetlight token create --role ROLE --name NAME`. Roles: `viewer` reads;
 `operator` dims, sets overrides and schedules; `maintenance` acknowledges and resolves faults and
 identifies poles; `admin` does everything and manages tokens and webhooks. A missing or unknown
-token gets 401, a role without the permission 403. Errors are `application/problem+json`
-(RFC 9457) with a `detail` saying what to do. Command routes are rate-limited per token (429 with
-`Retry-After`).
+token gets 401, a role without the permission 403; an address that fails authentication too
+often gets 429 for a minute. Request bodies are capped (413 above the cap). Errors are
+`application/problem+json` (RFC 9457) with a `detail` saying what to do. Command routes are
+rate-limited per token (429 with `Retry-After`).
 """
 
 
@@ -53,6 +57,7 @@ class ApiOptions:
     webhook_attempts: int = 4
     webhook_backoff_s: float = 1.0
     deliver_webhooks: bool = True  # False: webhooks are kept and listed but nothing is sent (dry run)
+    resolve: Resolver = system_resolve  # how webhook host names become addresses (checked before use)
 
 
 def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
@@ -62,11 +67,23 @@ def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
     metrics = ApiMetrics(platform)
     hub = StreamHub(platform, on_drop=metrics.stream_dropped.inc)
     notifier = Notifier(store, attempts=opts.webhook_attempts, backoff_s=opts.webhook_backoff_s,
-                        on_attempt=lambda kind, ok: metrics.webhook_deliveries.labels(kind, "ok" if ok else "error").inc())
+                        on_attempt=lambda kind, ok: metrics.webhook_deliveries.labels(kind, "ok" if ok else "error").inc(),
+                        allow=AllowList.parse(settings.webhook_allow), resolve=opts.resolve)
     hub.listeners.append(notifier.on_event)
-    ctx = Context(platform=platform, settings=settings, tokens=TokenStore(store), audit=AuditLog(store),
+    audit = AuditLog(store, retention_days=settings.audit_retention_days, max_rows=settings.audit_max_rows)
+    ctx = Context(platform=platform, settings=settings, tokens=TokenStore(store), audit=audit,
                   limiter=RateLimiter(opts.commands_per_minute, opts.command_burst), metrics=metrics, hub=hub,
-                  notifier=notifier)
+                  notifier=notifier, failures=FailureThrottle(settings.auth_failures_per_minute), streams={})
+
+    def body_refused(scope: Any) -> None:
+        metrics.body_too_large.inc()
+        audit.refusal(actor="anonymous", role="-", token_id=None, caller=client_address(scope),
+                      action=f"{scope['method']} {scope['path']}", target=scope["path"], result="rejected",
+                      detail=f"body over {settings.api_max_body_bytes} bytes")
+
+    def auth_scope(scope: Any) -> object:
+        return authenticate(ctx, bearer_token(header(scope, b"authorization")), client_address(scope),
+                            scope["method"], scope["path"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,12 +95,18 @@ def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
         finally:
             hub.stop()
             notifier.stop()
+            audit.flush()
 
     app = FastAPI(title="Streetlight platform API", version="1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+                  docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.store = store
     errors.install(app)
+    # outermost last: metrics see every answer; the body cap acts before authentication, which
+    # acts before any route reads a body
+    app.add_middleware(AuthBeforeBody, authenticate=auth_scope)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, on_refused=body_refused)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(system.router)
     for module in (road, control, schedules, faults, data, admin):
@@ -102,8 +125,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for item in schema.get("paths", {}).values():
         for op in item.values():
-            if "requestBody" in op:  # a body that is not JSON at all
+            if "requestBody" in op:  # a body that is not JSON at all, or over the cap
                 op["responses"].setdefault("400", {"description": "Bad Request", "content": problem})
+                op["responses"].setdefault("413", {"description": "Content Too Large", "content": problem})
             for status, resp in op.get("responses", {}).items():
                 content = resp.get("content", {})
                 if status.startswith(("4", "5")) and errors.PROBLEM in content:

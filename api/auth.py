@@ -2,7 +2,9 @@
 
 A token is ``sl_`` followed by 256 random bits; only its SHA-256 is stored (a random token of
 that length needs no slow hash: there is nothing to guess from a dictionary). Tokens are created
-with ``streetlight token create`` or by an admin over the API, and revoked, never edited.
+with ``streetlight token create`` or by an admin over the API, and revoked, never edited. A token
+may be given a lifetime (``expires_ms``); after it, it is refused like a revoked one, and any live
+stream it holds is closed.
 
 Roles and what they may do (``PERMISSIONS``): ``viewer`` reads; ``operator`` reads, dims,
 sets overrides, the emergency all-on, schedules and identifies poles; ``maintenance`` reads,
@@ -36,7 +38,7 @@ PERMISSION_WORDS = {
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created_ms INTEGER NOT NULL, revoked_ms INTEGER
+    created_ms INTEGER NOT NULL, revoked_ms INTEGER, expires_ms INTEGER
 )"""
 
 
@@ -56,6 +58,7 @@ class Principal:
     token_id: str
     name: str
     role: str
+    expires_ms: int | None = None
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS[self.role]
@@ -69,36 +72,51 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class TokenStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         with store.tx() as db:
             db.execute(_SCHEMA)
+            if "expires_ms" not in {r[1] for r in db.execute("PRAGMA table_info(tokens)")}:
+                db.execute("ALTER TABLE tokens ADD COLUMN expires_ms INTEGER")  # a file from before expiry
 
-    def create(self, role: str, name: str) -> tuple[str, dict[str, Any]]:
+    def create(self, role: str, name: str, expires_in_s: float | None = None) -> tuple[str, dict[str, Any]]:
         """A new token: returns the token (shown once) and its stored record."""
         if role not in ROLES:
             raise UnknownRole(role)
         if not name.strip():
             raise ValueError("a token needs a name saying who or what uses it, e.g. --name 'night shift'")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise ValueError("a token's lifetime must be positive (or not given: no expiry)")
         token = "sl_" + secrets.token_urlsafe(32)
+        now = _now_ms()
         record = {"id": "tok_" + secrets.token_hex(6), "name": name.strip(), "role": role,
-                  "created_ms": int(time.time() * 1000), "revoked_ms": None}
+                  "created_ms": now, "revoked_ms": None,
+                  "expires_ms": None if expires_in_s is None else now + int(expires_in_s * 1000)}
         with self.store.tx() as db:
-            db.execute("INSERT INTO tokens (id, name, role, hash, created_ms) VALUES (?, ?, ?, ?, ?)",
-                       (record["id"], record["name"], role, _hash(token), record["created_ms"]))
+            db.execute("INSERT INTO tokens (id, name, role, hash, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                       (record["id"], record["name"], role, _hash(token), now, record["expires_ms"]))
         return token, record
 
     def authenticate(self, token: str) -> Principal | None:
-        rows = self.store.query("SELECT id, name, role FROM tokens WHERE hash = ? AND revoked_ms IS NULL",
-                                (_hash(token),))
+        rows = self.store.query("SELECT id, name, role, expires_ms FROM tokens WHERE hash = ? AND revoked_ms IS NULL"
+                                " AND (expires_ms IS NULL OR expires_ms > ?)", (_hash(token), _now_ms()))
         if not rows:
             return None
         r = rows[0]
-        return Principal(token_id=r["id"], name=r["name"], role=r["role"])
+        return Principal(token_id=r["id"], name=r["name"], role=r["role"], expires_ms=r["expires_ms"])
+
+    def active(self, token_id: str) -> bool:
+        """The token is neither revoked nor expired (asked again while a live stream is open)."""
+        return bool(self.store.query("SELECT 1 FROM tokens WHERE id = ? AND revoked_ms IS NULL"
+                                     " AND (expires_ms IS NULL OR expires_ms > ?)", (token_id, _now_ms())))
 
     def list(self, include_revoked: bool = True) -> list[dict[str, Any]]:
-        sql = "SELECT id, name, role, created_ms, revoked_ms FROM tokens"
+        sql = "SELECT id, name, role, created_ms, revoked_ms, expires_ms FROM tokens"
         if not include_revoked:
             sql += " WHERE revoked_ms IS NULL"
         return [dict(r) for r in self.store.query(sql + " ORDER BY created_ms")]

@@ -136,9 +136,9 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, err: StarletteHTTPException) -> Response:
         detail = str(err.detail)
         if err.status_code == 404:
-            detail = f"no such endpoint {request.url.path}; the API is described at /docs"
+            detail = f"no such endpoint {request.url.path}; the API is described at /openapi.json"
         elif err.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}; see /docs for the methods"
+            detail = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the methods"
         return problem_response(err.status_code, _title(err.status_code), detail, request.url.path,
                                 dict(err.headers or {}))
 

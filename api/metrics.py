@@ -46,4 +46,12 @@ class ApiMetrics:
                                       registry=r)
         self.webhook_deliveries = Counter("streetlight_webhook_deliveries", "webhook delivery attempts",
                                           ["kind", "result"], registry=r)
+        self.auth_failures = Counter("streetlight_api_auth_failures", "requests refused for a missing, unknown, "
+                                     "revoked or expired token", ["reason"], registry=r)
+        self.auth_throttled = Counter("streetlight_api_auth_throttled", "requests refused because their address "
+                                      "failed authentication too often", registry=r)
+        self.body_too_large = Counter("streetlight_api_body_too_large", "requests refused for a body over the cap",
+                                      registry=r)
+        self.streams_closed = Counter("streetlight_api_streams_closed", "live streams closed by the server",
+                                      ["reason"], registry=r)
         r.register(_PlatformCollector(platform))

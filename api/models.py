@@ -290,6 +290,7 @@ class AuditEntry(BaseModel):
     params: dict[str, Any]
     result: str
     detail: str
+    count: int = Field(1, description="refusals of one caller are aggregated into one row per minute")
 
 
 class AuditList(BaseModel):
@@ -299,7 +300,8 @@ class AuditList(BaseModel):
 
 class TokenCreate(In):
     role: Role
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    expires_in_days: float | None = Field(None, gt=0, le=3650, description="lifetime; none: until revoked")
 
 
 class TokenOut(BaseModel):
@@ -308,6 +310,7 @@ class TokenOut(BaseModel):
     role: str
     created_ms: int
     revoked_ms: int | None
+    expires_ms: int | None = None
 
 
 class TokenCreated(TokenOut):

@@ -12,8 +12,11 @@ One call writes everything Mosquitto 2 needs to enforce the protocol page's secu
     server.crt/.key  the TLS listener's certificate, signed by that CA
     health.password  the health-check account's password (for container health checks)
 
-Every password is derived from the site secret (:func:`account_password`), so the simulators,
-the platform and a commissioning tool find the same credentials without a password table.
+Pole and concentrator passwords are derived from the site secret (:func:`account_password`), so
+the simulators and a commissioning tool find the same credentials without a password table.
+The service accounts (``platform``, ``health``) get random passwords that owe nothing to that
+secret (:data:`SERVICE_USERS`, kept by :func:`streetlight.credentials.load_or_create_service_passwords`):
+a device's secret must not open the account that reads and writes every road.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ import os
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streetlight.credentials import pole_password
+from streetlight.credentials import load_or_create_service_passwords, pole_password, service_accounts_path
 from streetlight.errors import StreetlightError
 from streetlight.protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, pole_topic, road_topic
 from streetlight.registry import Road
@@ -41,6 +44,7 @@ HEALTH_USER = "health"
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 COMPACT_ABOVE = 2_000  # poles; above this the ACL uses %u patterns (see acl_text)
+SERVICE_USERS = (PLATFORM_USER, HEALTH_USER)
 
 
 class BrokerSecurityError(StreetlightError):
@@ -48,12 +52,16 @@ class BrokerSecurityError(StreetlightError):
 
 
 def account_password(secret: str, username: str) -> str:
-    """The broker password of any account (pole, concentrator, platform), derived from the secret."""
+    """The broker password of a device account (pole, concentrator), derived from the secret."""
+    if username in SERVICE_USERS:
+        raise BrokerSecurityError(f"the {username!r} account's password is random, not derived from the pole "
+                                  f"secret; read it with service_passwords(data_dir)")
     return pole_password(secret, username)
 
 
-def platform_password(secret: str) -> str:
-    return account_password(secret, PLATFORM_USER)
+def service_passwords(data_dir: Path) -> dict[str, str]:
+    """The random passwords of the service accounts, kept in ``<data_dir>/broker-accounts.json`` (0600)."""
+    return load_or_create_service_passwords(service_accounts_path(data_dir), SERVICE_USERS)
 
 
 def concentrator_user(road_id: str, cabinet: str | None = None) -> str:
@@ -121,6 +129,7 @@ class BrokerSecuritySet:
     server_key: Path | None
     health_password_file: Path
     users: list[str] = field(default_factory=list)
+    service_passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def pole_count(self) -> int:
@@ -197,9 +206,13 @@ def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | 
 
     Up to :data:`COMPACT_ABOVE` poles every pole gets explicit lines naming its road and id.
     Above that, its own topics come from ``pattern`` lines with ``%u`` (its username, which is
-    its id) and only its road's heartbeat is listed per pole: Mosquitto looks the user up by a
-    linear scan for every ACL line it loads, so explicit lines for 10,000 poles take seconds to
-    load, while the patterns cost nothing. Concentrators come first for the same reason.
+    its id), one set per road, and only its road's heartbeat is listed per pole: Mosquitto looks
+    the user up by a linear scan for every ACL line it loads, so explicit lines for 10,000 poles
+    take seconds to load, while the patterns cost nothing. Concentrators come first for the same
+    reason. Patterns apply to every user, so when one broker serves several roads each pole also
+    gets one ``deny`` line per other road (Mosquitto checks denials first): a pole speaks only
+    under its own road. A road concentrator gets explicit lines for its road's poles, never a
+    ``+``, so it cannot publish for a pole id the registry does not have.
     """
     total = sum(len(r.poles) for r in roads)
     compact = total > COMPACT_ABOVE if compact is None else compact
@@ -221,8 +234,9 @@ def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | 
         hb = road_topic(road.id, "heartbeat")
         # a road concentrator carries every pole of its road, and nothing of other roads
         lines.append(f"user {concentrator_user(road.id)}")
-        lines += [f"topic write sl/v1/{road.id}/+/{k}" for k in UPLINK_KINDS]
-        lines += [f"topic read sl/v1/{road.id}/+/{k}" for k in DOWNLINK_KINDS]
+        for pid in road.pole_ids:
+            lines += [f"topic write {pole_topic(road.id, pid, k)}" for k in UPLINK_KINDS]
+            lines += [f"topic read {pole_topic(road.id, pid, k)}" for k in DOWNLINK_KINDS]
         lines += [f"topic read {hb}", ""]
         # a cabinet concentrator carries only the poles that cabinet feeds
         for cab in road.cabinets:
@@ -234,13 +248,16 @@ def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | 
             lines += [f"topic read {hb}", ""]
     if compact:
         # usernames are pole ids, unique across roads, so %u names one pole wherever it appears
-        lines += [f"pattern write sl/v1/+/%u/{k}" for k in UPLINK_KINDS]
-        lines += [f"pattern read sl/v1/+/%u/{k}" for k in DOWNLINK_KINDS]
+        for road in roads:
+            lines += [f"pattern write sl/v1/{road.id}/%u/{k}" for k in UPLINK_KINDS]
+            lines += [f"pattern read sl/v1/{road.id}/%u/{k}" for k in DOWNLINK_KINDS]
         lines.append("")
     for road in roads:
         hb = road_topic(road.id, "heartbeat")
+        others = [r.id for r in roads if r.id != road.id] if compact else []
         for pid in road.pole_ids:
             lines.append(f"user {pid}")
+            lines += [f"topic deny sl/v1/{other}/{pid}/#" for other in others]
             if not compact:
                 lines += [f"topic write {pole_topic(road.id, pid, k)}" for k in UPLINK_KINDS]
                 lines += [f"topic read {pole_topic(road.id, pid, k)}" for k in DOWNLINK_KINDS]
@@ -266,10 +283,10 @@ def account_names(roads: Sequence[Road], concentrators: bool = True) -> list[str
     return users
 
 
-def passwd_text(users: Iterable[str], secret: str, health_password: str) -> str:
+def passwd_text(users: Iterable[str], secret: str, service: Mapping[str, str]) -> str:
     rows = []
     for user in users:
-        pw = health_password if user == HEALTH_USER else account_password(secret, user)
+        pw = service[user] if user in SERVICE_USERS else account_password(secret, user)
         rows.append(f"{user}:{mosquitto_hash(pw)}")
     return "\n".join(rows) + "\n"
 
@@ -300,13 +317,16 @@ def generate(
     concentrators: bool = True,
     compact_acl: bool | None = None,
     file_mode: int = 0o600,
+    service: Mapping[str, str] | None = None,
 ) -> BrokerSecuritySet:
     """Write the whole security set for ``roads`` into ``out_dir`` and return where it is.
 
     The CA is created once and kept, so clients that trust it keep working after a
     regeneration; the server certificate is re-issued when missing or for other hosts.
     ``file_mode`` is 0600 for a local broker; a container whose broker runs as another user
-    needs the files readable by that user (see docs/operations.md).
+    needs the files readable by that user (see docs/operations.md). ``service`` holds the
+    service accounts' passwords (:func:`service_passwords` of the data folder); without it they
+    are kept in ``out_dir/broker-accounts.json``.
     """
     if not roads:
         raise BrokerSecurityError("no road given: the security set is generated from at least one road registry")
@@ -321,16 +341,19 @@ def generate(
     if layout.persistence_dir is None:
         (out_dir / "persist").mkdir(exist_ok=True)
 
+    service = dict(service) if service is not None else service_passwords(out_dir)
+    missing = [u for u in SERVICE_USERS if not service.get(u)]
+    if missing:
+        raise BrokerSecurityError(f"no password for the service account(s) {', '.join(missing)}")
     health_file = out_dir / "health.password"
-    health_pw = health_file.read_text().strip() if health_file.exists() else secrets.token_urlsafe(18)
-    _write(health_file, health_pw + "\n", file_mode)
+    _write(health_file, service[HEALTH_USER] + "\n", file_mode)
 
     users = account_names(roads, concentrators)
     clashes = _clashes(users)
     if clashes:
         raise BrokerSecurityError(f"account names used twice (a pole id equal to 'platform', 'health' or a "
                                   f"concentrator's name?): {', '.join(clashes[:10])}")
-    _write(out_dir / "passwd", passwd_text(users, secret, health_pw), file_mode)
+    _write(out_dir / "passwd", passwd_text(users, secret, service), file_mode)
     _write(out_dir / "acl", acl_text(roads, concentrators, compact_acl), file_mode)
 
     ca_cert = server_cert = server_key = None
@@ -343,5 +366,5 @@ def generate(
     return BrokerSecuritySet(
         out_dir=out_dir, conf=out_dir / "mosquitto.conf", passwd=out_dir / "passwd", acl=out_dir / "acl",
         ca_cert=ca_cert, server_cert=server_cert, server_key=server_key, health_password_file=health_file,
-        users=users,
+        users=users, service_passwords=service,
     )

@@ -108,9 +108,16 @@ class ManagedServer:
         self.stop()
 
 
+# TLS 1.2 suites with forward secrecy and authenticated encryption only (no CBC, no SHA-1 MAC);
+# TLS 1.3 suites are all AEAD, listed to pin them explicitly
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                 "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305")
+TLS13_CIPHERS = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
+
 @dataclass(frozen=True)
 class Listener:
-    """One Mosquitto listener; with ``tls_dir`` it serves TLS 1.2 with ca.crt/server.crt/server.key there."""
+    """One Mosquitto listener; with ``tls_dir`` it serves TLS 1.2+ (AEAD suites only) with ca.crt/server.crt/server.key there."""
 
     port: int
     bind: str | None = LOOPBACK  # None = every interface (inside a container)
@@ -156,7 +163,8 @@ def mosquitto_conf_text(listeners: list[Listener], *, persistence_dir: str, run_
         lines += ["", f"listener {listener.port}{bind}"]
         if listener.tls_dir is not None:
             d = listener.tls_dir
-            lines += [f"cafile {d}/ca.crt", f"certfile {d}/server.crt", f"keyfile {d}/server.key", "tls_version tlsv1.2"]
+            lines += [f"cafile {d}/ca.crt", f"certfile {d}/server.crt", f"keyfile {d}/server.key", "tls_version tlsv1.2",
+                      f"ciphers {TLS12_CIPHERS}", f"ciphers_tls1.3 {TLS13_CIPHERS}"]
     if extra:
         lines += ["", extra]
     return "\n".join(lines) + "\n"

@@ -36,6 +36,16 @@ class Settings(BaseSettings):
         "auto", description="road time: wall clock (a live road), poles' consensus (a replay), or auto (decided per road)")
     clock_tolerance_s: float = Field(
         120.0, gt=0, description="how far a pole's clock may be from road time before its readings are corrected")
+    # the API's defences (docs/security.md)
+    webhook_allow: list[str] = Field(default_factory=list, description="internal webhook targets allowed on purpose: "
+                                     "host names, addresses or networks (e.g. [\"10.0.5.0/24\"]); all others inside "
+                                     "the site are refused")
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body the API reads (413 above)")
+    auth_failures_per_minute: int = Field(30, ge=1, description="failed authentications per client address and "
+                                          "minute before that address is refused for a minute (429)")
+    streams_per_token: int = Field(4, ge=1, description="live streams one token may hold open at once")
+    audit_retention_days: float = Field(400.0, gt=0, description="audit rows older than this are deleted")
+    audit_max_rows: int = Field(1_000_000, ge=1000, description="the audit table's size bound (oldest go first)")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -8,6 +8,7 @@ so once the sentinel is in, a forbidden message that had been let through would 
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import subprocess
@@ -29,11 +30,11 @@ from ops.broker_security import (
     concentrator_user,
     generate,
     mosquitto_hash,
-    platform_password,
     verify_mosquitto_hash,
 )
 from ops.processes import wait_for
 from ops.servers import MosquittoServer, free_port
+from streetlight.credentials import pole_password as account_password_unchecked
 from streetlight.registry import Road, load_road, make_road
 
 pytestmark = pytest.mark.servers
@@ -121,7 +122,7 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     port, tls_port = free_port(), free_port()
     security = generate(roads, SECRET, out / "set", BrokerLayout(port=port, tls_port=tls_port, autosave_interval_s=1),
                         compact_acl=request.param)
-    assert ("pattern write sl/v1/+/%u/telemetry" in security.acl.read_text()) == request.param
+    assert ("pattern write sl/v1/nanhuan-1/%u/telemetry" in security.acl.read_text()) == request.param
     server = MosquittoServer(name="mosquitto", port=port, data_dir=out / "server", config_path=security.conf).start()
     yield server, security
     server.stop()
@@ -152,7 +153,7 @@ def _tls_port(security: BrokerSecuritySet) -> int:
 
 
 def platform(broker_set, clients: list[Conn]) -> Conn:  # noqa: ANN001
-    conn = connect(broker_set, clients, "platform", platform_password(SECRET))
+    conn = connect(broker_set, clients, "platform", broker_set[1].service_passwords["platform"])
     assert conn.accepted
     return conn
 
@@ -312,7 +313,14 @@ def test_cli_writes_the_whole_set(tmp_path: Path) -> None:
     assert all(verify_mosquitto_hash(account_password(SECRET, "NH-042"), line.split(":", 1)[1])
                for line in (out / "passwd").read_text().splitlines() if line.startswith("NH-042:"))
     assert (out / "ca.crt").exists() and (out / "server.key").exists()
-    assert platform_password(SECRET) in result.output
+    accounts = json.loads((tmp_path / "var" / "broker-accounts.json").read_text())
+    assert (tmp_path / "var" / "broker-accounts.json").stat().st_mode & 0o777 == 0o600
+    # random, never derived from the pole secret, and printed only when asked
+    assert accounts["platform"] != account_password_unchecked(SECRET, "platform")
+    assert accounts["platform"] not in result.output and "--show-password" in result.output
+    shown = CliRunner().invoke(app, ["broker", "config", "--road", ROAD, "--out", str(out), "--docker",
+                                     "--show-password"], env=env)
+    assert shown.exit_code == 0 and accounts["platform"] in shown.output
 
 
 def test_new_road_is_accepted_after_regeneration_and_sighup(tmp_path: Path, clients) -> None:  # noqa: ANN001
@@ -332,7 +340,7 @@ def test_new_road_is_accepted_after_regeneration_and_sighup(tmp_path: Path, clie
             return connect(broker_set, clients, "RB-001").accepted
 
         assert wait_for(accepted, 10, interval_s=0.2)
-        plat = connect(broker_set, clients, "platform", platform_password(SECRET))
+        plat = connect(broker_set, clients, "platform", security.service_passwords["platform"])
         plat.subscribe("sl/v1/road-b/+/telemetry")
         m = mark()
         pole = connect(broker_set, clients, "RB-001")

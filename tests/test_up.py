@@ -16,7 +16,6 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ops.broker_security import platform_password
 from ops.processes import ProcessGroup, pick_port, port_is_free, wait_for
 from ops.servers import free_port
 
@@ -129,10 +128,12 @@ def test_up_starts_everything_and_leaves_nothing_running(tmp_path: Path) -> None
         assert ready and up.poll() is None, f"up did not get ready:\n{output[-3000:]}"
         state = json.loads(state_file.read_text())
         mqtt_port = int(state["mqtt_url"].rsplit(":", 1)[1])
-        secret = (var / "secret").read_text().strip()
+        accounts = var / "broker-accounts.json"
+        assert accounts.stat().st_mode & 0o777 == 0o600
+        platform_pw = json.loads(accounts.read_text())["platform"]
 
         # the broker runs with the generated security set, the database answers
-        assert _connect_code(mqtt_port, "platform", platform_password(secret)) == 0
+        assert _connect_code(mqtt_port, "platform", platform_pw) == 0
         assert _connect_code(mqtt_port, None, None) >= 0x80, "anonymous must be refused"
         with urllib.request.urlopen(f"{state['influx_url']}/ping", timeout=5) as resp:
             assert resp.status == 204
@@ -144,7 +145,7 @@ def test_up_starts_everything_and_leaves_nothing_running(tmp_path: Path) -> None
         if "simulate" not in state["missing"]:
             assert "simulate" in started
             # the simulated poles get in with their own credentials: their telemetry arrives
-            assert _first_telemetry(mqtt_port, platform_password(secret)).startswith("sl/v1/nanhuan-1/NH-")
+            assert _first_telemetry(mqtt_port, platform_pw).startswith("sl/v1/nanhuan-1/NH-")
         second = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert second.returncode == 1 and "another 'streetlight up' is running" in second.stderr
         descendants = psutil.Process(up.pid).children(recursive=True)
@@ -181,8 +182,13 @@ def test_compose_file_has_the_services_healthchecks_and_volumes() -> None:
     assert "./deploy/mosquitto:/mosquitto/config" in services["mosquitto"]["volumes"]
     env = services["platform"]["environment"]
     for key in ("STREETLIGHT_MQTT_URL", "STREETLIGHT_MQTT_USERNAME", "STREETLIGHT_MQTT_PASSWORD",
-                "STREETLIGHT_INFLUX_URL", "STREETLIGHT_DATA_DIR", "STREETLIGHT_POLE_SECRET"):
+                "STREETLIGHT_INFLUX_URL", "STREETLIGHT_DATA_DIR"):
         assert key in env, key
+    # the platform never gets the pole secret, the poles never get the platform's account
+    assert "STREETLIGHT_POLE_SECRET" not in env
+    sim_env = services["simulator"]["environment"]
+    assert "STREETLIGHT_POLE_SECRET" in sim_env
+    assert not {"STREETLIGHT_MQTT_USERNAME", "STREETLIGHT_MQTT_PASSWORD"} & set(sim_env)
     assert env["STREETLIGHT_MQTT_URL"] == "mqtt://mosquitto:1883"
     for dep in ("mosquitto", "influxdb"):
         assert services["platform"]["depends_on"][dep]["condition"] == "service_healthy"

@@ -13,7 +13,7 @@ from ..deps import PREFIX, Context, context, guard, principal
 from ..errors import ConflictProblem, InvalidProblem, NotFoundProblem
 from ..jsonresp import FastJSON
 from ..models import AuditList, In, TokenCreate, TokenCreated, TokenOut, WhoAmI
-from ..notify import BadWebhookUrl, UnknownWebhook
+from ..notify import BadWebhookUrl, UnknownWebhook, mask_text, mask_url
 
 router = APIRouter(prefix=PREFIX, tags=["admin"])
 Ctx = Annotated[Context, Depends(context)]
@@ -62,10 +62,11 @@ def whoami(who: Who) -> FastJSON:
 def audit(ctx: Ctx, actor: Annotated[str | None, Query(max_length=100)] = None,
           action: Annotated[str | None, Query(max_length=64, examples=["dim_segment"])] = None,
           target: Annotated[str | None, Query(max_length=200)] = None,
-          result: Literal["ok", "denied", "rejected", "rate_limited", "failed"] | None = None,
+          result: Literal["ok", "denied", "rejected", "rate_limited", "failed", "unauthenticated"] | None = None,
           since_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> FastJSON:
-    """Control actions and fault transitions, newest first: who, what, target, when, result."""
+    """Control actions, fault transitions, token and webhook changes and refusals, newest first:
+    who, what, target, when, result. Refusals of one caller are aggregated (``count``)."""
     entries = ctx.audit.list(actor=actor, action=action, target=target, result=result, since_ms=since_ms, limit=limit)
     return FastJSON({"count": len(entries), "entries": entries})
 
@@ -77,10 +78,15 @@ def list_tokens(ctx: Ctx) -> FastJSON:
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, **guard("admin"))
 def create_token(ctx: Ctx, who: Who, req: TokenCreate) -> FastJSON:
-    """A new token; the token itself is in this answer only."""
-    token, record = ctx.tokens.create(req.role, req.name)
+    """A new token; the token itself is in this answer only. ``expires_in_days`` gives it a lifetime."""
+    expires_s = req.expires_in_days * 86_400 if req.expires_in_days is not None else None
+    try:
+        token, record = ctx.tokens.create(req.role, req.name, expires_in_s=expires_s)
+    except ValueError as err:
+        raise InvalidProblem(str(err)) from None
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="create_token",
-                     target=f"token {record['id']}", params={"role": req.role, "name": req.name}, result="ok")
+                     target=f"token {record['id']}", result="ok",
+                     params={"role": req.role, "name": record["name"], "expires_ms": record["expires_ms"]})
     return FastJSON({**record, "token": token}, status_code=201)
 
 
@@ -110,6 +116,9 @@ def add_webhook(ctx: Ctx, who: Who, req: WebhookIn) -> FastJSON:
     try:
         hook = ctx.notifier.add(req.name, req.kind, req.url, req.secret, req.min_severity)
     except BadWebhookUrl as err:
+        ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="add_webhook",
+                         target="webhook", params={"kind": req.kind, "url": mask_url(req.url)}, result="rejected",
+                         detail=mask_text(str(err))[:300])
         raise InvalidProblem(str(err)) from None
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="add_webhook",
                      target=f"webhook {hook['id']}", params={"kind": req.kind, "url": hook["url"]}, result="ok")

@@ -33,10 +33,12 @@ def register(app: typer.Typer) -> None:
         tls_host: Annotated[list[str] | None, typer.Option("--tls-host", help="name or IP the certificate is for; repeat [default: localhost, 127.0.0.1, mosquitto]")] = None,
         concentrators: bool = typer.Option(True, help="also create concentrator accounts (one per road, one per cabinet)"),
         compact_acl: bool = typer.Option(None, "--compact-acl/--explicit-acl", help="pole rights as %u patterns or explicit lines [default: patterns above 2,000 poles]"),
+        show_password: bool = typer.Option(False, "--show-password", help="also print the platform account's password (it is never printed otherwise)"),
     ) -> None:
         """Write the broker security set: anonymous off, one account per pole, ACL, TLS listener."""
-        from ops.broker_security import BrokerLayout, generate, platform_password
+        from ops.broker_security import PLATFORM_USER, BrokerLayout, generate, service_passwords
 
+        from ..credentials import service_accounts_path
         from ..registry import load_road
 
         s = settings()
@@ -50,8 +52,15 @@ def register(app: typer.Typer) -> None:
                                   tls_hosts=hosts, run_as=None)
         else:
             layout = BrokerLayout(port=port, tls_port=None if no_tls else tls_port, bind=bind or None, tls_hosts=hosts)
-        result = generate(roads, secret, out, layout, concentrators=concentrators, compact_acl=compact_acl)
+        service = service_passwords(s.state_dir())
+        result = generate(roads, secret, out, layout, concentrators=concentrators, compact_acl=compact_acl,
+                          service=service)
         typer.echo(f"wrote {result.out_dir}: mosquitto.conf, passwd ({len(result.users)} accounts, "
                    f"{result.pole_count} poles), acl" + (", ca.crt, server.crt, server.key" if result.ca_cert else ""))
-        typer.echo(f"platform account: username 'platform', password {platform_password(secret)}")
+        where = service_accounts_path(s.state_dir())
+        if show_password:
+            typer.echo(f"platform account: username '{PLATFORM_USER}', password {service[PLATFORM_USER]}")
+        else:
+            typer.echo(f"platform account: username '{PLATFORM_USER}', random password kept in {where} "
+                       "(mode 0600; --show-password prints it)")
         typer.echo("pole accounts: username = pole id, password = streetlight.credentials.pole_password(secret, pole id)")

@@ -24,9 +24,13 @@ def register(app: typer.Typer) -> None:
         database (the database is created if missing). Ctrl-C stops it."""
         from runtime.serve import run_gateway_only, run_platform
 
+        from ..credentials import platform_account
         from ..registry import load_road
 
         s = settings(api_port=port)
+        if s.mqtt_username is None and (account := platform_account(s.data_dir)) is not None:
+            # the random platform password 'broker config' / 'up' keep in the data folder
+            s = s.with_overrides(mqtt_username=account[0], mqtt_password=account[1])
         roads = [load_road(r) for r in (road or s.roads)]
         if gateway_only:
             run_gateway_only(s, roads, client_id=client_id, shared_group=shared_group, metrics_port=port)

@@ -59,10 +59,18 @@ def _child_env(s_env: dict[str, str]) -> dict[str, str]:
     import os
 
     # the local servers need no database credentials and no broker CA: drop any set for others
-    foreign = {f"STREETLIGHT_{k}" for k in ("MQTT_CA_FILE", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TOKEN")}
+    foreign = {f"STREETLIGHT_{k}" for k in ("MQTT_CA_FILE", "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TOKEN",
+                                             "POLE_SECRET")}
     env = {k: v for k, v in os.environ.items() if k not in foreign}
     env.update(s_env)
     env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _device_env(platform_env: dict[str, str], secret: str) -> dict[str, str]:
+    """The simulated poles' environment: the pole secret, and not the platform's account."""
+    env = {k: v for k, v in platform_env.items() if k not in ("STREETLIGHT_MQTT_USERNAME", "STREETLIGHT_MQTT_PASSWORD")}
+    env["STREETLIGHT_POLE_SECRET"] = secret
     return env
 
 
@@ -92,7 +100,7 @@ def register(app: typer.Typer) -> None:
         api_wait: float = typer.Option(90.0, help="seconds to wait for the API to answer"),
     ) -> None:
         """Run the road on this machine: broker, database, platform and simulator. Ctrl-C stops all."""
-        from ops.broker_security import BrokerLayout, generate
+        from ops.broker_security import PLATFORM_USER, BrokerLayout, generate, service_passwords
         from ops.processes import ProcessGroup
 
         from ..registry import load_road
@@ -120,9 +128,11 @@ def register(app: typer.Typer) -> None:
         secret = site_secret(var, s.pole_secret.get_secret_value() if s.pole_secret else None)
         roads = [load_road(r) for r in (road or s.roads)]
         (var / "mosquitto" / "persist").mkdir(parents=True, exist_ok=True)
+        service = service_passwords(var)
         security = generate(roads, secret, var / "broker",
                             BrokerLayout(port=ports.mqtt, tls_port=ports.mqtt_tls,
-                                         persistence_dir=str(var / "mosquitto" / "persist"), autosave_interval_s=5))
+                                         persistence_dir=str(var / "mosquitto" / "persist"), autosave_interval_s=5),
+                            service=service)
 
         group = ProcessGroup(var / "logs")
         state_file = var / "up.json"
@@ -131,11 +141,10 @@ def register(app: typer.Typer) -> None:
             _start_servers(group, ports, security.conf, var)
             env = _child_env({
                 "STREETLIGHT_MQTT_URL": f"mqtt://127.0.0.1:{ports.mqtt}",
-                "STREETLIGHT_MQTT_USERNAME": "platform",
-                "STREETLIGHT_MQTT_PASSWORD": _platform_password(secret),
+                "STREETLIGHT_MQTT_USERNAME": PLATFORM_USER,
+                "STREETLIGHT_MQTT_PASSWORD": service[PLATFORM_USER],
                 "STREETLIGHT_INFLUX_URL": f"http://127.0.0.1:{ports.influx}",
                 "STREETLIGHT_INFLUX_DB": s.influx_db,
-                "STREETLIGHT_POLE_SECRET": secret,
                 "STREETLIGHT_DATA_DIR": str(var),
                 "STREETLIGHT_API_HOST": "127.0.0.1",
                 "STREETLIGHT_API_PORT": str(ports.api),
@@ -155,7 +164,7 @@ def register(app: typer.Typer) -> None:
                 state["token"] = _create_token(env)
             if sim and "simulate" in commands and not stop.is_set():
                 child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed,
-                                                   "--link", "4g"], env=env)
+                                                   "--link", "4g"], env=_device_env(env, secret))
                 _say(f"starting the simulated road: scenario {scenario} at speed {speed} (pid {child.pid})")
             if not stop.is_set():
                 state["started"] = [{"name": n, "pid": p} for n, p in group.pids().items()]
@@ -194,12 +203,6 @@ def _refuse_second_run(state_file: Path) -> None:
              "stop it first, or give this one another --data-dir")
         raise typer.Exit(1)
     state_file.unlink()  # left by a run that was killed
-
-
-def _platform_password(secret: str) -> str:
-    from ops.broker_security import platform_password
-
-    return platform_password(secret)
 
 
 def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int) -> Ports:

@@ -55,8 +55,15 @@ def api_options() -> ApiOptions:
 
 
 @pytest.fixture
-def app(platform: PlatformPort, tmp_path: Path, api_options: ApiOptions) -> FastAPI:
-    return create_app(platform, Settings(data_dir=tmp_path), tmp_path / "api.sqlite3", api_options)
+def api_settings(tmp_path: Path) -> Settings:
+    # the webhook receivers of these tests listen on loopback, which a site must allow on purpose;
+    # the route × role matrix makes more failed authentications than a real client would
+    return Settings(data_dir=tmp_path, webhook_allow=["127.0.0.1"], auth_failures_per_minute=100_000)
+
+
+@pytest.fixture
+def app(platform: PlatformPort, tmp_path: Path, api_options: ApiOptions, api_settings: Settings) -> FastAPI:
+    return create_app(platform, api_settings, tmp_path / "api.sqlite3", api_options)
 
 
 @dataclass
