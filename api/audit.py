@@ -15,7 +15,6 @@ CREATE TABLE IF NOT EXISTS audit (
     role TEXT NOT NULL, token_id TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
     params TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL
 )"""
-RESULTS = ("ok", "denied", "rejected", "rate_limited", "failed")
 
 
 class AuditLog:

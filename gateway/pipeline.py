@@ -114,10 +114,6 @@ class Pipeline:
             except Exception:
                 log.exception("committing a batch of %d failed", len(item.batch))
 
-    def process(self, batch: list[Raw]) -> None:
-        """Prepare and commit one batch on the calling thread."""
-        self.commit(self.prepare(batch))
-
     def prepare(self, batch: list[Raw]) -> _Prepared:
         """Validate, count rejections, deduplicate and encode (no I/O but the rejected log)."""
         lines: list[str] = []

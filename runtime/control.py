@@ -82,7 +82,6 @@ class ControlService:
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
         self.fault_listeners: list[Callable[[Fault], None]] = []
-        self.level_listeners: list[Callable[[str, str, float, str], None]] = []
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         gateway.add_listener(self._on_inbound)
@@ -162,11 +161,6 @@ class ControlService:
                             log.exception("controller tick failed on %s", rc.road.id)
 
     # -- decisions -----------------------------------------------------------------------------
-    def tick_now(self, road: str) -> Decisions:
-        rc = self.roads[road]
-        with rc.lock:
-            return self._tick(rc, self.now_ms(road))
-
     def now_ms(self, road: str | None = None) -> int:
         """Platform time of ``road`` (of the most advanced road when not given)."""
         times = [rc.platform_now() for rc in ([self.roads[road]] if road else self.roads.values())]
@@ -193,8 +187,6 @@ class ControlService:
                 rc.last_cmd[c.pole] = rec.cmd_id
             except Exception:
                 log.exception("could not dispatch %s to %s", c, c.pole)
-            for fn in self.level_listeners:
-                fn(road, c.pole, c.level, c.reason)
         for f in decisions.faults:
             try:
                 self.store.save_fault(f)

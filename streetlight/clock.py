@@ -1,8 +1,5 @@
 """Clocks. Every decision is taken on message time (``ts``), never on the wall clock.
 
-* :class:`SimClock` — the simulators' clock: starts at a simulated instant and runs ``speed``
-  times faster than the wall clock (``speed=None`` means as fast as possible: the caller
-  advances it explicitly).
 * :class:`EventClock` — the platform's clock: the latest device ``ts`` seen, so a replay at any
   speed gives the same results; between messages it moves on with the wall clock at the rate
   observed, so heartbeats keep flowing when a road is quiet.
@@ -26,26 +23,6 @@ def parse_local(text: str, tz: str = "Asia/Shanghai") -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
     return int(dt.timestamp() * 1000)
-
-
-class SimClock:
-    def __init__(self, start_ms: int, speed: float | None = 1.0) -> None:
-        self.start_ms = start_ms
-        self.speed = speed
-        self._now = start_ms
-        self._wall0 = time.monotonic()
-
-    def now_ms(self) -> int:
-        return self._now
-
-    def advance_to(self, ts_ms: int) -> None:
-        """Move simulated time to ``ts_ms``, sleeping as the speed requires (not at speed max)."""
-        if self.speed is not None:
-            due = self._wall0 + (ts_ms - self.start_ms) / 1000.0 / self.speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        self._now = max(self._now, ts_ms)
 
 
 class EventClock:
