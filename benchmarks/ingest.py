@@ -276,7 +276,6 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         b = Bench(Path(tmp))
         try:
             steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-                ("line protocol", serializers),
                 ("broker ceiling", lambda: b.ceiling(n_gw)),
                 ("naive", lambda: b.run_case("naive: one HTTP write per message", "naive", "nanhuan-1", n_naive)),
                 ("batched", lambda: b.run_case("naive batched: 1,000 points per write", "batched", "nanhuan-1",
@@ -289,6 +288,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 ("gateway x2 10k", lambda: b.run_case("gateway, 2 processes (shared subscription)", "gateway", big,
                                                       n_gw, 2)),
                 ("soak", lambda: b.soak(8 if quick else 600, 2_000)),
+                ("line protocol", serializers),
             ]
             rows = []
             for name, step in steps:
