@@ -10,8 +10,11 @@ test: install
 demo: install
 	.venv/bin/streetlight up
 
+# style (ruff), the package rules (import-linter, [tool.importlinter]), types (mypy, [tool.mypy])
 lint: install
 	.venv/bin/ruff check streetlight gateway controller telemetry simulators api runtime ops benchmarks tests
+	.venv/bin/lint-imports --no-cache
+	.venv/bin/mypy
 
 bench: install
 	.venv/bin/streetlight bench all

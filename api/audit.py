@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS audit (
     role TEXT NOT NULL, token_id TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
     params TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1
 )"""
-RESULTS = ("ok", "denied", "rejected", "rate_limited", "failed", "unauthenticated")
 PRUNE_EVERY_S = 3600.0
 
 

@@ -8,7 +8,7 @@ failure is counted (``streetlight_api_auth_failures_total``) and audited, aggreg
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -78,7 +78,7 @@ NO_TOKEN = ("this route needs a bearer token: send the header 'Authorization: Be
             "an admin creates one with 'streetlight token create --role viewer --name YOU'")
 
 
-def client_address(scope: dict[str, Any]) -> str:
+def client_address(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 

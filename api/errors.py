@@ -6,8 +6,7 @@
     ├── NotFoundProblem (404)     unknown road, pole, segment, command, fault, schedule, token
     ├── ConflictProblem (409)     a transition not allowed now, or a missing ``confirm``
     ├── InvalidProblem (422)      parameters valid one by one but not together (a range too wide)
-    ├── RateLimited (429)         too many commands from one token; ``retry_after`` seconds
-    └── UnavailableProblem (503)  broker or database away
+    └── RateLimited (429)         too many commands from one token; ``retry_after`` seconds
 
 Platform errors (:mod:`api.platform`) and request validation errors are translated here, at
 the boundary, so route code raises and never builds responses by hand.
@@ -82,10 +81,6 @@ class RateLimited(ApiError):
     def __init__(self, detail: str, retry_after: float) -> None:
         super().__init__(detail, {"Retry-After": str(max(1, round(retry_after)))})
         self.retry_after = retry_after
-
-
-class UnavailableProblem(ApiError):
-    status, title = 503, "Service Unavailable"
 
 
 def problem_response(status: int, title: str, detail: str, instance: str | None = None,

@@ -137,7 +137,8 @@ class AuthBeforeBody:
         self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or not scope["path"].startswith("/api/"):
+        if (scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS")
+                or not scope["path"].startswith("/api/")):
             await self.app(scope, receive, send)
             return
         try:

@@ -40,7 +40,6 @@ from streetlight.errors import StreetlightError
 from streetlight.registry import Road
 
 LIVE_KINDS = ("twin", "command", "alert")
-COMMAND_STATUSES = ("pending", "acked", "failed", "expired")
 
 
 def active_schedule_ids(road: Road, entries: list[dict[str, Any]], now_ms: int) -> dict[str, str | None]:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from ops.servers import LOOPBACK, free_port
+from streetlight.net import LOOPBACK, free_port
 
 
 @contextmanager

@@ -7,7 +7,9 @@ Every case runs in this one invocation, on servers started here, so the figures 
 * the same callback batching 1,000 points per write;
 * the gateway (validation, deduplication, durable hand-off, acks after storage), one process
   and two processes on one MQTT 5 shared subscription; for 93 and for 10,000 poles;
-* a soak: the gateway under steady load, its memory sampled (10 minutes; 15 s with ``quick``).
+* a soak: the gateway under steady load, its memory sampled (10 minutes; 15 s with ``quick``);
+* line protocol alone (no servers): the same 100,000 parsed telemetry messages serialized by
+  ``telemetry.lineproto`` and by influxdb-client's ``Point``, rounds alternating, median of each.
 
 Method: each consumer connects once to create its persistent session, disconnects, the broker
 is loaded with N messages, then the consumer comes back and the rate is read from the database
@@ -29,9 +31,13 @@ from typing import Any
 
 import httpx
 import psutil
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
 
 from ops.servers import InfluxServer, MosquittoServer, find_binary, start_influxd, start_mosquitto
-from streetlight.registry import load_road
+from streetlight.protocol import TELEMETRY_FIELDS, Telemetry, parse_telemetry
+from streetlight.registry import Pole, load_road
+from telemetry.lineproto import INT_FIELDS, point_time_ns, tag_set, telemetry_line
 
 from .loadgen import RawPublisher, telemetry_messages
 
@@ -152,7 +158,8 @@ class Bench:
         done.set()
         self._stop(procs)
         self._forget([a[4] for a in argvs])
-        return {"case": case, "poles": len(road.poles), "messages": n, **_rates(samples, n), "rss_mib": round(rss / 2**20)}
+        return {"case": case, "poles": len(road.poles), "messages": n, **_rates(samples, n),
+                "rss_mib": round(rss / 2**20)}
 
     # -- the broker alone ------------------------------------------------------------------------
     def ceiling(self, n: int) -> dict[str, Any]:
@@ -206,6 +213,44 @@ class Bench:
                 "stored_all": stored == total}
 
 
+def _point_line(road: str, pole: Pole, t: Telemetry) -> str:
+    """The line influxdb-client writes for a telemetry message (what :func:`telemetry_line` matches)."""
+    p = (Point("telemetry").tag("road", road).tag("pole", pole.id).tag("segment", pole.segment)
+         .tag("feeder", pole.feeder).tag("side", pole.side).field("seq", t.seq))
+    for name in TELEMETRY_FIELDS:
+        v = getattr(t, name)
+        if v is not None:
+            p.field(name, int(v) if name in INT_FIELDS else float(v))
+    return str(p.time(point_time_ns(t.ts, t.seq), WritePrecision.NS).to_line_protocol())
+
+
+def serializers(n: int = 100_000, rounds: int = 3) -> dict[str, Any]:
+    """Line protocol for ``n`` parsed telemetry messages, hand-written vs influxdb-client's ``Point``.
+
+    The hand-written side is what the gateway runs: each pole's tag set escaped once, a line per
+    message. Rounds alternate so that load from other processes falls on both sides alike."""
+    road = load_road("nanhuan-1")
+    poles = {p.id: p for p in road.poles}
+    msgs = [(poles[topic.split("/")[3]], parse_telemetry(body))
+            for topic, body in telemetry_messages(road.id, road.pole_ids, n, T0)]
+    tags = {p.id: tag_set(road.id, p, p.id) for p in road.poles}
+    hand: list[float] = []
+    client: list[float] = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        ours = [telemetry_line(tags[pole.id], m) for pole, m in msgs]
+        hand.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        theirs = [_point_line(road.id, pole, m) for pole, m in msgs]
+        client.append(time.perf_counter() - t)
+        if ours != theirs:
+            raise AssertionError("telemetry_line and influxdb-client's Point wrote different lines")
+    h, c = sorted(hand)[rounds // 2], sorted(client)[rounds // 2]
+    return {"case": f"line protocol only, {n:,} telemetry messages (median of {rounds} alternating rounds)",
+            "messages": n, "lineproto_msg_per_s": round(n / h), "point_msg_per_s": round(n / c),
+            "lineproto_x_point": round(c / h, 1)}
+
+
 def _rates(samples: list[tuple[float, int, float]], n: int) -> dict[str, Any]:
     """Rows per second and CPU between 10 % and 90 % of ``n`` rows (interpolated)."""
 
@@ -233,7 +278,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
                 ("broker ceiling", lambda: b.ceiling(n_gw)),
                 ("naive", lambda: b.run_case("naive: one HTTP write per message", "naive", "nanhuan-1", n_naive)),
-                ("batched", lambda: b.run_case("naive batched: 1,000 points per write", "batched", "nanhuan-1", n_batched)),
+                ("batched", lambda: b.run_case("naive batched: 1,000 points per write", "batched", "nanhuan-1",
+                                               n_batched)),
                 ("gateway", lambda: b.run_case("gateway, 1 process", "gateway", "nanhuan-1", n_gw)),
                 ("gateway x2", lambda: b.run_case("gateway, 2 processes (shared subscription)", "gateway", "nanhuan-1",
                                                   n_gw, 2)),
@@ -242,13 +288,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 ("gateway x2 10k", lambda: b.run_case("gateway, 2 processes (shared subscription)", "gateway", big,
                                                       n_gw, 2)),
                 ("soak", lambda: b.soak(8 if quick else 600, 2_000)),
+                ("line protocol", serializers),
             ]
             rows = []
             for name, step in steps:
                 t = time.perf_counter()
                 rows.append(step())
-                print(f"  {name}: {rows[-1].get('msg_per_s')} msg/s ({time.perf_counter() - t:.0f} s)", file=sys.stderr,
-                      flush=True)
+                rate = rows[-1].get("msg_per_s", rows[-1].get("lineproto_msg_per_s"))
+                print(f"  {name}: {rate} msg/s ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
         finally:
             b.close()
     _ratios(rows)
@@ -256,11 +303,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
-    for poles in {r["poles"] for r in rows}:
+    for poles in {r["poles"] for r in rows if "poles" in r}:
         naive = next((r["msg_per_s"] for r in rows if r["case"].startswith("naive:") and r["msg_per_s"]), 0)
         batched = next((r["msg_per_s"] for r in rows if r["case"].startswith("naive batched") and r["poles"] == poles
                         and r["msg_per_s"]), 0)
         for r in rows:
-            if r["poles"] == poles and r.get("msg_per_s"):
+            if r.get("poles") == poles and r.get("msg_per_s"):
                 r["x_naive"] = round(r["msg_per_s"] / naive, 1) if naive else ""
                 r["x_batched"] = round(r["msg_per_s"] / batched, 2) if batched else ""

@@ -45,15 +45,15 @@ class AstroClock:
 
     def dusk_ms(self, d: date) -> int:
         """Dusk of local date ``d`` in epoch ms."""
-        return self._dusk(d)  # type: ignore[no-any-return]
+        return self._dusk(d)
 
     def dawn_ms(self, d: date) -> int:
         """Dawn of local date ``d`` in epoch ms."""
-        return self._dawn(d)  # type: ignore[no-any-return]
+        return self._dawn(d)
 
     def _elev_uncached(self, minute: int) -> float:
         return float(elevation(self.observer, datetime.fromtimestamp(minute * 60, UTC)))
 
     def sun_elevation(self, ts_ms: int) -> float:
         """The sun's elevation in degrees at ``ts_ms`` (to the minute)."""
-        return self._elev(ts_ms // 60_000)  # type: ignore[no-any-return]
+        return self._elev(ts_ms // 60_000)

@@ -121,7 +121,7 @@ class TrafficEstimator:
         k = self.f.stuck_neighbours
         n = len(veh)
         stuck = np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(covered & (veh == 0)):
+        for i in np.flatnonzero(covered & (veh == 0)).tolist():
             nb = [j for j in range(max(0, i - k), min(n, i + k + 1)) if j != i and fresh[j]]
             counts = veh[nb] if nb else np.zeros(0)
             if len(counts) >= 2 and float(np.median(counts)) >= self.f.stuck_min_neighbour_count:

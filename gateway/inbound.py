@@ -1,4 +1,4 @@
-"""The gateway's own message types: what paho hands over, and what listeners receive."""
+"""The gateway's own message types: what the ingest connection hands over, and what listeners receive."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Raw:
-    """A PUBLISH as received: converted on paho's thread, everything else happens later."""
+    """A PUBLISH as received: cut from the socket on the ingest connection's reading thread
+    (:mod:`gateway.wire`); everything else happens later, on the pipeline's thread."""
 
     topic: str
     payload: bytes

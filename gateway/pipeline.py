@@ -114,10 +114,6 @@ class Pipeline:
             except Exception:
                 log.exception("committing a batch of %d failed", len(item.batch))
 
-    def process(self, batch: list[Raw]) -> None:
-        """Prepare and commit one batch on the calling thread."""
-        self.commit(self.prepare(batch))
-
     def prepare(self, batch: list[Raw]) -> _Prepared:
         """Validate, count rejections, deduplicate, put on road time and encode (no I/O but the
         rejected log)."""
@@ -161,7 +157,8 @@ class Pipeline:
         if inb.kind == "status":
             now = clock.now_ms()
             return replace(inb, ts_ms=now if now is not None else self.clock.now_or_wall(inb.road), road_ms=now)
-        j = clock.observe(inb.pole, inb.ts_ms) if inb.kind in ("telemetry", "event") else clock.judge(inb.pole, inb.ts_ms)
+        timed = inb.kind in ("telemetry", "event")  # evidence of road time; state and ack are only judged
+        j = clock.observe(inb.pole, inb.ts_ms) if timed else clock.judge(inb.pole, inb.ts_ms)
         if j.corrected:
             self.metrics.clock_corrected += 1
             return replace(inb, ts_ms=j.ts_ms, message=inb.message.model_copy(update={"ts": j.ts_ms}),

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streetlight.errors import ServerStartError
-
-LOOPBACK = "127.0.0.1"
+from streetlight.net import LOOPBACK, free_port  # noqa: F401  (part of this module's interface)
 
 
 def _current_user() -> str:
@@ -30,12 +29,6 @@ def _current_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return "root" if os.geteuid() == 0 else "nobody"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def find_binary(name: str) -> str:

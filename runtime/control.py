@@ -101,7 +101,6 @@ class ControlService:
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
         self.fault_listeners: list[Callable[[Fault], None]] = []
-        self.level_listeners: list[Callable[[str, str, float, str], None]] = []
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         gateway.add_listener(self._on_inbound)
@@ -187,11 +186,6 @@ class ControlService:
                             log.exception("controller tick failed on %s", rc.road.id)
 
     # -- decisions -----------------------------------------------------------------------------
-    def tick_now(self, road: str) -> dict[str, CommandRecord]:
-        rc = self.roads[road]
-        with rc.lock:
-            return self._tick(rc, self.now_ms(road))
-
     def now_ms(self, road: str | None = None) -> int:
         """Road time of ``road`` as the controller knows it (of the most advanced road when not
         given); the wall clock while nothing has been heard yet."""
@@ -223,8 +217,6 @@ class ControlService:
             rc.last_cmd[c.pole] = rec.cmd_id
         except Exception:
             log.exception("could not dispatch %s to %s", c, c.pole)
-        for fn in self.level_listeners:
-            fn(road, c.pole, c.level, c.reason)
         return rec
 
     def _apply(self, rc: RoadControl, decisions: Decisions, by: _Operator | None = None) -> dict[str, CommandRecord]:

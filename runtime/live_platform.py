@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -358,9 +357,3 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     base = round(sum(x["baseline_kwh"] for x in rows), 3)
     return {"energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
             "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0}
-
-
-def local_day(road: Road, ts_ms: int) -> date:
-    """The local date of the evening a night belongs to (a night runs noon to noon)."""
-    dt = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(road.timezone)) - timedelta(hours=12)
-    return dt.date()

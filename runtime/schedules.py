@@ -131,7 +131,8 @@ def import_schedule_file(store: ControllerStore, roads: list[Road], path: Path) 
         except (KeyError, ValueError, TypeError, ScheduleError) as err:
             log.warning("schedules of %s in %s do not compile (%s); not imported", road.id, path, err)
             continue
-        store.save_schedule(road.id, entries, stored.depression_deg if stored else ScheduleBook.default().depression_deg,
+        depression = stored.depression_deg if stored else ScheduleBook.default().depression_deg
+        store.save_schedule(road.id, entries, depression,
                             "import", int(path.stat().st_mtime * 1000), stored.version + 1 if stored else 1)
         done.append(road.id)
     path.rename(path.with_name(path.name + ".imported"))

@@ -22,7 +22,8 @@ def main() -> None:
     road = make_road(
         93, road_id="nanhuan-1", prefix="NH", name="Nanhuan 1st Road", local_name="南环一路",
         segment_every_m=820.0, cabinet_every_m=1620.0, origin_lat=31.7181, origin_lon=119.5432,
-        intersections=["西环一路 Xihuan 1st Rd", "华城路 Huacheng Rd", "金沙路 Jinsha Rd", "东门大街 Dongmen St", "南洲路 Nanzhou Rd"],
+        intersections=["西环一路 Xihuan 1st Rd", "华城路 Huacheng Rd", "金沙路 Jinsha Rd", "东门大街 Dongmen St",
+                       "南洲路 Nanzhou Rd"],
         note="Synthetic geometry, plausible for an east-west urban arterial in Jintan (about 31.7 N, 119.6 E).",
     )
     data = road_to_mapping(road)

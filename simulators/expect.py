@@ -10,8 +10,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from streetlight.errors import ProtocolError
 from streetlight.protocol import Alert, parse_alert, road_topic
 
@@ -79,7 +77,3 @@ class AlertCollector:
     def close(self) -> None:
         self.collect()
         self.conn.close()
-
-
-def alert_json(alert: Alert) -> str:
-    return orjson.dumps(alert.to_dict()).decode()

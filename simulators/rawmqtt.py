@@ -105,7 +105,8 @@ class RawMqtt:
         """Stop every write and keep the socket open, as a device losing its supply.
 
         The broker publishes the will when the keep-alive runs out, or when the same client id
-        connects again first (it ends the mute connection then). The reader keeps draining what the broker sends (and acknowledges
+        connects again first (it ends the mute connection then). The reader keeps draining what the broker
+        sends (and acknowledges
         nothing) until the broker closes the connection, then closes the socket.
         """
         self.silent = True

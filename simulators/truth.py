@@ -224,13 +224,13 @@ def read_truth(path: Path | str) -> Truth:
                                      ("power", "power_w"), ("lux", "ambient_lux")):
                         rows[key].append(obj[col])
                 elif kind == "fault":
-                    key = (obj["type"], obj["label"])
+                    span_key = (obj["type"], obj["label"])
                     if obj["state"] == "began":
-                        open_[key] = len(spans)
+                        open_[span_key] = len(spans)
                         spans.append(FaultSpan(obj["type"], obj["target"], obj["label"], tuple(obj["poles"]),
                                                obj["feeder"], int(obj["ts"])))
-                    elif key in open_:
-                        b = spans[open_.pop(key)]
+                    elif span_key in open_:
+                        b = spans[open_.pop(span_key)]
                         spans[spans.index(b)] = FaultSpan(b.type, b.target, b.label, b.poles, b.feeder,
                                                           b.began_ms, int(obj["ts"]))
                 else:

@@ -188,7 +188,8 @@ class RoadClocks:
                  wall: Callable[[], int] = wall_ms, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy or ClockPolicy()
         self._wall = wall
-        self.roads = {rid: RoadClock(poles, self.policy, wall=wall, monotonic=monotonic) for rid, poles in roads.items()}
+        self.roads = {rid: RoadClock(poles, self.policy, wall=wall, monotonic=monotonic)
+                      for rid, poles in roads.items()}
 
     def __getitem__(self, road: str) -> RoadClock:
         return self.roads[road]

@@ -81,8 +81,6 @@ class InfluxWriter:
         self._params = {"db": db, "precision": "n"}
         self.spool = Spool(Path(spool_dir) / "spool", max_bytes=spool_max_bytes)
         self.dead_letter = DeadLetter(Path(spool_dir) / "dead-letter.jsonl")
-        self.points_written = 0
-        self.batches_spooled = 0
         self._on_missing_db = on_missing_database  # e.g. create the schema when the server was wiped
         self._lock = threading.Lock()  # one writer at a time keeps the hand-off ordered
         self._wake = threading.Event()
@@ -122,7 +120,6 @@ class InfluxWriter:
                         log.warning("InfluxDB unavailable, spooling: %s", err)
         # behind a backlog (or after a failure): queue in order, the drainer posts it
         self.spool.append(body)
-        self.batches_spooled += 1
         self._wake.set()
         return "spooled"
 
@@ -149,7 +146,6 @@ class InfluxWriter:
         """Post ``body``; isolate 400-refused lines into the dead letter. Raises DatabaseUnavailable."""
         try:
             self._post(body)
-            self.points_written += body.count(b"\n") + 1
         except BadPoints as err:
             lines = body.split(b"\n")
             if len(lines) == 1:

@@ -122,7 +122,8 @@ def test_explicit_modes():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(-YEAR, YEAR)), min_size=1, max_size=31, unique_by=lambda x: x[0]))
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(-YEAR, YEAR)), min_size=1, max_size=31,
+                unique_by=lambda x: x[0]))
 def test_property_no_minority_moves_road_time(bad_poles):
     """Any set of up to 31 of 93 poles, each off by any amount: road time follows the honest ones."""
     c, _ = clock()

@@ -65,7 +65,8 @@ def test_test_and_production_brokers_get_their_config_from_one_writer(tmp_path: 
 
     local = MosquittoServer(name="mosquitto", port=18830, data_dir=tmp_path, extra_config="sys_interval 5")
     text = local.write_config().read_text()
-    prod = conf_text(BrokerLayout(port=1883, tls_port=8883, autosave_interval_s=1), "/cfg", str(tmp_path / "persist"), True)
+    prod = conf_text(BrokerLayout(port=1883, tls_port=8883, autosave_interval_s=1), "/cfg",
+                     str(tmp_path / "persist"), True)
     shared = {"max_queued_messages 1000000", "max_queued_bytes 0", "max_inflight_messages 0", "autosave_interval 1",
               f"persistence_location {tmp_path / 'persist'}/", "per_listener_settings false"}
     assert shared <= set(text.splitlines()) and shared <= set(prod.splitlines())

@@ -49,7 +49,7 @@ class Fault:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fault:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     @property
     def key(self) -> tuple[str, str]:

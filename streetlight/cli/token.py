@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
     def create(
         role: str = typer.Option(..., help=ROLE_HELP),
         name: str = typer.Option(..., help="who or what uses it, e.g. 'night shift' or 'grafana'"),
-        expires_in_days: float = typer.Option(None, "--expires-in-days", help="lifetime in days [default: until revoked]"),
+        expires_in_days: float = typer.Option(None, "--expires-in-days",
+                                              help="lifetime in days [default: until revoked]"),
         store: Path = store_opt,
     ) -> None:
         """Create a token; the token is printed alone on the last line (keep it: only its hash is stored)."""

@@ -7,7 +7,7 @@ Every rejection raises :class:`~streetlight.errors.ProtocolError` with a machine
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -32,6 +32,8 @@ REASONS = (
     "duplicate_key", "not_object", "missing_field", "wrong_type", "out_of_range", "bad_value",
     "unknown_type", "duplicate", "bad_status",
 )
+
+M = TypeVar("M", bound=BaseModel)
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long", "too_short",
                  "string_too_long", "string_too_short", "int_too_big"}
@@ -106,7 +108,7 @@ def _from_validation(err: ValidationError) -> ProtocolError:
     return ProtocolError(reason, first["msg"], field)
 
 
-def _validate(model: type[BaseModel], obj: dict[str, Any]) -> Any:
+def _validate(model: type[M], obj: dict[str, Any]) -> M:
     try:
         return model.model_validate(obj)
     except ValidationError as err:

@@ -123,9 +123,6 @@ class Road:
     def poles_of_segment(self, segment_id: str) -> list[Pole]:
         return [p for p in self.poles if p.segment == segment_id]
 
-    def poles_of_feeder(self, feeder_id: str) -> list[Pole]:
-        return [self._by_id[pid] for pid in self.feeder_by_id[feeder_id].poles]
-
     @property
     def length_m(self) -> float:
         if not self.poles:
@@ -145,7 +142,6 @@ class Road:
             segment=np.array([seg_index[p.segment] for p in self.poles], dtype=np.int32),
             feeder=np.array([feeder_index[p.feeder] for p in self.poles], dtype=np.int32),
             feeder_position=np.array([p.feeder_position for p in self.poles], dtype=np.int32),
-            north=np.array([p.side in ("N", "E") for p in self.poles], dtype=bool),
         )
 
 
@@ -158,4 +154,3 @@ class RoadArrays:
     segment: np.ndarray  # index into Road.segments
     feeder: np.ndarray  # index into Road.feeders
     feeder_position: np.ndarray
-    north: np.ndarray

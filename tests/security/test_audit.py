@@ -29,8 +29,10 @@ def test_tokens_made_and_revoked_from_the_cli_are_audited(site: Site, tmp_path: 
     token_id = made.output.split()[2]
     gone = CliRunner().invoke(cli, ["token", "revoke", token_id, "--store", store], env=env)
     assert gone.exit_code == 0, gone.output
-    entries = site.client.get("/api/v1/audit", headers=site.auth("viewer"), params={"target": f"token {token_id}"}).json()
-    assert [(e["action"], e["role"]) for e in entries["entries"]] == [("revoke_token", "admin"), ("create_token", "admin")]
+    entries = site.client.get("/api/v1/audit", headers=site.auth("viewer"),
+                              params={"target": f"token {token_id}"}).json()
+    assert [(e["action"], e["role"]) for e in entries["entries"]] == [("revoke_token", "admin"),
+                                                                       ("create_token", "admin")]
     assert all(e["actor"].startswith("cli:") for e in entries["entries"])
     assert entries["entries"][1]["params"]["role"] == "admin"
 
