@@ -166,6 +166,8 @@ def register(app: typer.Typer) -> None:
                 child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed,
                                                    "--link", "4g"], env=_device_env(env, secret))
                 _say(f"starting the simulated road: scenario {scenario} at speed {speed} (pid {child.pid})")
+                if api_up:
+                    _await_road(api_url, stop)
             if not stop.is_set():
                 state["started"] = [{"name": n, "pid": p} for n, p in group.pids().items()]
                 _write_state(state_file, state)
@@ -272,6 +274,16 @@ def _create_token(env: dict[str, str]) -> str | None:
         _say(f"'streetlight token create' failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
         return None
     return lines[-1].strip()
+
+
+def _await_road(api_url: str, stop: threading.Event, wait_s: float = 60.0) -> None:
+    """Wait until the platform is ready, road time included (two thirds of the poles have reported
+    once): before that an operator's dim is answered 503."""
+    from ops.processes import wait_for
+
+    if not wait_for(lambda: _http_ok(f"{api_url}/readyz"), wait_s, abort=stop.is_set):
+        _say(f"the road has not reported enough within {wait_s:.0f} s to know its time ({api_url}/readyz); "
+             "dims are refused until it has")
 
 
 def _banner(state: dict[str, Any], api_up: bool, var: Path) -> None:
