@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ class GatewayMetrics:
     written: int = 0  # points handed to InfluxDB (written or spooled)
     spooled_batches: int = 0
     duplicates: int = 0
+    seq_reused: int = 0  # same seq, different payload and ts: stored as the new reading it is
+    restarts: Counter[tuple[str, str]] = field(default_factory=Counter)  # unannounced, by (road, pole)
     listener_errors: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -35,11 +38,17 @@ class GatewayMetrics:
         return dict(self.rejected_store.by_reason)
 
     @property
+    def restarts_total(self) -> int:
+        """Unannounced restarts (seq back, ts forward, no reboot event) seen since the gateway started."""
+        return sum(self.restarts.values())
+
+    @property
     def spool_depth(self) -> int:
         return self.spool_depth_fn()
 
     def snapshot(self) -> dict[str, object]:
         return {"messages_in": self.messages_in, "written": self.written, "duplicates": self.duplicates,
+                "seq_reused": self.seq_reused, "unannounced_restarts": self.restarts_total,
                 "rejected": self.rejected, "spool_depth": self.spool_depth, "spooled_batches": self.spooled_batches,
                 "listener_errors": self.listener_errors}
 
@@ -52,7 +61,10 @@ class _Collector(Collector):
         m = self.m
         for name, value, text in (("messages_in", m.messages_in, "MQTT messages received"),
                                   ("written", m.written, "points handed to storage"),
-                                  ("duplicates", m.duplicates, "QoS 1 redeliveries dropped")):
+                                  ("duplicates", m.duplicates, "QoS 1 redeliveries dropped"),
+                                  ("unannounced_restarts", m.restarts_total,
+                                   "pole restarts found without a reboot event (seq back, ts forward)"),
+                                  ("seq_reused", m.seq_reused, "readings stored whose seq was reused with another payload")):
             yield CounterMetricFamily(f"streetlight_gateway_{name}", text, value=value)
         rej = CounterMetricFamily("streetlight_gateway_rejected", "invalid messages", labels=["reason"])
         for reason, n in m.rejected.items():

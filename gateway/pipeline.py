@@ -1,7 +1,7 @@
 """The ingest worker: batch, validate, deduplicate, store or spool, then acknowledge.
 
 A worker thread takes what the ingest connection queued, in order, in batches closed by size or
-by time, and prepares each: invalid messages are recorded as rejected; duplicates dropped; valid
+by time, and prepares each: invalid messages are recorded as rejected; duplicates (same seq, same payload) dropped; valid
 telemetry and events become line protocol. A committer thread then, batch after batch in the
 same order, writes it to InfluxDB or appends it to the spool (fsync'd), and only then sends the
 PUBACKs, so a crash at any point loses nothing the broker considers delivered; then the twins
@@ -24,7 +24,7 @@ from streetlight.protocol import Event, Telemetry
 from streetlight.registry import Road
 from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
 
-from .dedup import Dedup
+from .dedup import Dedup, Verdict
 from .inbound import Inbound, Raw
 from .metrics import GatewayMetrics
 from .rejected import RejectedStore
@@ -143,8 +143,8 @@ class Pipeline:
                                       "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
                     continue
                 reboot = kind == "event" and msg.type == "reboot"
-                if self.dedup.is_duplicate(road, pole, msg.ts, msg.seq, reboot):
-                    self.metrics.duplicates += 1
+                verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
+                if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
                     continue
                 tags = self._tags[(road, pole)]
                 lines.append(telemetry_line(tags, msg) if kind == "telemetry" else event_line(tags, msg))
@@ -154,6 +154,20 @@ class Pipeline:
         if newest >= 0:
             self.clock.observe(newest)  # the newest ts of the batch is all the clock needs
         return _Prepared(batch, lines, valid)
+
+    def _count(self, verdict: Verdict, raw: Raw, road: str, pole: str, seq: int, ts: int) -> bool:
+        """Count what dedup found beyond a new reading; True if the message is still stored."""
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates += 1
+        elif verdict is Verdict.CONFLICT:  # storing it would overwrite the reading already stored
+            self.rejected.add(raw.topic, raw.payload, "seq_conflict",
+                              f"seq {seq} at ts {ts} was already stored with a different payload; the first is kept",
+                              road, pole)
+        elif verdict is Verdict.RESTART:
+            self.metrics.restarts[(road, pole)] += 1
+        elif verdict is Verdict.REUSED:
+            self.metrics.seq_reused += 1
+        return verdict.stored
 
     def commit(self, p: _Prepared) -> None:
         """Store or spool, then acknowledge, then tell the twins and listeners; batches in order."""
