@@ -6,7 +6,8 @@
         │                        wrong; ``source`` names the file, the message every problem
         ├── ScheduleError        a schedule step or exception cannot be evaluated
         ├── UnknownPoleError     an observation or override names a pole not on the road
-        └── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
+        ├── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
+        └── EnergyStateError     a stored energy meter state that does not fit the road
 
 Bad observations (unknown pole, stale timestamps) are counted in ``Controller.rejected`` and
 never stop the controller; these exceptions are for callers that passed something wrong.
@@ -43,3 +44,9 @@ class FaultStateError(ControllerError):
     def __init__(self, fault_id: str, detail: str) -> None:
         self.fault_id = fault_id
         super().__init__(f"fault {fault_id}: {detail}")
+
+
+class EnergyStateError(ControllerError):
+    def __init__(self, road: str, detail: str) -> None:
+        self.road = road
+        super().__init__(f"energy state of road {road!r}: {detail}; the meter starts from zero")

@@ -30,6 +30,9 @@ from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
 QUIET_AFTER_S = 2.0  # wall seconds without a message before platform time moves on by itself
+# platform time between two saves of the energy meters; a clean stop saves too, so only a crash
+# loses what was metered since the last save
+ENERGY_SAVE_EVERY_MS = 60_000
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RoadControl:
     seen_ms: int | None = None  # newest ts the controller itself has been given
     early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before any timed message
     seen_wall: float = 0.0  # monotonic time of that message
+    energy_saved_ms: int | None = None  # platform time of the last save of the energy meter
 
     def observed(self, ts_ms: int) -> None:
         if self.seen_ms is None or ts_ms > self.seen_ms:
@@ -81,6 +85,7 @@ class ControlService:
             cfg = ControllerConfig(report_interval_s=report_interval_s, first_fault_seq=store.next_fault_seq())
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
+            self._restore_energy(self.roads[road.id])  # before the gateway hands over any report
         self.fault_listeners: list[Callable[[Fault], None]] = []
         self.level_listeners: list[Callable[[str, str, float, str], None]] = []
         self._stop = threading.Event()
@@ -103,6 +108,25 @@ class ControlService:
         self._stop.set()
         if self._timer is not None:
             self._timer.join(5)
+
+    def _restore_energy(self, rc: RoadControl) -> None:
+        try:
+            state = self.store.energy(rc.road.id)
+            if state is not None:
+                rc.ctl.energy.restore(state)
+        except Exception:  # a bad or unreadable state must not keep the road dark
+            log.exception("could not restore the energy meter of %s; it starts from zero", rc.road.id)
+
+    def save_energy(self, road: str | None = None) -> None:
+        """Save the energy meters (of ``road``, or of every road) to the operational store."""
+        for rc in [self.roads[road]] if road else list(self.roads.values()):
+            with rc.lock:
+                now = rc.last_tick_ms if rc.last_tick_ms is not None else self.now_ms(rc.road.id)
+                try:
+                    self.store.save_energy(rc.road.id, now, rc.ctl.energy.state())
+                    rc.energy_saved_ms = now
+                except Exception:
+                    log.exception("could not save the energy meter of %s", rc.road.id)
 
     def publish_fallback(self, road: str) -> None:
         rc = self.roads[road]
@@ -183,6 +207,8 @@ class ControlService:
         decisions = rc.ctl.tick(now_ms)
         rc.last_tick_ms = now_ms
         self._apply(rc, decisions)
+        if rc.energy_saved_ms is None or now_ms - rc.energy_saved_ms >= ENERGY_SAVE_EVERY_MS:
+            self.save_energy(rc.road.id)
         return decisions
 
     def _apply(self, rc: RoadControl, decisions: Decisions) -> None:

@@ -65,6 +65,7 @@ class LivePlatform:
     def stop(self) -> None:
         self.control.stop()
         self.gateway.stop()
+        self.control.save_energy()  # after the gateway's last batch: what was acknowledged is metered
         self.store.close()
 
     def __enter__(self) -> LivePlatform:
