@@ -118,6 +118,8 @@ class LivePlatform:
             "voltage_v": tel.voltage_v if tel else None,
             "config_version": t.config_version_applied if t else None,
             "config_desired": t.config_version_desired if t else None,
+            # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
+            "restarts": self.gateway.metrics.restarts.get((road, pole), 0),
         }
 
     def twins(self, road: str) -> list[dict[str, Any]]:
@@ -354,6 +356,8 @@ class LivePlatform:
             "messages_rejected_total": float(sum(m.rejected.values())),
             "points_written_total": float(m.written),
             "duplicates_total": float(m.duplicates),
+            "unannounced_restarts_total": float(m.restarts_total),
+            "seq_reused_total": float(m.seq_reused),
             "spool_depth": float(m.spool_depth),
             "command_latency_seconds": float(total / count) if count else 0.0,
             "commands_total": float(count),

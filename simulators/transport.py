@@ -118,6 +118,9 @@ class PerPoleTransport:
         self.url, self.road_id, self.pole_ids, self.credentials = url, road_id, pole_ids, credentials
         self.inbox = Inbox()
         self.conns: dict[int, RawMqtt] = {}
+        # messages sent on a connection that died with its pole's supply before the broker
+        # acknowledged them: lost with the device, as in the field (a run's accounting needs them)
+        self.lost_unacked = 0
 
     def _open(self, i: int) -> RawMqtt:
         pid = self.pole_ids[i]
@@ -141,6 +144,7 @@ class PerPoleTransport:
             c = self.conns.pop(i, None)
             if c is not None:
                 c.kill()
+                self.lost_unacked += c.sent - c.acked
 
     def publish_many(self, msgs: list[Outgoing]) -> None:
         by_pole: dict[int, list[tuple[str, bytes, bool]]] = {}
