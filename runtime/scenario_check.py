@@ -152,10 +152,11 @@ def _accounting(platform: LivePlatform, road: str, published: Any, lost: int, ti
     n = stored()
     m = platform.gateway.metrics
     ok = sent - lost <= n + rejected <= sent
-    died = f", {sent - n - rejected:,} died with their pole's supply" if n + rejected < sent else ""
+    gap = sent - n - rejected
+    died = "" if gap <= 0 else f", {gap:,} died with their pole's supply" if ok else f", {gap:,} missing"
     return OutcomeRow("readings", f"{sent:,} published",
                       f"{n:,} stored + {rejected:,} rejected{died} ({m.restarts_total} unannounced restarts)", None,
-                      ok, f"{sent - n - rejected:,} readings neither stored nor counted ({lost:,} messages were "
+                      ok, f"{gap:,} readings neither stored nor counted ({lost:,} messages were "
                           "unacknowledged when their pole lost its supply)")
 
 
