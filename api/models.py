@@ -88,13 +88,15 @@ class PoleOut(BaseModel):
     last_seen_ms: int | None
     power_w: float | None
     open_faults: list[str]
+    restarts: int = Field(0, description="restarts of the pole whose reboot event was lost (its seq went back "
+                                         "with a later ts), counted since the gateway started")
 
     model_config = {"json_schema_extra": {"examples": [{
         "id": "NH-047", "road": "nanhuan-1", "index": 46, "chainage_m": 1620.0, "chainage": "K1+620",
         "side": "N", "segment": "S2", "feeder": "C1-L2", "feeder_position": 23, "cabinet": "C1",
         "lat": 31.718226, "lon": 119.560, "rated_power_w": 200.0, "equipment": ["lamp", "energy_meter"],
         "state": "dimmed", "level": 50.0, "reason": "schedule", "mode": "auto", "online": True,
-        "last_seen_ms": 1764000000000, "power_w": 100.0, "open_faults": []}]}}
+        "last_seen_ms": 1764000000000, "power_w": 100.0, "open_faults": [], "restarts": 0}]}}
 
 
 class PoleList(BaseModel):

@@ -1,8 +1,9 @@
 """The ingest worker: batch, validate, deduplicate, store or spool, then acknowledge.
 
 A worker thread takes what the ingest connection queued, in order, in batches closed by size or
-by time, and prepares each: invalid messages are recorded as rejected; duplicates dropped; valid
-telemetry and events become line protocol. A committer thread then, batch after batch in the
+by time, and prepares each: invalid messages are recorded as rejected; duplicates (same seq, same
+payload) dropped; every timed message is put on road time (``streetlight.clock``); valid telemetry
+and events become line protocol. A committer thread then, batch after batch in the
 same order, writes it to InfluxDB or appends it to the spool (fsync'd), and only then sends the
 PUBACKs, so a crash at any point loses nothing the broker considers delivered; then the twins
 are updated and the listeners called (on the committer, never on the socket thread). While one
@@ -24,7 +25,7 @@ from streetlight.protocol import Event, Telemetry
 from streetlight.registry import Road
 from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
 
-from .dedup import Dedup
+from .dedup import Dedup, Verdict
 from .inbound import Inbound, Raw
 from .metrics import GatewayMetrics
 from .rejected import RejectedStore
@@ -138,9 +139,8 @@ class Pipeline:
                                       "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
                     continue
                 reboot = kind == "event" and msg.type == "reboot"
-                # duplicates are told by the device's own clock and sequence, before any correction
-                if self.dedup.is_duplicate(road, pole, msg.ts, msg.seq, reboot):
-                    self.metrics.duplicates += 1
+                verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
+                if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
                     continue
             inb = self._on_road_time(inb)
             if kind in ("telemetry", "event"):
@@ -165,6 +165,20 @@ class Pipeline:
                            clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
                            road_ms=j.road_ms)
         return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)
+
+    def _count(self, verdict: Verdict, raw: Raw, road: str, pole: str, seq: int, ts: int) -> bool:
+        """Count what dedup found beyond a new reading; True if the message is still stored."""
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates += 1
+        elif verdict is Verdict.CONFLICT:  # storing it would overwrite the reading already stored
+            self.rejected.add(raw.topic, raw.payload, "seq_conflict",
+                              f"seq {seq} at ts {ts} was already stored with a different payload; the first is kept",
+                              road, pole)
+        elif verdict is Verdict.RESTART:
+            self.metrics.restarts[(road, pole)] += 1
+        elif verdict is Verdict.REUSED:
+            self.metrics.seq_reused += 1
+        return verdict.stored
 
     def commit(self, p: _Prepared) -> None:
         """Store or spool, then acknowledge, then tell the twins and listeners; batches in order."""

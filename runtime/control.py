@@ -43,6 +43,9 @@ class _Operator:
     actor: str
     ramp_ms: int
     poles: frozenset[str]
+# platform time between two saves of the energy meters; a clean stop saves too, so only a crash
+# loses what was metered since the last save
+ENERGY_SAVE_EVERY_MS = 60_000
 
 
 @dataclass
@@ -57,6 +60,7 @@ class RoadControl:
     early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before road time was known
     stream_ms: int | None = None  # road time as of the last message this controller was given
     stream_wall: float = 0.0  # monotonic time it was given
+    energy_saved_ms: int | None = None  # road time of the last save of the energy meter
 
     def now(self, clock: RoadClocks) -> int | None:
         """Road time as far as this controller has been told: that of the last message it was
@@ -100,6 +104,7 @@ class ControlService:
             cfg = ControllerConfig(report_interval_s=report_interval_s, first_fault_seq=store.next_fault_seq())
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
+            self._restore_energy(self.roads[road.id])  # before the gateway hands over any report
         self.fault_listeners: list[Callable[[Fault], None]] = []
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -121,6 +126,25 @@ class ControlService:
         self._stop.set()
         if self._timer is not None:
             self._timer.join(5)
+
+    def _restore_energy(self, rc: RoadControl) -> None:
+        try:
+            state = self.store.energy(rc.road.id)
+            if state is not None:
+                rc.ctl.energy.restore(state)
+        except Exception:  # a bad or unreadable state must not keep the road dark
+            log.exception("could not restore the energy meter of %s; it starts from zero", rc.road.id)
+
+    def save_energy(self, road: str | None = None) -> None:
+        """Save the energy meters (of ``road``, or of every road) to the operational store."""
+        for rc in [self.roads[road]] if road else list(self.roads.values()):
+            with rc.lock:
+                now = rc.last_tick_ms if rc.last_tick_ms is not None else self.now_ms(rc.road.id)
+                try:
+                    self.store.save_energy(rc.road.id, now, rc.ctl.energy.state())
+                    rc.energy_saved_ms = now
+                except Exception:
+                    log.exception("could not save the energy meter of %s", rc.road.id)
 
     def publish_fallback(self, road: str) -> None:
         rc = self.roads[road]
@@ -207,7 +231,10 @@ class ControlService:
         rc.flush_vehicles()
         decisions = rc.ctl.tick(now_ms)
         rc.last_tick_ms = now_ms
-        return self._apply(rc, decisions, by)
+        sent = self._apply(rc, decisions, by)
+        if rc.energy_saved_ms is None or now_ms - rc.energy_saved_ms >= ENERGY_SAVE_EVERY_MS:
+            self.save_energy(rc.road.id)
+        return sent
 
     def _dispatch(self, rc: RoadControl, c: LevelCommand, source: str) -> CommandRecord | None:
         road = rc.road.id

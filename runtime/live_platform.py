@@ -63,6 +63,7 @@ class LivePlatform:
     def stop(self) -> None:
         self.control.stop()
         self.gateway.stop()
+        self.control.save_energy()  # after the gateway's last batch: what was acknowledged is metered
         self.store.close()
 
     def __enter__(self) -> LivePlatform:
@@ -115,6 +116,8 @@ class LivePlatform:
             "voltage_v": tel.voltage_v if tel else None,
             "config_version": t.config_version_applied if t else None,
             "config_desired": t.config_version_desired if t else None,
+            # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
+            "restarts": self.gateway.metrics.restarts.get((road, pole), 0),
         }
 
     def twins(self, road: str) -> list[dict[str, Any]]:
@@ -343,6 +346,8 @@ class LivePlatform:
             "messages_rejected_total": float(sum(m.rejected.values())),
             "points_written_total": float(m.written),
             "duplicates_total": float(m.duplicates),
+            "unannounced_restarts_total": float(m.restarts_total),
+            "seq_reused_total": float(m.seq_reused),
             "spool_depth": float(m.spool_depth),
             "command_latency_seconds": float(total / count) if count else 0.0,
             "commands_total": float(count),

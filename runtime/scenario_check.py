@@ -32,7 +32,7 @@ from streetlight.protocol import road_topic
 from streetlight.settings import Settings
 
 from .live_platform import LivePlatform
-from .outcome import Outcome, compare
+from .outcome import Outcome, OutcomeRow, compare
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,40 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
         time.sleep(1.0)
         alerts = listener.drain()
         rep = platform.control.roads[road.id].ctl.energy_report()
+        outcome = compare(scenario.expected, alerts, scenario.report_interval_s)
+        lost = int(getattr(sim.transport, "lost_unacked", 0))
+        outcome.rows.append(_accounting(platform, road.id, sim.stats.messages, lost, keep_up_s))
         result = CheckResult(
-            scenario, compare(scenario.expected, alerts, scenario.report_interval_s), alerts, steps,
+            scenario, outcome, alerts, steps,
             time.monotonic() - t0, platform.gateway.metrics.messages_in,
             int(sum(platform.gateway.metrics.rejected.values())), rep.to_dict(),
         )
     return result
+
+
+def _accounting(platform: LivePlatform, road: str, published: Any, lost: int, timeout_s: float) -> OutcomeRow:
+    """Every reading the road published is stored in InfluxDB or counted as rejected, but for
+    those a pole sent into a connection that died with its supply before the broker acknowledged
+    them (``lost``, any kind of message: an upper bound on the readings among them)."""
+    sent = int(published.get("telemetry", 0) + published.get("event", 0))
+    rejected = int(sum(platform.gateway.metrics.rejected.values()))
+
+    def stored() -> int:
+        try:
+            return sum(platform.gateway.store.count_readings(road).values())
+        except Exception:  # the database may answer a moment later
+            return -1
+
+    _wait(lambda: stored() + rejected >= sent, timeout_s)
+    n = stored()
+    m = platform.gateway.metrics
+    ok = sent - lost <= n + rejected <= sent
+    gap = sent - n - rejected
+    died = "" if gap <= 0 else f", {gap:,} died with their pole's supply" if ok else f", {gap:,} missing"
+    return OutcomeRow("readings", f"{sent:,} published",
+                      f"{n:,} stored + {rejected:,} rejected{died} ({m.restarts_total} unannounced restarts)", None,
+                      ok, f"{gap:,} readings neither stored nor counted ({lost:,} messages were "
+                          "unacknowledged when their pole lost its supply)")
 
 
 def _wait(cond: Callable[[], bool], timeout_s: float) -> bool:

@@ -278,8 +278,9 @@ class RoadSim:
         self.next_report[i] = min(self.next_report[i], self.t_ms + cfg.report_interval_s * 1000)
         return True
 
-    def reboot(self, idx: np.ndarray, t_ms: int, reason: str) -> None:
-        """Restart devices: seq from 0, schedule until commanded, a ``reboot`` event first."""
+    def reboot(self, idx: np.ndarray, t_ms: int, reason: str, announce: bool = True) -> None:
+        """Restart devices: seq from 0, schedule until commanded, a ``reboot`` event first unless
+        the announcement is lost (``announce=False``: a power cut can take it with it)."""
         self.seq[idx] = 0
         self.commanded[idx] = False
         self.mode[idx] = AUTO
@@ -287,8 +288,9 @@ class RoadSim:
         self.acc_veh[idx] = 0
         self.acc_ped[idx] = 0
         self.next_report[idx] = t_ms + self.interval_ms[idx]
-        for i in np.atleast_1d(idx).tolist():
-            self.pending_events.append(PoleEvent(i, t_ms, "reboot", {"reason": reason}))
+        if announce:
+            for i in np.atleast_1d(idx).tolist():
+                self.pending_events.append(PoleEvent(i, t_ms, "reboot", {"reason": reason}))
 
     # --- time ----------------------------------------------------------------------------
     def step(self, t1: int) -> StepOutput:

@@ -41,6 +41,7 @@ class Fault:
     until_ms: int | None = None
     params: dict[str, float] = field(default_factory=dict)
     label: str = ""  # the pole, span or feeder as written in the scenario
+    reboot_event: bool = True  # False: the devices restart (cable_cut repaired, reboot) without announcing it
 
     def param(self, name: str) -> float:
         return float(self.params.get(name, DEFAULT_PARAMS.get(self.type, {}).get(name, 0.0)))
@@ -72,7 +73,7 @@ class FaultState:
             sim.powered = self.cuts == 0
             back = np.flatnonzero(sim.powered & ~was)
             if len(back):
-                sim.reboot(back, t_ms, "power_restored")
+                sim.reboot(back, t_ms, "power_restored", announce=fault.reboot_event)
         elif kind == "comm_loss":
             self.comm[idx] += sign
             sim.comm_ok = self.comm == 0
@@ -88,7 +89,7 @@ class FaultState:
         elif kind == "clock_offset":
             sim.clock_offset_ms[idx] += int(fault.param("ms")) * sign
         elif kind == "reboot" and on:
-            sim.reboot(idx, t_ms, "watchdog")
+            sim.reboot(idx, t_ms, "watchdog", announce=fault.reboot_event)
 
 
 @dataclass

@@ -56,6 +56,7 @@ class FaultEntry(_Strict):
     volts: float | None = Field(None, ge=-100, le=200)
     ramp: str | int | None = None  # a drifting driver or rising leakage reaches its value over this
     offset: str | None = None  # clock_offset: the pole's clock ahead (+1h) or behind (-10m) of true time
+    reboot_event: bool | None = None  # false: the restart (a repaired cut, a reboot) sends no reboot event
 
 
 class ExpectedEntry(_Strict):
@@ -278,15 +279,20 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
             if f.type not in ("driver_degradation", "leakage"):
                 raise ctx.error(p + ("ramp",), "only driver_degradation and leakage ramp up")
             params["ramp_s"] = float(_duration_s(f.ramp, ctx, p + ("ramp",)))
+        announce = True
+        if f.reboot_event is not None:
+            if f.type not in ("cable_cut", "reboot"):
+                raise ctx.error(p + ("reboot_event",), "only cable_cut (on repair) and reboot restart devices")
+            announce = f.reboot_event
         if target == "pole":
             if not f.pole:
                 raise ctx.error(p, f"a {f.type} fault needs 'pole'")
-            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole))
+            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole, announce))
         elif target == "span":
             a, b = _span(f.span, road, ctx, p + ("span",), pole_index)
             fd = road.feeder_by_id[road.pole(b).feeder]
             down = tuple(road.pole(pid).index for pid in fd.poles[road.pole(b).feeder_position - 1:])
-            faults.append(Fault(f.type, at, down, None, until, params, f"{a}/{b}"))
+            faults.append(Fault(f.type, at, down, None, until, params, f"{a}/{b}", announce))
         else:
             if f.feeder not in road.feeder_by_id:
                 raise ctx.error(p + ("feeder",), f"unknown feeder {f.feeder!r}; known: {', '.join(road.feeder_by_id)}")

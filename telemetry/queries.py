@@ -120,3 +120,12 @@ class TelemetryQueries:
         where = f"WHERE road = {_lit(road)}" + (f" AND time >= {_ns(start)}" if start is not None else "")
         return self._frame(f'SELECT count("seq") AS points, count(distinct("seq")) AS distinct_seq '
                            f"FROM {SOURCES['raw']} {where} GROUP BY pole")
+
+    def count_readings(self, road: str) -> dict[str, int]:
+        """Stored points of ``road`` per measurement (``telemetry``, ``event``): what a run's
+        accounting compares with what the poles published."""
+        out = {}
+        for m in ("telemetry", "event"):
+            res = self.client.query(f'SELECT count("seq") FROM "raw"."{m}" WHERE road = {_lit(road)}')
+            out[m] = sum(int(s["values"][0][1]) for r in res for s in r.get("series", []))
+        return out

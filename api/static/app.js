@@ -151,7 +151,8 @@ function showPole() {
   const rows = [["State", `${p.state}${p.level != null ? ` · ${Math.round(p.level)} %` : ""}`], ["Set by", p.reason || "—"],
     ["Where", `${p.segment}, ${p.side === "N" ? "north" : p.side === "S" ? "south" : p.side} side, ${p.chainage}`],
     ["Feeder", `${p.feeder} (#${p.feeder_position} from ${p.cabinet})`], ["Power", p.power_w != null ? `${p.power_w} W of ${p.rated_power_w} W` : "—"],
-    ["Last report", ago], ["Faults", p.open_faults.length ? p.open_faults.join(", ") : "none"]];
+    ["Last report", ago], ["Faults", p.open_faults.length ? p.open_faults.join(", ") : "none"],
+    ["Unannounced restarts", p.restarts ? `${p.restarts}` : "none"]];
   $("pole-facts").innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
   if (document.activeElement !== $("level")) {
     $("level").value = p.level != null ? Math.round(p.level) : 0;

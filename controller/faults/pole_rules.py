@@ -44,6 +44,11 @@ class Rule:
             if self.good >= self.clear_after:
                 self.active = False
 
+    def hold(self) -> None:
+        """A reading between the clear and the open thresholds: it neither opens nor clears, and
+        the count towards clearing starts again."""
+        self.good = 0
+
     def force(self, ts: int, evidence: dict[str, Any]) -> None:
         """Open at once (the device's own diagnostics reported the fault)."""
         if not self.active:
@@ -80,7 +85,7 @@ class PoleWatch:
         self.lamp = Rule(f.lamp_failure_reports, f.clear_reports)
         self.driver = Rule(f.driver_anomaly_reports, f.clear_reports)
         self.volt = Rule(f.voltage_reports, f.clear_reports)
-        self.leak = Rule(1, f.clear_reports)
+        self.leak = Rule(1, f.clear_reports)  # opened by force() only, never by a count
         self.day = Rule(f.day_burning_reports, f.clear_reports)
         self.cycling = Rule(1, 1)
 
@@ -103,12 +108,15 @@ class PoleWatch:
         must_light = t.dim >= f.on_min_level
         base = {"voltage_v": t.voltage_v, "power_w": t.power_w, "dim": t.dim, "commanded": commanded}
 
-        # leakage: dangerous at once, cleared below a lower threshold
+        # leakage: opened at once above the open threshold (with the measured value), cleared by
+        # reports below the lower clear threshold; the band between them holds what is
         if t.leakage_ma is not None:
             if t.leakage_ma > f.leakage_ma:
                 self.leak.force(t.ts, {"leakage_ma": t.leakage_ma, "limit_ma": f.leakage_ma})
+            elif t.leakage_ma > f.leakage_clear_ma:
+                self.leak.hold()
             else:
-                self.leak.observe(t.leakage_ma > f.leakage_clear_ma, t.ts)
+                self.leak.observe(False, t.ts)
 
         # voltage band (a pole with no supply at all belongs to the feeder analysis)
         out_of_band = supply and not (f.voltage_low_v <= t.voltage_v <= f.voltage_high_v)

@@ -25,7 +25,9 @@ def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_
     assert "result: PASS" in run.stdout
     result = json.loads(out.read_text())[name]
     assert result["passed"] and result["false_alarms"] == []
-    rows = result["rows"]
+    readings = [r for r in result["rows"] if r["fault"] == "readings"]
+    assert len(readings) == 1 and readings[0]["ok"], readings  # every published reading stored or counted
+    rows = [r for r in result["rows"] if r["fault"] != "readings"]
     assert rows and all(r["ok"] and r["reported"] == r["expected"] for r in rows)
     # a lamp failure is announced; a cut cable is silent and found by > 3 missing reports
     assert all(r["delay_reports"] is not None and r["delay_reports"] <= 4 for r in rows)

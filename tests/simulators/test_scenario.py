@@ -1,13 +1,16 @@
 """Scenario files: the shipped library loads; a mistake names the file, the line and the problem."""
 
+import numpy as np
 import pytest
 
+from simulators.engine import RoadSim
 from simulators.errors import ScenarioError
+from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
 SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "lamp-failures", "leakage",
-           "normal-night", "stuck-detectors"]
+           "normal-night", "silent-reboot", "stuck-detectors"]
 
 GOOD = """\
 name: t
@@ -57,6 +60,7 @@ def test_times_resolve_relative_clock_and_expected(tmp_path):
         ("duration: 2h", "duration: soon", 4, "bad duration"),
         ("seed: 4", "seed: 4\ncolour: red", 6, "colour"),
         ("{type: lamp_failure, pole: NH-012}", "{type: lamp_failure, pole: NH-013}", 10, "no fault"),
+        ('pole: NH-012, at: "+30m"}', 'pole: NH-012, at: "+30m", reboot_event: false}', 7, "only cable_cut"),
     ],
 )
 def test_a_mistake_names_file_line_and_problem(tmp_path, old, new, line, words):
@@ -80,3 +84,21 @@ def test_bad_yaml_and_missing_file(tmp_path):
     assert info.value.line is not None and "YAML" in info.value.problem
     with pytest.raises(ScenarioError, match="no such scenario"):
         load_scenario(str(tmp_path / "nope.yaml"))
+
+
+def test_a_silent_restart_sends_no_reboot_event_and_starts_seq_at_zero():
+    sc = load_scenario("silent-reboot")
+    cut = sc.faults[0]
+    assert cut.type == "cable_cut" and not cut.reboot_event and len(cut.poles) == 14
+    for announce in (True, False):
+        sim = RoadSim(sc.road, sc.start_ms, sc.seed)
+        sim.seq[:] = 500
+        state = FaultState(sim)
+        f = Fault("cable_cut", sc.start_ms, cut.poles, reboot_event=announce)
+        state.apply(f, sc.start_ms, True)
+        sim.pending_events.clear()
+        state.apply(f, sc.start_ms + 60_000, False)  # repaired: the poles come back
+        back = np.array(cut.poles)
+        assert (sim.seq[back] == 0).all() and (np.delete(sim.seq, back) == 500).all()
+        reboots = [e for e in sim.pending_events if e.type == "reboot"]
+        assert len(reboots) == (len(back) if announce else 0)
