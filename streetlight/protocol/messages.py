@@ -287,6 +287,7 @@ class Alert(Message):
     lat: float | None = None
     lon: float | None = None
     feeder: str | None = None
+    equipment: str | None = None  # version 1.1: the port of an equipment_fault
     first_seen_ts: Ts
     last_seen_ts: Ts
     summary: str
