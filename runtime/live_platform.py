@@ -115,6 +115,9 @@ class LivePlatform:
             "voltage_v": tel.voltage_v if tel else None,
             "config_version": t.config_version_applied if t else None,
             "config_desired": t.config_version_desired if t else None,
+            # protocol 1.1: each port as last reported, and whether its protection has tripped
+            "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
+                      for k, r in t.ports.items()} if t else {},
         }
 
     def twins(self, road: str) -> list[dict[str, Any]]:
