@@ -85,3 +85,42 @@ def test_unknown_port_is_counted_and_ignored():
     event(s, "NH-003", '"type": "port_trip", "port": "cam-9", "current_a": 1')
     s.run(1)
     assert s.events == [] and s.ctl.equipment.rejected == {"unknown_port": 1}
+
+
+def _cabinet(s: RoadStream, cab: str, breakers: dict[str, str]) -> None:
+    from streetlight.protocol import CabinetTelemetry
+
+    feeders = {f: {"breaker": b, "current_a": 0.0 if b == "open" else 10.0, "energy_wh": 1000.0}
+               for f, b in breakers.items()}
+    s.ctl.on_cabinet(cab, CabinetTelemetry.model_validate({"ts": s.now, "seq": 1, "feeders": feeders}))
+
+
+def test_open_breaker_is_a_feeder_outage_on_the_report_that_shows_it():
+    s = stream()
+    _cabinet(s, "C1", {"C1-L1": "open", "C1-L2": "closed"})
+    s.run(1)  # its poles still report this interval: silence would take three more
+    f = s.opened("feeder_outage")[0]
+    assert (f.feeder, f.cabinet, f.pole, f.evidence["breaker"]) == ("C1-L1", "C1", None, "open")
+    assert "Breaker of feeder C1-L1 is open in cabinet C1" in f.summary
+    s.silenced |= set(s.road.feeder_by_id["C1-L1"].poles)
+    for _ in range(6):
+        _cabinet(s, "C1", {"C1-L1": "open", "C1-L2": "closed"})
+        s.run(1)
+    assert [x.fault_id for x in s.opened()] == [f.fault_id]  # the poles' silence is the same fault
+    s.silenced.clear()
+    _cabinet(s, "C1", {"C1-L1": "closed", "C1-L2": "closed"})
+    s.run(2)
+    assert s.events[-1].fault_id == f.fault_id and s.events[-1].state == "resolved"
+
+
+def test_silent_cabinet_is_told_apart_from_its_feeders_losing_supply():
+    s = stream()
+    _cabinet(s, "C2", {"C2-L1": "closed", "C2-L2": "closed"})
+    s.run(6)  # the cabinet says nothing more while its poles report
+    f = s.opened("comm_loss")[0]
+    assert (f.cabinet, f.pole, f.feeder) == ("C2", None, None) and "not the supply" in f.summary
+    s2 = stream()
+    _cabinet(s2, "C2", {"C2-L1": "closed", "C2-L2": "closed"})
+    s2.silenced |= {p for fd in s2.road.feeders_of("C2") for p in fd.poles}
+    s2.run(8)
+    assert s2.types_opened() == ["feeder_outage"] and "Cabinet C2 out" in s2.opened()[0].summary
