@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 
 from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import Event, Telemetry
+from streetlight.protocol import Event, Telemetry, parse_topic
 from streetlight.registry import Road
 from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
 
+from .cabinets import Cabinets
 from .dedup import Dedup, Verdict
 from .inbound import Inbound, Raw
 from .metrics import GatewayMetrics
@@ -58,6 +59,7 @@ class Pipeline:
         self.max_delay_s = max_delay_s
         self.validator = Validator(roads)
         self.dedup = Dedup()
+        self.cabinets = Cabinets(roads, rejected, clock)
         self._tags = {(r.id, p.id): tag_set(r.id, p, p.id) for r in roads for p in r.poles}
         self._stop = threading.Event()
         # prepared batches waiting for the committer: two, so that one is written while the next
@@ -122,6 +124,9 @@ class Pipeline:
         valid: list[Inbound] = []
         self.metrics.messages_in += len(batch)
         for raw in batch:
+            if raw.topic.count("/") == 5:  # only a cabinet topic has six levels
+                self._prepare_cabinet(raw, lines, valid)
+                continue
             road = pole = None
             try:
                 road, pole, kind = self.validator.topic(raw.topic)
@@ -146,8 +151,26 @@ class Pipeline:
             if kind in ("telemetry", "event"):
                 line = telemetry_line if kind == "telemetry" else event_line
                 lines.append(line(self._tags[(road, pole)], inb.message, inb.device_ts_ms))
+            if kind == "telemetry":
+                inb, port_lines = self.cabinets.ports(raw.topic, raw.payload, inb)
+                lines.extend(port_lines)
             valid.append(inb)
         return _Prepared(batch, lines, valid)
+
+    def _prepare_cabinet(self, raw: Raw, lines: list[str], valid: list[Inbound]) -> None:
+        parts = raw.topic.split("/")
+        try:
+            t = parse_topic(raw.topic)
+            if t.cabinet is None:
+                raise ProtocolError("bad_topic", f"topic {raw.topic[:200]!r} is not a cabinet topic", "topic")
+            inb, cabinet_lines = self.cabinets.prepare(raw.topic, raw.payload, t.road, t.cabinet, t.kind)
+        except ProtocolError as err:
+            self.rejected.add(raw.topic, raw.payload, err.reason, err.detail, parts[2][:32], parts[4][:32])
+            return
+        if inb.device_ts_ms is not None:
+            self.metrics.clock_corrected += 1
+        lines.extend(cabinet_lines)
+        valid.append(inb)
 
     def _on_road_time(self, inb: Inbound) -> Inbound:
         """Telemetry and events are evidence of road time; every timed message is judged against

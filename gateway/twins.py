@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from streetlight.protocol import State, Telemetry
+from streetlight.protocol import Event, PortReading, State, Telemetry
 from streetlight.registry import Road
 
 from .inbound import Inbound
@@ -32,6 +32,8 @@ class Twin:
     last_telemetry: Telemetry | None = None
     config_version_applied: int | None = None
     config_version_desired: int | None = None
+    ports: dict[str, PortReading] = field(default_factory=dict)  # each port as last reported (protocol 1.1)
+    tripped: set[str] = field(default_factory=set)  # ports whose protection opened, until reported on again
 
 
 class TwinStore:
@@ -43,11 +45,11 @@ class TwinStore:
     def get(self, road: str, pole: str) -> Twin | None:
         with self._lock:
             t = self._twins.get(road, {}).get(pole)
-            return replace(t) if t is not None else None
+            return _copy(t) if t is not None else None
 
     def all(self, road: str) -> list[Twin]:
         with self._lock:
-            return [replace(t) for t in self._twins.get(road, {}).values()]
+            return [_copy(t) for t in self._twins.get(road, {}).values()]
 
     def is_offline(self, road: str, pole: str) -> bool:
         t = self._twins.get(road, {}).get(pole)
@@ -69,6 +71,12 @@ class TwinStore:
             if inb.kind == "telemetry":
                 if t.last_telemetry is None or inb.ts_ms >= t.last_telemetry.ts:
                     t.last_telemetry = inb.message
+                    for port, reading in (inb.message.ports or {}).items():
+                        t.ports[port] = reading
+                        if reading.on:
+                            t.tripped.discard(port)
+            elif inb.kind == "event" and isinstance(inb.message, Event) and inb.message.type == "port_trip":
+                t.tripped.add(str(getattr(inb.message, "port", "")))
             elif inb.kind == "state":
                 if t.state is None or inb.ts_ms >= t.state.ts:
                     t.state = inb.message
@@ -100,3 +108,7 @@ class TwinStore:
                         t.online, t.offline_reason, t.offline_since_ms = False, "silence", t.last_seen_ms
                         gone.append((road, t.pole))
         return gone
+
+
+def _copy(t: Twin) -> Twin:
+    return replace(t, ports=dict(t.ports), tripped=set(t.tripped))

@@ -24,13 +24,14 @@ from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
+from gateway.cabinets import CABINET_STATUS, CABINET_TELEMETRY
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
 from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
 from streetlight.clock import QUIET_AFTER_S, RoadClocks, wall_ms
-from streetlight.protocol import Event, State, Telemetry, VehicleEvent
+from streetlight.protocol import CabinetTelemetry, Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,10 @@ class ControlService:
                 rc.ctl.on_event(inb.pole, msg)
             elif inb.kind == "state" and isinstance(msg, State):
                 rc.ctl.on_state(inb.pole, msg)
+            elif inb.kind == CABINET_TELEMETRY and isinstance(msg, CabinetTelemetry):
+                rc.ctl.on_cabinet(inb.pole, msg)  # ``pole`` holds the cabinet id
+            elif inb.kind == CABINET_STATUS and msg in ("online", "offline") and now is not None:
+                rc.ctl.on_cabinet_status(inb.pole, msg == "online", now)
             elif inb.kind == "status" and msg in ("online", "offline"):
                 # a status has no ts of its own: it happened at road time, which is unknown until
                 # enough of the road has been heard; statuses heard before wait for it

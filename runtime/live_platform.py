@@ -118,6 +118,9 @@ class LivePlatform:
             "config_desired": t.config_version_desired if t else None,
             # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
             "restarts": self.gateway.metrics.restarts.get((road, pole), 0),
+            # protocol 1.1: each port as last reported, and whether its protection has tripped
+            "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
+                      for k, r in t.ports.items()} if t else {},
         }
 
     def twins(self, road: str) -> list[dict[str, Any]]:

@@ -136,6 +136,9 @@ class RoadSim:
         self.energy_t = start_ms  # energy is integrated up to here (a command between steps moves it)
         self._level_changed = False  # a command changed the output at energy_t: prev_out is stale
         self.pending_events: list[PoleEvent] = []
+        from .equipment import PortSim  # the module builds on PoleEvent defined here
+        self.equipment = PortSim(road, seed)  # the ports of multi-function poles (protocol 1.1)
+        self.night = np.zeros(n, bool)
         # ground truth: light output integrated exactly over the ramps since ``_light_t``
         self._light_t = start_ms
         self._light_ms = np.zeros(n)  # %·ms since the step began
@@ -337,6 +340,8 @@ class RoadSim:
         self.cloud = float(np.clip(self.cloud + rng.normal(0, 0.01), 0.3, 1.0))
         elev = solar_elevation_deg(t1, self.arrays.lat, self.arrays.lon)
         truth = self._truth(t0, t1, real, elev)
+        self.night = elev < 0
+        self.equipment.due(t1, self.pending_events)
         lux = ambient_lux(elev, self.cloud * (1 + rng.normal(0, 0.03, n)).clip(0.5, 1.5))
         leak = self.leak_base + self.leak_extra.at(t1) + rng.normal(0, 0.15, n)
         rssi = self.rssi_base + rng.normal(0, 1.5, n)

@@ -24,11 +24,17 @@ FAULT_TYPES: dict[str, tuple[str, str]] = {
     "detector_stuck": ("pole", "detector_stuck"),
     "reboot": ("pole", ""),
     "clock_offset": ("pole", "clock_skew"),
+    # version 1.1: multi-function poles (``port`` names the equipment's port)
+    "port_trip": ("pole", "equipment_fault"),
+    "equipment_hung": ("pole", "equipment_fault"),
+    "pole_struck": ("pole", "pole_tilt"),
+    "door_open": ("pole", "door_open"),
 }
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     "driver_degradation": {"drift": 1.35},
     "leakage": {"ma": 45.0},
     "voltage_sag": {"volts": 32.0},
+    "pole_struck": {"degrees": 12.0},
 }
 
 
@@ -42,6 +48,7 @@ class Fault:
     params: dict[str, float] = field(default_factory=dict)
     label: str = ""  # the pole, span or feeder as written in the scenario
     reboot_event: bool = True  # False: the devices restart (cable_cut repaired, reboot) without announcing it
+    port: str = ""  # the equipment's port, for port_trip and equipment_hung
 
     def param(self, name: str) -> float:
         return float(self.params.get(name, DEFAULT_PARAMS.get(self.type, {}).get(name, 0.0)))
@@ -90,6 +97,18 @@ class FaultState:
             sim.clock_offset_ms[idx] += int(fault.param("ms")) * sign
         elif kind == "reboot" and on:
             sim.reboot(idx, t_ms, "watchdog", announce=fault.reboot_event)
+        elif kind == "port_trip" and on:
+            for i in idx.tolist():
+                sim.equipment.trip(i, fault.port, t_ms, sim.pending_events)
+        elif kind == "equipment_hung":
+            for i in idx.tolist():
+                sim.equipment.hang(i, fault.port, on, t_ms, sim.pending_events)
+        elif kind == "pole_struck" and on:
+            for i in idx.tolist():
+                sim.pending_events.append(PoleEvent(i, t_ms, "tilt", {"degrees": fault.param("degrees")}))
+        elif kind == "door_open" and on:
+            for i in idx.tolist():
+                sim.pending_events.append(PoleEvent(i, t_ms, "door_open", {}))
 
 
 @dataclass

@@ -57,6 +57,8 @@ class FaultEntry(_Strict):
     ramp: str | int | None = None  # a drifting driver or rising leakage reaches its value over this
     offset: str | None = None  # clock_offset: the pole's clock ahead (+1h) or behind (-10m) of true time
     reboot_event: bool | None = None  # false: the restart (a repaired cut, a reboot) sends no reboot event
+    port: str | None = None  # port_trip, equipment_hung: the equipment's port on the pole (cam-1)
+    degrees: float | None = Field(None, ge=0, le=90)  # pole_struck: how far the pole leans
 
 
 class ExpectedEntry(_Strict):
@@ -267,7 +269,14 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         until = when(f.until, p + ("until",)) if f.until else None
         if until is not None and until <= at:
             raise ctx.error(p + ("until",), "a fault must clear after it starts")
-        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts)) if v is not None}
+        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts), ("degrees", f.degrees))
+                  if v is not None}
+        if f.type in ("port_trip", "equipment_hung"):
+            ports = [q.id for q in road.pole(f.pole).ports] if f.pole and road.has_pole(f.pole) else []
+            if f.port not in ports:
+                raise ctx.error(p + ("port",), f"a {f.type} needs 'port', one of the pole's ports: {', '.join(ports)}")
+        elif f.port is not None:
+            raise ctx.error(p + ("port",), "only port_trip and equipment_hung name a port")
         if f.type == "clock_offset":
             if not f.offset or f.offset.strip()[0] not in "+-":
                 raise ctx.error(p + ("offset",), "a clock_offset needs 'offset', signed: +8760h (a year ahead), -10m")
@@ -287,7 +296,8 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         if target == "pole":
             if not f.pole:
                 raise ctx.error(p, f"a {f.type} fault needs 'pole'")
-            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole, announce))
+            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole,
+                                reboot_event=announce, port=f.port or ""))
         elif target == "span":
             a, b = _span(f.span, road, ctx, p + ("span",), pole_index)
             fd = road.feeder_by_id[road.pole(b).feeder]

@@ -129,3 +129,13 @@ class TelemetryQueries:
             res = self.client.query(f'SELECT count("seq") FROM "raw"."{m}" WHERE road = {_lit(road)}')
             out[m] = sum(int(s["values"][0][1]) for r in res for s in r.get("series", []))
         return out
+
+    def port_readings(self, road: str, pole: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """One pole's port points (protocol 1.1) in ``[start, end)``: a row per port and report."""
+        return self._frame(f'SELECT * FROM "raw"."port" WHERE road = {_lit(road)} AND pole = {_lit(pole)} '
+                           f"AND time >= {_ns(start)} AND time < {_ns(end)}")
+
+    def cabinet_readings(self, road: str, cabinet: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """One cabinet's feeder points (protocol 1.1) in ``[start, end)``: a row per feeder and report."""
+        return self._frame(f'SELECT * FROM "raw"."cabinet_feeder" WHERE road = {_lit(road)} '
+                           f"AND cabinet = {_lit(cabinet)} AND time >= {_ns(start)} AND time < {_ns(end)}")

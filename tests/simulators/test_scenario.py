@@ -9,8 +9,8 @@ from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "lamp-failures", "leakage",
-           "normal-night", "silent-reboot", "stuck-detectors"]
+SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "hung-camera",
+           "lamp-failures", "leakage", "normal-night", "pole-struck", "silent-reboot", "stuck-detectors"]
 
 GOOD = """\
 name: t
