@@ -32,7 +32,8 @@ def test_the_library_has_every_named_scenario_on_the_93_pole_road():
     for name in SHIPPED:
         sc = load_scenario(name)
         assert sc.name == name and len(sc.road.poles) == 93
-        assert 2 * 3600 <= sc.duration_s <= (13 if name == "demo-night" else 5) * 3600  # the demo is a whole night
+        # a fault drill lasts half an hour or more, a night a few hours; the demo is a whole night
+        assert 30 * 60 <= sc.duration_s <= (13 if name == "demo-night" else 5) * 3600
     cut = load_scenario("cable-cut")
     assert cut.expected[0].span == ("NH-061", "NH-060")
     assert cut.expected[0].after_ms == cut.faults[0].at_ms == cut.start_ms + 45 * 60_000
