@@ -10,13 +10,17 @@ fix), and a road must not follow one bad clock. So a road's time is a consensus:
   ahead by any amount cannot push it forward; poles behind, or silent, cannot hold it back while
   more than a third report. Until two thirds of the poles (``2k - 1``) have been heard once, road
   time is unknown (so that a third behind cannot hold it back at the start either).
-* **wall** (a live road): road time is the wall clock; the poles' clocks are judged against it.
+* **wall** (a live road): the same consensus, never further than the tolerance past the wall
+  clock, and the wall clock itself until enough poles have reported (so an operator can act at
+  once after a start, whatever the report interval).
 * **auto** (the default): *wall* if the first consensus lies within the tolerance of the wall
   clock, *devices* otherwise; decided once per road.
 
-When the consensus has not moved for a moment of wall time (the road, or most of it, is quiet),
-road time moves on with the wall clock at real speed, so that silence itself is noticed. Road
-time never goes back.
+Readings are judged against the consensus itself, never against an extrapolation, so a stalled
+pipeline or a backlog delivered late is judged by the time of the stream it belongs to. Between
+readings, "now" (heartbeats, silence, an operator's action) moves on with the wall clock at real
+speed once the consensus has not moved for a moment (the road, or most of it, is quiet), so that
+silence itself is noticed; on a live road never past the wall clock. "Now" never goes back.
 
 A reading whose ``ts`` is further from road time than the tolerance is not evidence of time: it
 is used at road time (:meth:`RoadClock.judge` says so and by how much), and a pole whose last
@@ -132,8 +136,18 @@ class RoadClock:
                 return Judgement(ts, None, False, False, self._now_locked())
             return self._judge_locked(i, ts)
 
+    def _evidence_locked(self) -> int | None:
+        """Road time as the readings themselves say it: the consensus (on a live road no further
+        than the tolerance past the wall clock). Never extrapolated: a stalled pipeline, or a
+        backlog delivered late, is judged against the time of the stream it belongs to."""
+        if self._consensus is None:
+            return None
+        if self._mode == "wall":
+            return min(self._consensus, self._wall() + self.policy.tolerance_ms)
+        return self._consensus
+
     def _judge_locked(self, i: int, ts: int) -> Judgement:
-        now = self._now_locked()
+        now = self._evidence_locked()
         if now is None:
             return Judgement(ts, None, False, False, None)
         offset = ts - now
@@ -157,20 +171,25 @@ class RoadClock:
         return self._mode
 
     def now_ms(self) -> int | None:
-        """Road time, or ``None`` while it is unknown (fewer than two thirds of the poles heard yet)."""
+        """Road time now: the readings' time, moving on at real speed once they have not moved it
+        for a moment (a quiet road), on a live road never past the wall clock and the wall clock
+        itself until enough poles have reported; ``None`` on a replay until they have."""
         with self._lock:
             return self._now_locked()
 
     def _now_locked(self) -> int | None:
-        if self._mode == "wall":
+        evidence = self._evidence_locked()
+        if evidence is None:
+            if self._mode != "wall":
+                return None
             now = self._wall()
-        elif self._consensus is None:
-            return None
         else:
-            # a consensus that has not moved for a moment of wall time: the road (or most of it)
-            # is quiet, and road time moves on at real speed so that the silence is noticed
+            # readings that have not moved road time for a moment of wall time: the road (or most of
+            # it) is quiet, and road time moves on at real speed so that the silence is noticed
             idle = self._mono() - self._moved_at
-            now = self._consensus + int(idle * 1000) if idle > self.policy.quiet_after_s else self._consensus
+            now = evidence + int(idle * 1000) if idle > self.policy.quiet_after_s else evidence
+            if self._mode == "wall":
+                now = min(now, self._wall())
         if self._last_now is not None and now < self._last_now:
             return self._last_now
         self._last_now = now

@@ -107,9 +107,12 @@ def test_a_live_road_runs_on_the_wall_clock_and_judges_the_poles_against_it():
     for p in POLES:
         c.observe(p, t.wall - 3_000)  # poles a few seconds behind: network and batching
     assert c.mode == "wall"
-    assert c.now_ms() == t.wall
+    assert c.now_ms() == t.wall - 3_000  # the road's own time, which the wall clock bounds
     j = c.observe("P001", t.wall + YEAR)
-    assert j.corrected and j.ts_ms == t.wall
+    assert j.corrected and j.ts_ms == t.wall - 3_000
+    for p in POLES:  # a majority with clocks far ahead cannot take a live road past the wall clock
+        c.observe(p, t.wall + YEAR)
+    assert c.now_ms() == t.wall
 
 
 def test_explicit_modes():
@@ -145,3 +148,23 @@ def test_a_third_off_from_the_very_first_report_cannot_set_road_time(offset_ms):
         assert j.road_ms is None or j.road_ms == T0
         assert not j.corrected
     assert c.now_ms() == T0
+
+
+def test_readings_are_judged_against_the_stream_not_a_stalled_pipelines_extrapolation():
+    """The pipeline stalls for ten minutes of wall time (a slow database): the readings it then takes
+    in are judged by the stream's own time, so no healthy clock is called skewed."""
+    c, t = clock()
+    report_all(c, T0)
+    t.mono += 600.0
+    assert c.now_ms() == T0 + 600_000  # "now" moved on over the quiet
+    js = report_all(c, T0 + 10_000)  # the backlog: the next report of every pole
+    assert not any(j.corrected for j in js.values())  # type: ignore[attr-defined]
+    assert all(j.road_ms == T0 + 10_000 for j in list(js.values())[40:])  # type: ignore[attr-defined]
+
+
+def test_a_live_road_knows_its_time_before_the_poles_report():
+    t = FakeTime()
+    c, _ = clock("wall", t=t)
+    assert c.now_ms() == t.wall
+    j = c.observe("P001", t.wall - 1_000)
+    assert j.road_ms is None and not j.corrected  # nothing to judge a clock against yet
