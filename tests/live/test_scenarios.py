@@ -30,6 +30,12 @@ def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_
     # a lamp failure is announced; a cut cable is silent and found by > 3 missing reports
     assert all(r["delay_reports"] is not None and r["delay_reports"] <= 4 for r in rows)
     assert sum(result["energy"]["minutes_under_floor"].values()) == 0
+    # every reading the road published is in InfluxDB or counted (duplicate, rejected with a reason)
+    readings = result["readings"]
+    assert readings["accounted"] and readings["missing"] == 0 and readings["published"]["telemetry"] > 0
+    assert readings["stored"]["telemetry"] + readings["stored"]["event"] + readings["duplicates"] + \
+        sum(readings["rejected"].values()) == readings["published"]["telemetry"] + readings["published"]["event"]
+    assert "all accounted for" in run.stdout
 
 
 def test_an_unexpected_fault_is_a_false_alarm_and_fails_the_run(tmp_path: Path) -> None:
