@@ -121,13 +121,14 @@ class TelemetryQueries:
         return self._frame(f'SELECT count("seq") AS points, count(distinct("seq")) AS distinct_seq '
                            f"FROM {SOURCES['raw']} {where} GROUP BY pole")
 
-    def count_readings(self, road: str) -> dict[str, int]:
-        """Stored points of ``road`` per measurement (``telemetry``, ``event``): what a run's
-        accounting compares with what the poles published."""
+    def count_readings(self, road: str, start: TimeLike | None = None, end: TimeLike | None = None) -> dict[str, int]:
+        """Stored points of ``road`` per measurement (``telemetry``, ``event``), in ``[start, end]``
+        when given: what a run's accounting compares with what the poles published."""
+        when = f" AND time >= {_ns(start)} AND time <= {_ns(end)}" if start is not None and end is not None else ""
         out = {}
         for m in ("telemetry", "event"):
-            res = self.client.query(f'SELECT count("seq") FROM "raw"."{m}" WHERE road = {_lit(road)}')
-            out[m] = sum(int(s["values"][0][1]) for r in res for s in r.get("series", []))
+            res = self.client.query(f'SELECT count("seq") FROM "raw"."{m}" WHERE road = {_lit(road)}{when}')
+            out[m] = sum(int(s["values"][0][1] or 0) for r in res for s in r.get("series", []))
         return out
 
     def port_readings(self, road: str, pole: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:

@@ -58,5 +58,5 @@ class TelemetryStore:
     def latest(self, road: str) -> pd.DataFrame:
         return self.queries.latest(road)
 
-    def count_readings(self, road: str) -> dict[str, int]:
-        return self.queries.count_readings(road)
+    def count_readings(self, road: str, start_ms: int | None = None, end_ms: int | None = None) -> dict[str, int]:
+        return self.queries.count_readings(road, start_ms, end_ms)

@@ -78,6 +78,7 @@ class PoleWatch:
     clock_offset_ms: int = 0  # the pole's clock minus road time, at its latest reading
     clock_since_ts: int = -1  # road time of the first reading of the current skew
     full_since: int = -1  # first report of the current run at full output whatever the level
+    driver_ratio: float | None = None  # load drawn / load expected at the last off-curve report
     ons: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -151,9 +152,18 @@ class PoleWatch:
         # power off its expected curve for the delivered level (not dark, not day-burning, not a
         # stuck relay: one root cause, one fault, and that one is day-burning once the sun is up)
         expected_w = f.standby_w + rated * t.dim / 100.0
-        off_curve = supply and settled and not dark and not burning and not stuck_on and \
+        other_cause = dark or burning or stuck_on
+        off_curve = supply and settled and not other_cause and \
             abs(t.power_w - expected_w) > f.power_tolerance_fraction * rated
-        self.driver.observe(off_curve, t.ts, {**base, "expected_w": round(expected_w, 1)})
+        if off_curve:
+            self.driver_ratio = (t.power_w - f.standby_w) / max(rated * t.dim / 100.0, 1e-9)
+            self.driver.observe(True, t.ts, {**base, "expected_w": round(expected_w, 1)})
+        elif other_cause or not supply or (settled and self._shows_driver_fault(t.dim)):
+            self.driver.observe(False, t.ts)
+            if not self.driver.active:
+                self.driver_ratio = None
+        # else: a ramp still settling, or a level at which the driver's deviation would hide in the
+        # tolerance, is no evidence either way; counting it as good split one fault into two
 
         # cycling: the lamp comes back on by itself, repeatedly, under a steady command
         window = int(f.cycling_window_s * 1000)
@@ -168,6 +178,17 @@ class PoleWatch:
             self.cycling.force(self.ons[0], {"off_on_transitions": len(self.ons), "window_s": f.cycling_window_s})
         else:
             self.cycling.observe(False, t.ts)
+
+    def _shows_driver_fault(self, dim: float) -> bool:
+        """Whether a good report at ``dim`` is evidence the driver recovered (ISA-18.2 style hysteresis).
+
+        Only a settled level counts, and only one at which the deviation last measured (the load
+        drawn as a share of its curve) would stand out of the tolerance: a driver at half power
+        looks normal at 20 %, and a crew would get a second work order when the level rose again.
+        """
+        if self.driver_ratio is None:
+            return True
+        return abs(self.driver_ratio - 1.0) * dim / 100.0 > self.f.power_tolerance_fraction
 
     def on_lamp_fault(self, ts: int, code: str) -> None:
         self.seen(ts)

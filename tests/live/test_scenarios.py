@@ -1,6 +1,7 @@
 """Shipped scenarios against the whole platform, judged by what it publishes on the alerts topic.
 
-Two of the library run here (the full library takes several minutes: ``streetlight scenario run
+Four of the library run here (among them wrong device clocks and restarts without their reboot
+event) (the full library takes several minutes: ``streetlight scenario run
 all``); each is the real command a CI job of a pole vendor would run.
 """
 
@@ -16,7 +17,7 @@ import pytest
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("name", ["cable-cut", "lamp-failures"])
+@pytest.mark.parametrize("name", ["cable-cut", "lamp-failures", "clock-skew", "silent-reboot"])
 def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     run = subprocess.run([sys.executable, "-m", "streetlight", "scenario", "run", name, "--json", str(out)],
@@ -25,13 +26,18 @@ def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_
     assert "result: PASS" in run.stdout
     result = json.loads(out.read_text())[name]
     assert result["passed"] and result["false_alarms"] == []
-    readings = [r for r in result["rows"] if r["fault"] == "readings"]
-    assert len(readings) == 1 and readings[0]["ok"], readings  # every published reading stored or counted
-    rows = [r for r in result["rows"] if r["fault"] != "readings"]
+    rows = result["rows"]
     assert rows and all(r["ok"] and r["reported"] == r["expected"] for r in rows)
     # a lamp failure is announced; a cut cable is silent and found by > 3 missing reports
     assert all(r["delay_reports"] is not None and r["delay_reports"] <= 4 for r in rows)
     assert sum(result["energy"]["minutes_under_floor"].values()) == 0
+    # every reading the road published is in InfluxDB or counted (duplicate, rejected with a reason)
+    readings = result["readings"]
+    assert readings["accounted"] and readings["missing"] == readings["lost_with_supply"] == 0
+    assert readings["published"]["telemetry"] > 0
+    assert readings["stored"]["telemetry"] + readings["stored"]["event"] + readings["duplicates"] + \
+        sum(readings["rejected"].values()) == readings["published"]["telemetry"] + readings["published"]["event"]
+    assert "all accounted for" in run.stdout
 
 
 def test_an_unexpected_fault_is_a_false_alarm_and_fails_the_run(tmp_path: Path) -> None:
