@@ -213,6 +213,24 @@ def test_stuck_detector_is_found_and_ignored_by_dimming():
     assert only(s, "detector_stuck").pole == "NH-040"
 
 
+def test_a_stuck_detector_stays_one_fault_when_the_road_quietens_and_clears_when_it_counts_again():
+    """Late at night its neighbours count too little to prove it stuck: that takes away the
+    evidence, not the fault (one work order, not one per busy spell)."""
+    s = warm()
+    s.patches.append(lambda pid, d: {**d, "vehicles": 0} if pid == "NH-040" else d)
+    s.run(14)
+    first = only(s, "detector_stuck")
+    s.vehicles_per_report = 0.02  # the road empties: the neighbours' median falls under the threshold
+    s.run(30)
+    s.vehicles_per_report = 3.0  # and fills again
+    s.run(20)
+    assert [f.fault_id for f in s.opened("detector_stuck")] == [first.fault_id]
+    assert not any(f.state == "resolved" for f in s.events if f.fault_id == first.fault_id)
+    s.patches.clear()  # repaired: it counts again
+    s.run(20)
+    assert any(f.state == "resolved" for f in s.events if f.fault_id == first.fault_id)
+
+
 def test_acknowledge_and_manual_resolve():
     s = warm()
     s.patches.append(lambda pid, d: {**d, "leakage_ma": 40.0} if pid == "NH-002" else d)
