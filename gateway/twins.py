@@ -62,7 +62,10 @@ class TwinStore:
                 t.online = inb.message == "online"
                 t.offline_reason = None if t.online else "status"
                 t.offline_since_ms = None if t.online else inb.ts_ms
-                if t.online:
+                # a status has no ts of its own: before road time is known it is stamped with the
+                # wall clock, which may lie days from a simulated road's time and would pin
+                # last_seen there; the pole's first reading will say when it was seen
+                if t.online and inb.road_ms is not None:
                     t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)
                 return bool(t.online) and was_online is not True
             t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)

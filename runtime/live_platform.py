@@ -285,7 +285,9 @@ class LivePlatform:
             return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
         out = pd.concat(frames, ignore_index=True)
         if pd.api.types.is_datetime64_any_dtype(out["time"]):
-            out["time"] = out["time"].astype("int64") // 1_000_000
+            # epoch milliseconds whatever the frame's resolution (pandas 3 keeps microseconds)
+            epoch = pd.Timestamp(0, tz=out["time"].dt.tz)
+            out["time"] = (out["time"] - epoch) // pd.Timedelta(milliseconds=1)
         return out
 
     def latest(self, road: str) -> pd.DataFrame:
