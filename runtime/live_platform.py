@@ -18,6 +18,7 @@ from api.platform import (
     LiveEvent,
     NotFound,
     QueueSubscription,
+    RoadTime,
     Subscribers,
     Unavailable,
     active_schedule_ids,
@@ -352,6 +353,11 @@ class LivePlatform:
 
     def now_ms(self) -> int:
         return self.control.now_ms()
+
+    def road_time(self, road: str) -> RoadTime:
+        self._road(road)
+        mode = self.gateway.clock[road].mode
+        return RoadTime(self.control.now_ms(road), mode or "unknown")
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class PoleEntry(_Strict):
     lon: float = Field(ge=-180, le=180)
     rated_power_w: float = Field(gt=0, le=2000)
     equipment: list[str] = Field(min_length=1)
+    lamp: str = Field(default="", max_length=200, description="the luminaire, as a crew orders a replacement")
+    driver: str = Field(default="", max_length=200, description="the LED driver, as a crew orders a replacement")
 
 
 def _problems_from(err: ValidationError, pole: str | None, prefix: str) -> list[RegistryProblem]:
@@ -170,7 +172,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
         Pole(
             id=p.id, index=i, chainage_m=p.chainage_m, side=p.side, segment=p.segment, feeder=p.feeder,
             feeder_position=p.feeder_position, cabinet=p.cabinet, lat=p.lat, lon=p.lon,
-            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment),
+            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lamp=p.lamp, driver=p.driver,
         )
         for i, p in enumerate(poles)
     )
@@ -237,6 +239,7 @@ def road_to_mapping(road: Road) -> dict[str, Any]:
                 "id": p.id, "chainage_m": p.chainage_m, "side": p.side, "segment": p.segment, "feeder": p.feeder,
                 "feeder_position": p.feeder_position, "cabinet": p.cabinet, "lat": p.lat, "lon": p.lon,
                 "rated_power_w": p.rated_power_w, "equipment": list(p.equipment),
+                **({"lamp": p.lamp} if p.lamp else {}), **({"driver": p.driver} if p.driver else {}),
             }
             for p in road.poles
         ],

@@ -44,6 +44,9 @@ class Pole:
     lon: float
     rated_power_w: float
     equipment: tuple[str, ...]
+    # what a crew brings to replace them, as the site's asset records name them ("" if not recorded)
+    lamp: str = ""
+    driver: str = ""
 
     @property
     def chainage(self) -> str:
