@@ -73,6 +73,8 @@ function paintClock() {
                                            minute: "2-digit", second: "2-digit" });
   $("clock-time").dateTime = new Date(now).toISOString();
 }
+// an age that moves on with road time (tick() rewrites every .ago)
+const ago = (ms) => `<span class="ago" data-ms="${ms}">${ageText(ms)}</span>`;
 function ageText(ms) {
   if (ms == null) return "never";
   const s = Math.max(0, (roadNow() - ms) / 1000);
@@ -270,7 +272,7 @@ function showPole() {
     ["Where", `${p.segment}, ${sideWord(p.side)} side, ${p.chainage}`],
     ["Feeder", `${p.feeder} (#${p.feeder_position} from ${p.cabinet})`],
     ["Power", p.power_w != null ? `${p.power_w} W of ${p.rated_power_w} W` : "—"],
-    ["Last report", `<span id="pole-seen">${ageText(p.last_seen_ms)}</span>`],
+    ["Last report", p.last_seen_ms != null ? `<span id="pole-seen">${ago(p.last_seen_ms)}</span>` : "never"],
     ["Faults", p.open_faults.length ? p.open_faults.map(esc).join(", ") : "none"]];
   if (S.override && S.override.pole === p.id) rows.splice(2, 0, ["Override", S.override.text]);
   $("pole-facts").innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${k === "Last report" ? v : esc(v)}</dd>`).join("");
@@ -311,6 +313,8 @@ async function loadChart(id) {
     if (!pts.length) continue;
     if (pts.length === 1) { el("circle", { class: `pt ${cls}`, cx: pts[0][0], cy: pts[0][1], r: 2 }, chart); continue; }
     el("polyline", { class: cls, points: pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ") }, chart);
+    // a few readings at the end of a 24 h axis are hard to see as a line alone
+    if (pts.length <= 12) for (const [x, y] of pts) el("circle", { class: `pt ${cls}`, cx: x, cy: y, r: 1.8 }, chart);
   }
 }
 
@@ -411,7 +415,7 @@ function timeline(f) {
       <line class="tl-open" x1="${x(t0)}" x2="${x(f.resolved_ms || now)}" y1="14" y2="14"></line>${dots}
       <line class="tl-now" x1="${x(now)}" x2="${x(now)}" y1="4" y2="24"></line></svg>
     <ol class="tl-steps">${marks.map(([k, t]) => `<li data-step="${k}">${k} <time>${hhmm(t)}</time>
-      <span class="muted">(${ageText(t)})</span>${k === "acknowledged" && f.acknowledged_by ? ` by ${esc(f.acknowledged_by)}` : ""}
+      <span class="muted">(${ago(t)})</span>${k === "acknowledged" && f.acknowledged_by ? ` by ${esc(f.acknowledged_by)}` : ""}
       ${k === "resolved" && f.resolved_by ? ` by ${esc(f.resolved_by)}` : ""}</li>`).join("")}</ol>`;
 }
 
@@ -425,7 +429,7 @@ async function loadFaults() {
     <li class="fault-card ${esc(f.state)}" data-fault="${esc(f.fault_id)}">
       <div class="what"><span class="badge ${esc(f.severity)}">${esc(f.severity)}</span>
         <strong>${esc(f.type.replace(/_/g, " "))}</strong>
-        <span class="muted">${esc(f.fault_id)} · ${esc(f.state)} · <span class="age">${ageText(f.first_seen_ts)}</span></span></div>
+        <span class="muted">${esc(f.fault_id)} · ${esc(f.state)} · <span class="age">${ago(f.first_seen_ts)}</span></span></div>
       <div class="where">${esc(f.location)}</div>
       <div class="muted">${esc(f.summary)}</div>
       ${timeline(f)}
@@ -697,13 +701,7 @@ async function stream() {
 // ages move on with road time between the data's own refreshes
 function tick() {
   paintClock();
-  const p = S.poles.get(S.selected);
-  if (p && $("pole-seen")) $("pole-seen").textContent = ageText(p.last_seen_ms);
-  for (const li of document.querySelectorAll(".fault-card")) {
-    const f = S.faults.find((x) => x.fault_id === li.dataset.fault);
-    const age = li.querySelector(".age");
-    if (f && age) age.textContent = ageText(f.first_seen_ts);
-  }
+  for (const e of document.querySelectorAll(".ago[data-ms]")) e.textContent = ageText(Number(e.dataset.ms));
 }
 
 async function start() {
@@ -730,7 +728,7 @@ async function start() {
   S.timers = [
     setInterval(tick, 1000),
     setInterval(() => { loadClock().catch(() => {}); }, 5000),
-    setInterval(() => { loadPoles().catch(() => {}); }, 30000),
+    setInterval(() => { loadPoles().catch(() => {}); loadFaults().catch(() => {}); }, 30000),
     setInterval(() => { loadEnergy().catch(() => {}); loadEnergyChart().catch(() => {}); }, 60000),
     setInterval(() => { if (S.selected) loadChart(S.selected).catch(() => {}); }, 60000),
   ];

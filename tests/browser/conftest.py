@@ -108,7 +108,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         db.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright per module: another module may start its own after it
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed (make install sets it up)")

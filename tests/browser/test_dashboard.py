@@ -79,7 +79,7 @@ def test_the_pole_chart_draws_its_last_24_h_of_road_time_from_influxdb(stack: St
     for series in ("dim", "power", "volt"):
         assert page.locator(f"#chart polyline.{series}").count() == 1, series
     # the axis spans the road's last 24 h, ending at road time now (within the minutes the road ran meanwhile)
-    last = page.locator("#chart text.axis").nth(2).inner_text()
+    last = page.locator("#chart text.axis").nth(2).text_content() or ""
     now = local_hhmm(stack, road_now(stack))
     minutes = (int(now[:2]) * 60 + int(now[3:]) - int(last[:2]) * 60 - int(last[3:])) % 1440
     assert minutes <= 15, (last, now)
