@@ -586,8 +586,15 @@ function evidenceText(key, v) {
 function chainage(m) { const w = Math.floor(m); return `K${Math.floor(w / 1000)}+${String(w % 1000).padStart(3, "0")}`; }
 
 // ---------------------------------------------------------------- energy
+// the controller counts energy by night, noon to noon: after midnight "tonight" began yesterday
+function nightDate(ms) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: S.road.timezone, year: "numeric", month: "2-digit",
+                                            day: "2-digit" }).format(new Date(ms - DAY_MS / 2));
+}
 async function loadEnergy() {
-  const e = await api("GET", `/api/v1/energy?road=${encodeURIComponent(S.road.id)}`);
+  const e = await api("GET", `/api/v1/energy?road=${encodeURIComponent(S.road.id)}&day=${nightDate(roadNow())}`);
+  $("energy").dataset.night = e.day;
+  $("energy-night").textContent = `· night of ${fmt(Date.parse(`${e.day}T12:00:00Z`), { day: "numeric", month: "short", timeZone: "UTC" })}`;
   $("energy").innerHTML = `
     <div class="card"><div class="muted">Used</div><div class="big">${e.energy_kwh.toFixed(1)} kWh</div>
       <div class="muted">of ${e.baseline_kwh.toFixed(1)} at full power</div></div>

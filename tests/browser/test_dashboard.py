@@ -97,6 +97,9 @@ def test_the_nights_energy_is_charted_per_segment(stack: Stack, open_dashboard: 
     legend = page.locator("#energy-legend").inner_text()
     assert all(s in legend for s in ("S1", "S2", "S3", "S4")) and "kWh" in legend
     assert page.locator("#energy table tbody tr").count() == 4
+    # energy is counted by night, noon to noon on the road: the one under way
+    night = datetime.fromtimestamp((road_now(stack) - 43_200_000) / 1000, ZoneInfo("Asia/Shanghai")).date()
+    assert page.locator("#energy").get_attribute("data-night") == night.isoformat()
     d.shot("browser-energy")
     d.assert_clean()
 
