@@ -39,6 +39,9 @@ function showPole() {
 // The chart covers the last 24 h of ROAD time, whatever the browser's clock says.
 async function loadChart(id) {
   const chart = $("chart");
+  chart.replaceChildren();
+  delete chart.dataset.points;
+  $("chart-note").textContent = "last 24 h of road time · loading…";
   await loadClock();
   const end = roadNow(), start = end - DAY_MS;
   const data = await api("GET", `/api/v1/poles/${encodeURIComponent(id)}/readings?start_ms=${start}&end_ms=${end}&every_s=900`);

@@ -59,6 +59,7 @@ def test_the_road_clock_is_shown_and_every_age_is_measured_on_it(stack: Stack,
     age_s = seconds(card.locator(".age").inner_text())
     true_age_s = (road_now(stack) - lamp["first_seen_ts"]) / 1000
     assert abs(age_s - true_age_s) <= max(600, 0.15 * true_age_s), (age_s, true_age_s)
+    page.locator("#chart[data-points]").wait_for(timeout=15000)  # the chart drawn before the picture
     d.shot("browser-road-clock")
     d.assert_clean()
 
