@@ -24,7 +24,7 @@ from controller.faults import lifecycle
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, active_schedule_ids
+from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, RoadTime, Subscribers, active_schedule_ids
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
@@ -73,6 +73,10 @@ class MemoryPlatform:
 
     def now_ms(self) -> int:
         return wall_ms()
+
+    def road_time(self, road: str) -> RoadTime:
+        self._road(road)
+        return RoadTime(wall_ms(), "wall")
 
     def ready(self) -> dict[str, bool]:
         return {"broker": True, "database": True}

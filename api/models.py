@@ -80,6 +80,8 @@ class PoleOut(BaseModel):
     lon: float
     rated_power_w: float
     equipment: list[str]
+    lamp: str = Field("", description="the luminaire, as a crew orders a replacement (empty if not recorded)")
+    driver: str = Field("", description="the LED driver, as a crew orders a replacement (empty if not recorded)")
     state: PoleState = Field(description="lit (100 %), dimmed, off, fault (an open fault names it) or offline")
     level: float | None = Field(description="output the pole last reported, %")
     reason: str | None = Field(description="what set the level: schedule, adaptive, override, emergency, manual")

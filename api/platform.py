@@ -78,6 +78,16 @@ class Unavailable(PlatformError):
 
 
 @dataclass(frozen=True, slots=True)
+class RoadTime:
+    """What time it is on a road: ``mode`` is ``wall`` (road time is the wall clock), ``devices``
+    (a simulated or replayed road on its own clock: the poles' consensus, streetlight.clock) or
+    ``unknown`` (not enough of the road heard yet; ``now_ms`` is then the wall clock)."""
+
+    now_ms: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
 class LiveEvent:
     kind: str  # one of LIVE_KINDS
     data: dict[str, Any]
@@ -188,3 +198,4 @@ class PlatformPort(Protocol):
     def ready(self) -> dict[str, bool]: ...
     def stats(self) -> dict[str, float]: ...
     def now_ms(self) -> int: ...
+    def road_time(self, road: str) -> RoadTime: ...

@@ -44,6 +44,7 @@ def _registry_row(road: Road, pole: Pole) -> dict[str, Any]:
         "chainage": pole.chainage, "side": pole.side, "segment": pole.segment, "feeder": pole.feeder,
         "feeder_position": pole.feeder_position, "cabinet": pole.cabinet, "lat": pole.lat, "lon": pole.lon,
         "rated_power_w": pole.rated_power_w, "equipment": list(pole.equipment),
+        "lamp": pole.lamp, "driver": pole.driver,
     }
 
 

@@ -123,7 +123,7 @@ class TrafficEstimator:
         n = len(veh)
         # once stuck, a detector stays stuck until it counts again: quieter neighbours late at night
         # take away the evidence, not the fault (one fault, not one per busy spell)
-        stuck = self.stuck & fresh & (veh == 0)
+        stuck: np.ndarray = np.asarray(self.stuck & fresh & (veh == 0), dtype=bool)
         for i in np.flatnonzero(covered & (veh == 0) & ~stuck).tolist():
             nb = [j for j in range(max(0, i - k), min(n, i + k + 1)) if j != i and fresh[j]]
             counts = veh[nb] if nb else np.zeros(0)

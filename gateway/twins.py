@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from streetlight.clock import StreamTime
 from streetlight.protocol import Event, PortReading, State, Telemetry
 from streetlight.registry import Road
 
@@ -41,6 +42,7 @@ class TwinStore:
         self._lock = threading.Lock()
         self._twins = {r.id: {p.id: Twin(r.id, p.id) for p in r.poles} for r in roads}
         self.report_interval_s = {r.id: report_interval_s for r in roads}
+        self._stream = {r.id: StreamTime() for r in roads}  # road time as far as the twins were told
 
     def get(self, road: str, pole: str) -> Twin | None:
         with self._lock:
@@ -58,13 +60,17 @@ class TwinStore:
     def apply(self, inb: Inbound) -> bool:
         """Update from a valid message; True if the pole has just come (back) online."""
         with self._lock:
+            self._stream[inb.road].given(inb.road_ms)
             t = self._twins[inb.road][inb.pole]
             was_online = t.online
             if inb.kind == "status":
                 t.online = inb.message == "online"
                 t.offline_reason = None if t.online else "status"
                 t.offline_since_ms = None if t.online else inb.ts_ms
-                if t.online:
+                # a status has no ts of its own: before road time is known it is stamped with the
+                # wall clock, which may lie days from a simulated road's time and would pin
+                # last_seen there; the pole's first reading will say when it was seen
+                if t.online and inb.road_ms is not None:
                     t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)
                 return bool(t.online) and was_online is not True
             t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)
@@ -95,11 +101,13 @@ class TwinStore:
 
     def sweep(self, now_of: Callable[[str], int | None]) -> list[tuple[str, str]]:
         """Mark poles silent for more than three report intervals of their road's time offline;
-        returns them. ``now_of(road)`` is road time (``None`` while unknown: nothing is swept)."""
+        returns them. ``now_of(road)`` is the road clock's time (``None`` while unknown: nothing is
+        swept); silence is judged on road time as far as the twins have been told (the clock may
+        have run ahead over messages still on their way here)."""
         gone: list[tuple[str, str]] = []
         with self._lock:
             for road, twins in self._twins.items():
-                now_ms = now_of(road)
+                now_ms = self._stream[road].now(now_of(road))
                 if now_ms is None:
                     continue
                 limit = now_ms - int(SILENT_INTERVALS * self.report_interval_s[road] * 1000)

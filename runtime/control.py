@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from gateway.inbound import Inbound
 from gateway.service import GatewayService
 from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
-from streetlight.clock import QUIET_AFTER_S, RoadClocks, wall_ms
+from streetlight.clock import RoadClocks, StreamTime, wall_ms
 from streetlight.protocol import CabinetTelemetry, Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 
@@ -59,24 +58,12 @@ class RoadControl:
     vehicles: list[tuple[int, int, float, int]] = field(default_factory=list)  # pending (pole index, ts, km/h, dir)
     published: dict[str, tuple[str, str]] = field(default_factory=dict)  # fault_id -> (state, severity) last alerted
     early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before road time was known
-    stream_ms: int | None = None  # road time as of the last message this controller was given
-    stream_wall: float = 0.0  # monotonic time it was given
+    stream: StreamTime = field(default_factory=StreamTime)  # road time as far as this controller was told
     energy_saved_ms: int | None = None  # road time of the last save of the energy meter
 
     def now(self, clock: RoadClocks) -> int | None:
-        """Road time as far as this controller has been told: that of the last message it was
-        given (the gateway's clock may already have run ahead over messages still on their way
-        here). Once that stream has been quiet for a moment, the road clock's own, which moves on
-        at real speed over a quiet road so that silence is noticed; but never further past the
-        last message than the wall time since it (a stalled hand-over must not make every pole
-        look silent)."""
-        road_now = clock.now_ms(self.road.id)
-        if self.stream_ms is None or road_now is None:
-            return road_now
-        idle = time.monotonic() - self.stream_wall
-        if idle <= QUIET_AFTER_S:
-            return self.stream_ms
-        return max(self.stream_ms, min(road_now, self.stream_ms + int(idle * 1000)))
+        """Road time for this controller (see :class:`streetlight.clock.StreamTime`)."""
+        return self.stream.now(clock.now_ms(self.road.id))
 
     def flush_vehicles(self) -> None:
         """Vehicle events go to the controller in batches: one numpy call for many detections."""
@@ -164,8 +151,7 @@ class ControlService:
             # in the stream, never on one message's ts: a pole whose clock runs ahead must not make
             # the others look silent, and the same stream gives the same ticks at any speed
             now = inb.road_ms
-            if now is not None:
-                rc.stream_ms, rc.stream_wall = now, time.monotonic()
+            rc.stream.given(now)
             if now is not None and rc.last_tick_ms is not None and now >= rc.last_tick_ms + self.tick_ms:
                 self._tick(rc, now - now % self.tick_ms)
             if now is not None and rc.early_status:

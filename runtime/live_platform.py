@@ -18,6 +18,7 @@ from api.platform import (
     LiveEvent,
     NotFound,
     QueueSubscription,
+    RoadTime,
     Subscribers,
     Unavailable,
     active_schedule_ids,
@@ -291,7 +292,9 @@ class LivePlatform:
             return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
         out = pd.concat(frames, ignore_index=True)
         if pd.api.types.is_datetime64_any_dtype(out["time"]):
-            out["time"] = out["time"].astype("int64") // 1_000_000
+            # epoch milliseconds whatever the frame's resolution (pandas 3 keeps microseconds)
+            epoch = pd.Timestamp(0, tz=out["time"].dt.tz)
+            out["time"] = (out["time"] - epoch) // pd.Timedelta(milliseconds=1)
         return out
 
     def latest(self, road: str) -> pd.DataFrame:
@@ -358,6 +361,11 @@ class LivePlatform:
 
     def now_ms(self) -> int:
         return self.control.now_ms()
+
+    def road_time(self, road: str) -> RoadTime:
+        self._road(road)
+        mode = self.gateway.clock[road].mode
+        return RoadTime(self.control.now_ms(road), mode or "unknown")
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

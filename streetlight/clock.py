@@ -200,6 +200,38 @@ class RoadClock:
         return i is not None and self._skewed[i]
 
 
+class StreamTime:
+    """Road time as far as one consumer of the message stream has been told.
+
+    The gateway's clock runs ahead of what a consumer (the twins, the controller) has been handed:
+    batches wait between being put on road time and being stored. A consumer judging silence on
+    the clock's "now" would see poles silent that have reported, in messages still on their way.
+    So it takes the road time of the last message it was given; once it has been given nothing
+    for a moment, the road clock's own (which moves on over a quiet road), but never further past
+    that last message than the wall time since it.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, quiet_after_s: float = QUIET_AFTER_S) -> None:
+        self._mono = monotonic
+        self.quiet_after_s = quiet_after_s
+        self.ms: int | None = None  # road time of the last message given
+        self._at = 0.0
+
+    def given(self, road_ms: int | None) -> None:
+        """A message was handed over, carrying road time ``road_ms`` (``None`` while unknown)."""
+        if road_ms is not None and (self.ms is None or road_ms >= self.ms):
+            self.ms, self._at = road_ms, self._mono()
+
+    def now(self, clock_now: int | None) -> int | None:
+        """Road time for this consumer, given the road clock's ``now_ms()``."""
+        if self.ms is None or clock_now is None:
+            return clock_now
+        idle = self._mono() - self._at
+        if idle <= self.quiet_after_s:
+            return self.ms
+        return max(self.ms, min(clock_now, self.ms + int(idle * 1000)))
+
+
 class RoadClocks:
     """The clocks of every road a platform serves, by road id."""
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streetlight.clock import ClockPolicy, RoadClock
+from streetlight.clock import ClockPolicy, RoadClock, StreamTime
 
 T0 = 1_764_000_000_000  # a simulated evening, far from the wall clock
 YEAR = 365 * 86_400_000
@@ -168,3 +168,20 @@ def test_a_live_road_knows_its_time_before_the_poles_report():
     assert c.now_ms() == t.wall
     j = c.observe("P001", t.wall - 1_000)
     assert j.road_ms is None and not j.corrected  # nothing to judge a clock against yet
+
+
+def test_a_consumer_judges_on_what_it_was_told_until_its_stream_falls_quiet():
+    """The gateway's clock may run ahead of what the twins or the controller have been handed; they
+    take the time of the last message given, and follow the clock only once nothing comes, never
+    further past that message than the wall time since it."""
+    t = FakeTime()
+    s = StreamTime(monotonic=t.monotonic)
+    assert s.now(T0) == T0  # nothing given yet: the clock's
+    s.given(T0)
+    assert s.now(T0 + 60_000) == T0  # the clock is a minute ahead of what this consumer was told
+    t.mono += 5.0
+    assert s.now(T0 + 60_000) == T0 + 5_000  # quiet for 5 s: on by the wall time since, no more
+    t.mono += 100.0
+    assert s.now(T0 + 60_000) == T0 + 60_000  # and never past the clock
+    s.given(None)  # a message before road time was known moves nothing
+    assert s.ms == T0

@@ -76,6 +76,8 @@ class PoleEntry(_Strict):
     rated_power_w: float = Field(gt=0, le=2000)
     equipment: list[str] = Field(min_length=1)
     ports: list[PortEntry] = Field(default_factory=list)
+    lamp: str = Field(default="", max_length=200, description="the luminaire, as a crew orders a replacement")
+    driver: str = Field(default="", max_length=200, description="the LED driver, as a crew orders a replacement")
 
 
 def _problems_from(err: ValidationError, pole: str | None, prefix: str) -> list[RegistryProblem]:
@@ -187,7 +189,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
         Pole(
             id=p.id, index=i, chainage_m=p.chainage_m, side=p.side, segment=p.segment, feeder=p.feeder,
             feeder_position=p.feeder_position, cabinet=p.cabinet, lat=p.lat, lon=p.lon,
-            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment),
+            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lamp=p.lamp, driver=p.driver,
             ports=tuple(Port(id=q.id, kind=q.kind, rated_power_w=q.rated_power_w, always_on=q.always_on) for q in p.ports),
         )
         for i, p in enumerate(poles)
@@ -258,6 +260,7 @@ def road_to_mapping(road: Road) -> dict[str, Any]:
                 "rated_power_w": p.rated_power_w, "equipment": list(p.equipment),
                 "ports": [{"id": q.id, "kind": q.kind, "rated_power_w": q.rated_power_w, "always_on": q.always_on}
                           for q in p.ports],
+                **({"lamp": p.lamp} if p.lamp else {}), **({"driver": p.driver} if p.driver else {}),
             }
             for p in road.poles
         ],

@@ -70,6 +70,9 @@ class Pole:
     rated_power_w: float
     equipment: tuple[str, ...]
     ports: tuple[Port, ...] = ()
+    # what a crew brings to replace them, as the site's asset records name them ("" if not recorded)
+    lamp: str = ""
+    driver: str = ""
 
     @property
     def chainage(self) -> str:

@@ -14,6 +14,12 @@ from .model import PORT_KINDS, Cabinet, Feeder, Pole, Port, Road, Segment
 EARTH_M_PER_DEG_LAT = 111_320.0
 SIDE_OFFSET_M = 14.0  # half the kerb-to-kerb width plus the verge, for an 8-lane arterial
 
+# the two luminaires of the reference road: 200 W at the crossings, 150 W between them
+LAMPS = {True: "LED road luminaire 200 W, 4000 K, type III optic",
+         False: "LED road luminaire 150 W, 4000 K, type II optic"}
+DRIVERS = {True: "programmable LED driver 200 W, 1400 mA, DALI-2",
+           False: "programmable LED driver 150 W, 1050 mA, DALI-2"}
+
 
 def _lonlat(origin_lat: float, origin_lon: float, east_m: float, north_m: float) -> tuple[float, float]:
     lat = origin_lat + north_m / EARTH_M_PER_DEG_LAT
@@ -131,6 +137,8 @@ def make_road(
                 rated_power_w=200.0 if near_crossing else 150.0,
                 equipment=tuple(equipment),
                 ports=_ports(equipment),
+                lamp=LAMPS[near_crossing],
+                driver=DRIVERS[near_crossing],
             )
         )
     return Road(

@@ -75,6 +75,19 @@ def test_twins_ordered_by_ts_and_silence(road: Road) -> None:
     assert tw.apply(Inbound(road.id, "NH-001", "status", 64_000, "online"))
 
 
+def test_a_status_before_road_time_is_known_does_not_set_last_seen(road: Road) -> None:
+    # a simulated road runs days away from the wall clock that stamps a status heard before road
+    # time is known: last_seen must come from the pole's readings, not from that stamp
+    tw = TwinStore([road], report_interval_s=10)
+    wall = 1_796_180_000_000
+    assert tw.apply(Inbound(road.id, "NH-001", "status", wall, "online"))
+    assert tw.get(road.id, "NH-001").last_seen_ms is None  # type: ignore[union-attr]
+    tw.apply(Inbound(road.id, "NH-001", "telemetry", 20_000, tel(20_000, 1)))
+    assert tw.get(road.id, "NH-001").last_seen_ms == 20_000  # type: ignore[union-attr]
+    tw.apply(Inbound(road.id, "NH-001", "status", 25_000, "online", road_ms=25_000))
+    assert tw.get(road.id, "NH-001").last_seen_ms == 25_000  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(("payload", "reason"), [
     (b'{"ts":1,"seq":1,"seq":2,"dim":5,"power_w":6,"voltage_v":230}', "duplicate_key"),
     (b'{"ts":1,"seq":1,"dim":NaN,"power_w":6,"voltage_v":230}', "non_finite"),
