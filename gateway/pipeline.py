@@ -47,7 +47,7 @@ class Pipeline:
     def __init__(self, roads: list[Road], inbox: queue.Queue[list[Raw]], writer: InfluxWriter, rejected: RejectedStore,
                  metrics: GatewayMetrics, clock: RoadClocks, ack: Callable[[list[Raw]], None],
                  on_valid: Callable[[list[Inbound]], None], *, max_batch: int = 5000,
-                 max_delay_s: float = 0.05) -> None:
+                 max_delay_s: float = 0.005) -> None:
         self.inbox = inbox
         self.writer = writer
         self.rejected = rejected
@@ -82,7 +82,9 @@ class Pipeline:
             self._threads[1].join(timeout_s)
 
     def _collect(self) -> list[Raw]:
-        """One batch, closed at ``max_batch`` messages or ``max_delay_s`` after its first one."""
+        """One batch, closed at ``max_batch`` messages or ``max_delay_s`` after its first one. The wait
+        is short (an ack should not sit in a batch for long): under load batches grow by themselves,
+        since the next one gathers while the previous one is being stored."""
         try:
             batch = list(self.inbox.get(timeout=0.1))
         except queue.Empty:
