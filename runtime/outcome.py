@@ -26,10 +26,12 @@ class Outcome:
         return all(r.ok for r in self.rows) and not self.false_alarms
 
 
-def _where(pole: str | None, span: Any) -> str:
+def _where(pole: str | None, span: Any, feeder: str | None = None) -> str:
     if span:
         return f"span {span[0]}–{span[1]}"
-    return f"pole {pole}" if pole else "road"
+    if pole:
+        return f"pole {pole}"
+    return f"feeder {feeder}" if feeder else "road"
 
 
 def compare(expected: list[Any], alerts: list[dict[str, Any]], report_interval_s: float) -> Outcome:
@@ -51,23 +53,27 @@ def compare(expected: list[Any], alerts: list[dict[str, Any]], report_interval_s
     interval_ms = report_interval_s * 1000.0
     for exp in expected:
         span = tuple(exp.span) if getattr(exp, "span", None) else None
-        want = _where(exp.pole, span)
+        feeder = getattr(exp, "feeder", None)
+        want = _where(exp.pole, span, feeder)
         candidates = [
             a for a in first_by_id.values()
             if a["type"] == exp.type
             and (a.get("pole") == exp.pole if exp.pole else True)
             and (tuple(a.get("span") or ()) == span if span else True)
+            # a feeder's fault is the feeder's, not one of its poles'
+            and (a.get("feeder") == feeder and not a.get("pole") if feeder else True)
         ]
         if not candidates:
             same_type = [a for a in first_by_id.values() if a["type"] == exp.type]
-            got = ", ".join(_where(a.get("pole"), a.get("span")) for a in same_type) or "nothing"
+            got = ", ".join(_where(a.get("pole"), a.get("span"), a.get("feeder")) for a in same_type) or "nothing"
             out.rows.append(OutcomeRow(exp.type, want, got, None, False, "not reported at the expected place"))
             continue
         alert = min(candidates, key=lambda a: a["last_seen_ts"])
         unmatched.pop(alert["fault_id"], None)
         delay = max(0.0, (alert["last_seen_ts"] - exp.after_ms) / interval_ms)
         ok = delay <= exp.within_reports
-        out.rows.append(OutcomeRow(exp.type, want, _where(alert.get("pole"), alert.get("span")), round(delay, 1), ok,
+        out.rows.append(OutcomeRow(exp.type, want, _where(alert.get("pole"), alert.get("span"), alert.get("feeder")),
+                                   round(delay, 1), ok,
                                    "" if ok else f"later than {exp.within_reports} report intervals"))
     out.false_alarms = list(unmatched.values())
     return out
@@ -78,7 +84,8 @@ def format_table(outcome: Outcome) -> str:
     rows = [(r.fault, r.expected, r.reported, "—" if r.delay_reports is None else f"{r.delay_reports:g}",
              "ok" if r.ok else f"MISS: {r.note}") for r in outcome.rows]
     for a in outcome.false_alarms:
-        rows.append((a["type"], "(none expected)", _where(a.get("pole"), a.get("span")), "—", "FALSE ALARM"))
+        rows.append((a["type"], "(none expected)", _where(a.get("pole"), a.get("span"), a.get("feeder")), "—",
+                     "FALSE ALARM"))
     if not rows:
         rows.append(("(none)", "(none expected)", "(none reported)", "—", "ok"))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]

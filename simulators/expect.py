@@ -25,6 +25,8 @@ def meets(alert: Alert, exp: Expected, report_interval_s: int) -> bool:
         return False
     if exp.span is not None and tuple(alert.span or ()) != exp.span:
         return False
+    if exp.feeder is not None and (alert.feeder != exp.feeder or alert.pole is not None):
+        return False
     deadline = exp.after_ms + exp.within_reports * report_interval_s * 1000
     return exp.after_ms <= alert.first_seen_ts <= deadline
 
