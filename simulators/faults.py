@@ -15,8 +15,10 @@ from .engine import PoleEvent, RoadSim
 # fault type -> (what it names: pole / span / feeder, the alert the platform should raise)
 FAULT_TYPES: dict[str, tuple[str, str]] = {
     "lamp_failure": ("pole", "lamp_failure"),
+    "lamp_cycling": ("pole", "cycling"),
     "driver_degradation": ("pole", "driver_fault"),
     "cable_cut": ("span", "cable_fault"),
+    "breaker_trip": ("feeder", "feeder_outage"),
     "comm_loss": ("pole", "comm_loss"),
     "leakage": ("pole", "leakage"),
     "relay_stuck": ("pole", "day_burning"),
@@ -33,7 +35,9 @@ FAULT_TYPES: dict[str, tuple[str, str]] = {
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     "driver_degradation": {"drift": 1.35},
     "leakage": {"ma": 45.0},
-    "voltage_sag": {"volts": 32.0},
+    "voltage_sag": {"volts": 40.0},
+    # a driver's thermal protection cutting the light for 10 s once a minute
+    "lamp_cycling": {"period_s": 60.0, "off_s": 10.0},
     "pole_struck": {"degrees": 12.0},
 }
 
@@ -72,9 +76,14 @@ class FaultState:
             if on:
                 for i in idx.tolist():
                     sim.pending_events.append(PoleEvent(i, t_ms, "lamp_fault", {"code": "LED_OPEN_CIRCUIT"}))
+        elif kind == "lamp_cycling":
+            sim.cycle_start[idx] = t_ms
+            sim.cycle_period_ms[idx] = int(fault.param("period_s") * 1000) if on else 0
+            sim.cycle_off_ms[idx] = int(fault.param("off_s") * 1000) if on else 0
+            sim.cycle(t_ms)
         elif kind == "driver_degradation":
             sim.drift.move(idx, fault.param("drift") if on else 1.0, t_ms, int(fault.param("ramp_s") * 1000) if on else 0)
-        elif kind == "cable_cut":
+        elif kind in ("cable_cut", "breaker_trip"):  # a trip in the cabinet: the whole feeder
             was = sim.powered.copy()
             self.cuts[idx] += sign
             sim.powered = self.cuts == 0

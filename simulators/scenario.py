@@ -65,6 +65,7 @@ class ExpectedEntry(_Strict):
     type: str
     pole: str | None = None
     span: list[str] | None = None
+    feeder: str | None = None  # a feeder's fault (feeder_outage, a feeder's voltage): located at its cabinet
     within_reports: int = Field(6, ge=1, le=100_000)
     after: str | None = None
 
@@ -93,6 +94,7 @@ class Expected:
     span: tuple[str, str] | None
     within_reports: int
     after_ms: int
+    feeder: str | None = None
 
 
 @dataclass
@@ -318,15 +320,17 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         if e.pole is not None:
             pole_index(e.pole, p + ("pole",))
         span = _span(e.span, road, ctx, p + ("span",), pole_index) if e.span is not None else None
+        if e.feeder is not None and e.feeder not in road.feeder_by_id:
+            raise ctx.error(p + ("feeder",), f"unknown feeder {e.feeder!r}; known: {', '.join(road.feeder_by_id)}")
         if e.after is not None:
             after = when(e.after, p + ("after",))
         else:
-            label = e.pole or (f"{span[0]}/{span[1]}" if span else None)
+            label = e.pole or (f"{span[0]}/{span[1]}" if span else None) or e.feeder
             match = [f for f in faults if FAULT_TYPES[f.type][1] == e.type and (label is None or f.label == label)]
             if not match:
                 raise ctx.error(p, f"no fault in this scenario produces {e.type} at {label or 'the road'}; add 'after:'")
             after = match[0].at_ms
-        expected.append(Expected(e.type, e.pole, span, e.within_reports, after))
+        expected.append(Expected(e.type, e.pole, span, e.within_reports, after, e.feeder))
 
     return Scenario(
         name=sf.name, road=road, start_ms=start_ms, duration_s=duration_s,

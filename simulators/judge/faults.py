@@ -160,7 +160,8 @@ def _at_place(o: Opening, exp: Expectation) -> bool:
     if exp.span is not None and o.span != tuple(exp.span):
         return False
     feeder = getattr(exp, "feeder", None)
-    return feeder is None or o.feeder == feeder
+    # a feeder's fault is the feeder's (no pole named), not one of its poles' faults of that type
+    return feeder is None or (o.feeder == feeder and o.pole is None)
 
 
 def judge_faults(expected: Sequence[Expectation], alerts: Iterable[Any], report_interval_s: float,

@@ -9,8 +9,9 @@ from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "hung-camera",
-           "lamp-failures", "leakage", "normal-night", "pole-struck", "silent-reboot", "stuck-detectors"]
+SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "cycling", "day-burning", "demo-night",
+           "driver-fault", "feeder-outage", "hung-camera", "lamp-failures", "leakage", "normal-night", "pole-struck",
+           "silent-reboot", "stuck-detectors", "voltage-sag"]
 
 GOOD = """\
 name: t
@@ -38,6 +39,11 @@ def test_the_library_has_every_named_scenario_on_the_93_pole_road():
     assert cut.expected[0].span == ("NH-061", "NH-060")
     assert cut.expected[0].after_ms == cut.faults[0].at_ms == cut.start_ms + 45 * 60_000
     assert len(cut.faults[0].poles) == 14  # NH-060 … NH-047, downstream on C2-L1
+    # a feeder's faults are expected at the feeder, from the fault on it
+    out = load_scenario("feeder-outage")
+    assert out.expected[0].feeder == "C1-L2" and out.expected[0].pole is None
+    assert out.expected[0].after_ms == out.faults[0].at_ms and len(out.faults[0].poles) == 23
+    assert load_scenario("voltage-sag").expected[0].feeder == "C2-L2"
 
 
 def test_times_resolve_relative_clock_and_expected(tmp_path):
@@ -62,6 +68,8 @@ def test_times_resolve_relative_clock_and_expected(tmp_path):
         ("seed: 4", "seed: 4\ncolour: red", 6, "colour"),
         ("{type: lamp_failure, pole: NH-012}", "{type: lamp_failure, pole: NH-013}", 10, "no fault"),
         ('pole: NH-012, at: "+30m"}', 'pole: NH-012, at: "+30m", reboot_event: false}', 7, "only cable_cut"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C9-L9}", 10, "unknown feeder 'C9-L9'"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C1-L2}", 10, "no fault"),
     ],
 )
 def test_a_mistake_names_file_line_and_problem(tmp_path, old, new, line, words):
