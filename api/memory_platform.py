@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 import zlib
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -21,10 +22,24 @@ import pandas as pd
 
 from controller.errors import FaultStateError
 from controller.faults import lifecycle
+from controller.tables import lighting_table
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, active_schedule_ids
+from .platform import (
+    DEFAULT_OVERRIDE_MS,
+    Command,
+    Conflict,
+    Decision,
+    LiveEvent,
+    NotFound,
+    PoleStatus,
+    QueueSubscription,
+    Subscribers,
+    active_schedule_ids,
+    command_event,
+    explain,
+)
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
@@ -42,7 +57,9 @@ class MemoryPlatform:
                              "mode": "auto", "last_seen_ms": now, "power_w": p.rated_power_w}
                       for p in road.poles}
         }
-        self._commands: dict[str, dict[str, Any]] = {}
+        self._commands: dict[str, Command] = {}
+        lighting = lighting_table()
+        self._floor, self._floor_class = lighting.safety_floor, lighting.classes[-1].name
         self._faults: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
         self._emergency: set[str] = set()
@@ -112,40 +129,52 @@ class MemoryPlatform:
         self._emit("twin", {"road": road, **t})
 
     # ----------------------------------------------------------------- commands
-    def _new_command(self, road: str, type_: str, poles: list[str], actor: str, **fields: Any) -> str:
+    def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
+                     ramp_ms: int | None = None, expires_ms: int | None = None, force: bool = False,
+                     decision: Decision | None = None) -> Command:
+        cmd = Command(cmd_id=f"c-{next(self._ids):06d}", type=type_, road=road, pole=pole, issued_ms=wall_ms(),
+                      actor=actor, status=PoleStatus("pending"), level=level, ramp_ms=ramp_ms,
+                      expires_ms=expires_ms, force=force, decision=decision)
+        with self._wake:
+            self._commands[cmd.cmd_id] = cmd
+            delay = self.ack_delay_s if self._twins[road][pole]["online"] else self.expire_s
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._ids), cmd.cmd_id, pole))
+            self._wake.notify_all()
+        return cmd
+
+    def _check_poles(self, road: str, poles: list[str]) -> Road:
         r = self._road(road)
         for p in poles:
             if not r.has_pole(p):
                 raise NotFound("pole", p, f"road {road} has {r.poles[0].id} … {r.poles[-1].id}")
-        cmd_id = f"c-{next(self._ids):06d}"
-        issued = wall_ms()
-        cmd = {"cmd_id": cmd_id, "type": type_, "road": road, "issued_ms": issued, "actor": actor,
-               "expires_ms": None, "level": None, "ramp_ms": 0, "seconds": None,
-               "poles": {p: {"status": "pending", "dim": None, "error": None, "ack_ms": None} for p in poles},
-               **fields}
-        due = time.monotonic() + self.ack_delay_s
-        with self._wake:
-            self._commands[cmd_id] = cmd
-            for p in poles:
-                delay = self.ack_delay_s if self._twins[road][p]["online"] else self.expire_s
-                heapq.heappush(self._due, (due - self.ack_delay_s + delay, next(self._ids), cmd_id, p))
-            self._wake.notify_all()
-        return cmd_id
+        return r
 
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
-            actor: str) -> list[str]:
-        return [self._new_command(road, "dim", poles, actor, level=float(level), ramp_ms=ramp_ms,
-                                  expires_ms=expires_ms)]
+            actor: str, force: bool = False) -> list[Command]:
+        """One command per pole, as on the live platform: the level raised to the segment's floor unless
+        forced. This road measures no traffic, so every lit segment's floor is the lighting table's
+        safety floor, the level of its lightest class."""
+        r = self._check_poles(road, poles)
+        expires = expires_ms if expires_ms is not None else wall_ms() + DEFAULT_OVERRIDE_MS
+        emergency = road in self._emergency
+        out = []
+        for p in poles:
+            applied = 100.0 if emergency else level if force else max(level, self._floor)
+            seg = r.pole(p).segment
+            decision = explain(float(level), applied, segment=seg, floor=self._floor, force=force,
+                               emergency=emergency, traffic_class=self._floor_class,
+                               basis=f"lighting class {self._floor_class}, the road's safety floor")
+            out.append(self._new_command(road, "dim", p, actor, level=applied, ramp_ms=ramp_ms, expires_ms=expires,
+                                         force=force, decision=decision))
+        return out
 
-    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str:
-        return self._new_command(road, "identify", [pole], actor, seconds=seconds)
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
+        self._check_poles(road, [pole])
+        return self._new_command(road, "identify", pole, actor)
 
-    def command(self, cmd_id: str) -> dict[str, Any] | None:
+    def command(self, cmd_id: str) -> Command | None:
         with self._lock:
-            cmd = self._commands.get(cmd_id)
-            if cmd is None:
-                return None
-            return {**cmd, "poles": {p: dict(s) for p, s in cmd["poles"].items()}}
+            return self._commands.get(cmd_id)
 
     def _run(self) -> None:
         while True:
@@ -160,20 +189,20 @@ class MemoryPlatform:
 
     def _settle(self, cmd_id: str, pole: str) -> None:
         cmd = self._commands[cmd_id]
-        road, twin = cmd["road"], self._twins[cmd["road"]][pole]
-        status = cmd["poles"][pole]
+        road, twin = cmd.road, self._twins[cmd.road][pole]
+        now = wall_ms()
         if not twin["online"]:
-            status.update(status="expired", error="no ack from the pole before the command expired")
-        elif cmd["type"] == "dim":
-            reason = "emergency" if road in self._emergency else ("override" if cmd["expires_ms"] else "manual")
-            level = 100.0 if road in self._emergency else cmd["level"]
-            self._set_level(road, pole, level, reason)
-            status.update(status="acked", dim=level, ack_ms=wall_ms())
+            status = PoleStatus("expired", error="no ack from the pole before the command expired")
+        elif cmd.type == "dim" and cmd.level is not None:
+            emergency = road in self._emergency
+            level = 100.0 if emergency else cmd.level
+            self._set_level(road, pole, level, "emergency" if emergency else "override")
+            status = PoleStatus("acked", dim=level, ack_ms=now)
         else:
-            status.update(status="acked", dim=twin["level"], ack_ms=wall_ms())
-        latency = (wall_ms() - cmd["issued_ms"]) / 1000.0
-        self.stats_counters["command_latency_seconds"] = latency
-        self._emit("command", {"cmd_id": cmd_id, "road": road, "pole": pole, **status})
+            status = PoleStatus("acked", dim=twin["level"], ack_ms=now)
+        self._commands[cmd_id] = cmd = replace(cmd, status=status)
+        self.stats_counters["command_latency_seconds"] = (now - cmd.issued_ms) / 1000.0
+        self._emit("command", command_event(cmd))
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
         r = self._road(road)
@@ -183,7 +212,8 @@ class MemoryPlatform:
             else:
                 self._emergency.discard(road)
         if on:
-            self._new_command(road, "dim", r.pole_ids, actor, level=100.0, ramp_ms=0)
+            for p in r.pole_ids:
+                self._new_command(road, "dim", p, actor, level=100.0, ramp_ms=0)
 
     def emergency_active(self, road: str) -> bool:
         self._road(road)

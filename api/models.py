@@ -111,6 +111,8 @@ class DimRequest(In):
     ramp_ms: int = Field(0, ge=0, le=3_600_000, description="fade over this many ms")
     expires_in_s: int | None = Field(None, ge=1, le=7 * 86_400,
                                      description="an override: the schedule takes over again after this")
+    force: bool = Field(False, description="apply the level even under the segment's floor (what the lighting "
+                                           "class of its measured traffic needs); admin only, audited")
 
     model_config = {"json_schema_extra": {"examples": [{"level": 30, "ramp_ms": 2000, "expires_in_s": 3600}]}}
 
@@ -132,13 +134,39 @@ class IdentifyRequest(In):
     seconds: int = Field(30, ge=1, le=600)
 
 
+class DecisionOut(BaseModel):
+    requested_level: float = Field(description="the level the operator asked for")
+    applied_level: float = Field(description="the level the pole was sent")
+    rule: Literal["requested", "floor", "forced", "emergency"] = Field(
+        description="what set the applied level: the request itself, the segment's floor, a forced request "
+                    "under the floor, or the emergency all-on")
+    why: str = Field(examples=["raised to segment S2's floor of 50 % (lighting class M3 for the 910 vehicles/h "
+                               "measured)"])
+    floor: float | None = Field(description="the segment's floor when the command left, % of rated")
+    traffic_class: str | None = Field(description="the lighting class of the segment's measured traffic")
+    vehicles_h: float | None = Field(description="the traffic measured on the segment, vehicles per hour")
+    how_to_force: str | None = Field(description="set when the level was raised: how to apply it as asked")
+
+
+class AppliedOut(BaseModel):
+    pole: str
+    cmd_id: str
+    level: float | None = Field(description="the level the pole was sent")
+    rule: str | None
+    why: str | None
+
+
 class CommandAccepted(BaseModel):
-    command_ids: list[str]
+    command_ids: list[str] = Field(description="one command per pole")
     road: str
     target: str = Field(examples=["segment S3"])
     poles: int
-    level: float | None = None
+    level: float | None = Field(None, description="the level requested")
+    force: bool = False
     expires_ms: int | None = None
+    applied: list[AppliedOut] = Field(default_factory=list, description="per pole, the level sent and why")
+    raised: int = Field(0, description="poles sent more than the level requested (their segment's floor)")
+    how_to_force: str | None = Field(None, description="set when some pole was raised")
 
 
 class PoleCommandStatus(BaseModel):
@@ -152,11 +180,14 @@ class CommandOut(BaseModel):
     cmd_id: str
     type: str
     road: str
+    pole: str
     issued_ms: int
     expires_ms: int | None
-    level: float | None
+    level: float | None = Field(description="the level sent to the pole")
     ramp_ms: int | None
     actor: str
+    force: bool
+    decision: DecisionOut | None = Field(description="for an operator's dim: requested vs applied, and why")
     done: bool = Field(description="no pole is pending any more")
     summary: dict[str, int] = Field(description="poles per status")
     poles: dict[str, PoleCommandStatus]

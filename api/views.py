@@ -8,6 +8,7 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
+from .platform import FORCE_HINT, Command, Decision
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
@@ -89,16 +90,22 @@ def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def command_out(cmd: dict[str, Any]) -> dict[str, Any]:
-    poles = cmd.get("poles", {})
-    summary = Counter(s["status"] for s in poles.values())
+def decision_out(d: Decision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"requested_level": d.requested, "applied_level": d.applied, "rule": d.rule, "why": d.why,
+            "floor": d.floor, "traffic_class": d.traffic_class, "vehicles_h": d.vehicles_h,
+            "how_to_force": FORCE_HINT if d.rule == "floor" else None}
+
+
+def command_out(cmd: Command) -> dict[str, Any]:
+    st = cmd.status
     return {
-        "cmd_id": cmd["cmd_id"], "type": cmd.get("type", "dim"), "road": cmd.get("road", ""),
-        "issued_ms": cmd.get("issued_ms", 0), "expires_ms": cmd.get("expires_ms"), "level": cmd.get("level"),
-        "ramp_ms": cmd.get("ramp_ms"), "actor": cmd.get("actor", ""), "done": summary.get("pending", 0) == 0,
-        "summary": {k: summary.get(k, 0) for k in ("pending", "acked", "failed", "expired")},
-        "poles": {p: {"status": s["status"], "dim": s.get("dim"), "error": s.get("error"), "ack_ms": s.get("ack_ms")}
-                  for p, s in poles.items()},
+        "cmd_id": cmd.cmd_id, "type": cmd.type, "road": cmd.road, "pole": cmd.pole, "issued_ms": cmd.issued_ms,
+        "expires_ms": cmd.expires_ms, "level": cmd.level, "ramp_ms": cmd.ramp_ms, "actor": cmd.actor,
+        "force": cmd.force, "decision": decision_out(cmd.decision), "done": st.status != "pending",
+        "summary": {k: int(st.status == k) for k in ("pending", "acked", "failed", "expired")},
+        "poles": {cmd.pole: {"status": st.status, "dim": st.dim, "error": st.error, "ack_ms": st.ack_ms}},
     }
 
 
