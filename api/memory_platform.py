@@ -22,6 +22,7 @@ import pandas as pd
 
 from controller.errors import FaultStateError
 from controller.faults import lifecycle
+from controller.schedule import night_of
 from controller.tables import lighting_table
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
@@ -31,10 +32,13 @@ from .platform import (
     Command,
     Conflict,
     Decision,
+    Energy,
     LiveEvent,
     NotFound,
+    PoleEnergy,
     PoleStatus,
     QueueSubscription,
+    SegmentEnergy,
     Subscribers,
     active_schedule_ids,
     command_event,
@@ -60,6 +64,8 @@ class MemoryPlatform:
         self._commands: dict[str, Command] = {}
         lighting = lighting_table()
         self._floor, self._floor_class = lighting.safety_floor, lighting.classes[-1].name
+        self._under_since: dict[str, int] = {}  # pole -> when it went under the floor (forced)
+        self._under_floor_ms: dict[tuple[str, str], int] = {}  # (night, segment) -> ms spent under
         self._faults: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
         self._emergency: set[str] = set()
@@ -92,7 +98,8 @@ class MemoryPlatform:
         return wall_ms()
 
     def ready(self) -> dict[str, bool]:
-        return {"broker": True, "database": True}
+        # nothing to reach, and this road's time is the wall clock's: known from the start
+        return {"broker": True, "database": True, "road_time": True}
 
     def stats(self) -> dict[str, float]:
         with self._lock:
@@ -122,6 +129,13 @@ class MemoryPlatform:
 
     def _set_level(self, road: str, pole: str, level: float, reason: str) -> None:
         t = self._twins[road][pole]
+        now = wall_ms()
+        since = self._under_since.pop(pole, None)
+        if since is not None:  # time spent under the floor, counted for the night it began in
+            key = (night_of(since, self.roads[road].timezone).isoformat(), self.roads[road].pole(pole).segment)
+            self._under_floor_ms[key] = self._under_floor_ms.get(key, 0) + now - since
+        if level < self._floor:
+            self._under_since[pole] = now
         rated = self.roads[road].pole(pole).rated_power_w
         t.update(level=float(level), reason=reason, last_seen_ms=wall_ms(),
                  power_w=round(rated * level / 100.0, 1), mode="manual" if reason != "schedule" else "auto")
@@ -331,25 +345,20 @@ class MemoryPlatform:
                  "voltage_v": 230.0} for t in self.twins(road)]
         return pd.DataFrame(rows)
 
-    def energy(self, road: str, day: date) -> dict[str, Any]:
+    def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
         seed = day.toordinal()
         poles = []
         for p in r.poles:
             base = p.rated_power_w * 12.0 / 1000.0  # kWh at full power over a 12 h night
             used = base * (0.58 + (zlib.crc32(f"{p.id}{seed}".encode()) % 100) / 1000.0)
-            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": round(used, 3),
-                          "baseline_kwh": round(base, 3), "savings_kwh": round(base - used, 3)})
-        segments = []
-        for s in r.segments:
-            mine = [x for x in poles if x["segment"] == s.id]
-            segments.append(_totals({"segment": s.id}, mine))
-        return _totals({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles}, poles)
-
-
-def _totals(head: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    used = round(sum(x["energy_kwh"] for x in rows), 3)
-    base = round(sum(x["baseline_kwh"] for x in rows), 3)
-    return {**head, "energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
-            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0, "violations": 0}
-
+            poles.append(PoleEnergy(p.id, p.segment, used, base))
+        night = day.isoformat()
+        now = wall_ms()
+        with self._lock:
+            under = dict(self._under_floor_ms)
+            for pole, since in self._under_since.items():  # still under: counted up to now
+                key = (night_of(since, r.timezone).isoformat(), r.pole(pole).segment)
+                under[key] = under.get(key, 0) + now - since
+        segments = [SegmentEnergy(s.id, under.get((night, s.id), 0) / 60_000) for s in r.segments]
+        return Energy(road, night, poles, segments, co2_kg_saved=0.0)

@@ -297,16 +297,32 @@ class Readings(BaseModel):
     readings: list[dict[str, Any]] = Field(description="one object per pole and time: time (ms), pole, fields")
 
 
-class EnergyOut(BaseModel):
-    road: str
-    day: str
+class EnergyTotals(BaseModel):
     energy_kwh: float
-    baseline_kwh: float = Field(description="the same nights at full power")
+    baseline_kwh: float = Field(description="the same night at full power")
     savings_kwh: float
     savings_pct: float
-    violations: int = Field(description="intervals below the lighting class floor; 0 when compliant")
-    segments: list[dict[str, Any]]
-    poles: list[dict[str, Any]]
+
+
+class PoleEnergyOut(EnergyTotals):
+    pole: str
+    segment: str
+
+
+class SegmentEnergyOut(EnergyTotals):
+    segment: str
+    minutes_under_floor: float = Field(description="lit minutes some pole spent under the segment's floor")
+    violations: int = Field(description="1 when the segment spent any lit time under its floor, else 0")
+
+
+class EnergyOut(EnergyTotals):
+    road: str
+    day: str = Field(description="the night's date (local, noon to noon)")
+    co2_kg_saved: float
+    violations: int = Field(description="segments that spent lit time under their floor; 0 when compliant")
+    minutes_under_floor: float
+    segments: list[SegmentEnergyOut]
+    poles: list[PoleEnergyOut]
 
 
 # ------------------------------------------------------------------ audit, tokens, webhooks, health

@@ -15,6 +15,7 @@ Shapes exchanged (plain dicts, so that an adapter needs no API import):
   turned the operator's requested level into the level the pole was sent.
 * fault: the fields of a protocol Alert (``docs/protocol.md``) plus ``acknowledged_by``,
   ``acknowledged_ms``, ``resolved_by``, ``resolved_ms``, ``notes``.
+* energy: :class:`Energy` (the views add totals, savings and violations).
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
@@ -124,6 +125,31 @@ class Command:
     expires_ms: int | None = None
     force: bool = False
     decision: Decision | None = None  # for an operator's dim: requested vs applied and why
+
+
+@dataclass(frozen=True, slots=True)
+class PoleEnergy:
+    pole: str
+    segment: str
+    energy_kwh: float
+    baseline_kwh: float  # the same night at full power
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnergy:
+    segment: str
+    minutes_under_floor: float  # lit time some pole of it spent under its floor (a forced dim)
+
+
+@dataclass(frozen=True, slots=True)
+class Energy:
+    """A night's energy on a road, as the controller accounted it."""
+
+    road: str
+    day: str  # the night's date (noon to noon, local)
+    poles: list[PoleEnergy]
+    segments: list[SegmentEnergy]
+    co2_kg_saved: float
 
 
 def command_event(cmd: Command) -> dict[str, Any]:
@@ -258,7 +284,7 @@ class PlatformPort(Protocol):
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int,
                   every_s: int) -> pd.DataFrame: ...
     def latest(self, road: str) -> pd.DataFrame: ...
-    def energy(self, road: str, day: date) -> dict[str, Any]: ...
+    def energy(self, road: str, day: date) -> Energy: ...
 
     # live stream, health, own metrics
     def subscribe(self) -> Subscription: ...

@@ -19,10 +19,13 @@ from api.platform import (
     Command,
     Conflict,
     Decision,
+    Energy,
     LiveEvent,
     NotFound,
+    PoleEnergy,
     PoleStatus,
     QueueSubscription,
+    SegmentEnergy,
     Subscribers,
     Unavailable,
     active_schedule_ids,
@@ -319,7 +322,8 @@ class LivePlatform:
             return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
         out = pd.concat(frames, ignore_index=True)
         if pd.api.types.is_datetime64_any_dtype(out["time"]):
-            out["time"] = out["time"].astype("int64") // 1_000_000
+            # epoch milliseconds whatever unit the frame came in (seconds from InfluxDB's JSON)
+            out["time"] = out["time"].dt.as_unit("ms").astype("int64")
         return out
 
     def latest(self, road: str) -> pd.DataFrame:
@@ -331,30 +335,15 @@ class LivePlatform:
                 rows.append({"time": t.ts, "pole": tw.pole, **t.to_dict()})
         return pd.DataFrame(rows)
 
-    def energy(self, road: str, day: date) -> dict[str, Any]:
+    def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
         rep = self.control.energy_report(road, day.isoformat())
-        base_per_pole = {}
-        night_hours = rep.baseline_kwh / max(1e-9, sum(p.rated_power_w for p in r.poles) / 1000.0) if rep.baseline_kwh else 0
-        poles = []
-        for p in r.poles:
-            used = round(rep.pole_kwh.get(p.id, 0.0), 3)
-            base = round(p.rated_power_w / 1000.0 * night_hours, 3)
-            base_per_pole[p.id] = base
-            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": used, "baseline_kwh": base,
-                          "savings_kwh": round(base - used, 3)})
-        segments = []
-        for s in r.segments:
-            mine = [x for x in poles if x["segment"] == s.id]
-            under = round(rep.minutes_under_floor.get(s.id, 0.0), 1)
-            segments.append({**_totals(mine), "segment": s.id, "minutes_under_floor": under,
-                             "violations": 1 if under > 0 else 0})
-        total = _totals(poles)
-        total.update({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles,
-                      "co2_kg_saved": round(rep.co2_kg, 2),
-                      "violations": int(sum(1 for v in rep.minutes_under_floor.values() if v > 0)),
-                      "minutes_under_floor": round(sum(rep.minutes_under_floor.values()), 1)})
-        return total
+        rated_kw = sum(p.rated_power_w for p in r.poles) / 1000.0
+        night_hours = rep.baseline_kwh / rated_kw if rep.baseline_kwh and rated_kw else 0.0
+        poles = [PoleEnergy(p.id, p.segment, rep.pole_kwh.get(p.id, 0.0), p.rated_power_w / 1000.0 * night_hours)
+                 for p in r.poles]
+        segments = [SegmentEnergy(s.id, rep.minutes_under_floor.get(s.id, 0.0)) for s in r.segments]
+        return Energy(road, day.isoformat(), poles, segments, rep.co2_kg)
 
     # -- health and own metrics ----------------------------------------------------------------
     def ready(self) -> dict[str, bool]:
@@ -385,9 +374,3 @@ class LivePlatform:
     def now_ms(self) -> int:
         return self.control.now_ms()
 
-
-def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    used = round(sum(x["energy_kwh"] for x in rows), 3)
-    base = round(sum(x["baseline_kwh"] for x in rows), 3)
-    return {"energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
-            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0}

@@ -16,6 +16,7 @@ from ..deps import PREFIX, Context, context, guard
 from ..errors import InvalidProblem, NotFoundProblem
 from ..jsonresp import FastJSON
 from ..models import EnergyOut, Readings
+from ..views import energy_out
 
 router = APIRouter(prefix=PREFIX, tags=["telemetry and energy"])
 Ctx = Annotated[Context, Depends(context)]
@@ -90,4 +91,4 @@ def energy(ctx: Ctx, road: RoadQ = None,
     r = ctx.road(road)
     if day is None:
         day = datetime.fromtimestamp(ctx.platform.now_ms() / 1000, ZoneInfo(r.timezone)).date()
-    return FastJSON(ctx.platform.energy(r.id, day))
+    return FastJSON(energy_out(ctx.platform.energy(r.id, day)))
