@@ -29,12 +29,14 @@ from api.platform import PlatformPort
 from api.serve import served
 from ops.servers import InfluxServer, MosquittoServer, free_port
 from runtime.live_platform import LivePlatform
+from simulators.faults import FAULT_TYPES
 from simulators.runner import Simulation
 from simulators.scenario import load_scenario
 from streetlight.registry import Road, load_road
 from streetlight.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SIM_FAULT = {alert: sim for sim, (what, alert) in FAULT_TYPES.items() if what == "pole" and alert}
 PLATFORMS = ("memory", "live")
 # a night on the reference road, long enough for a session; no scenario faults: tests start their own
 LIVE_SCENARIO = {
@@ -69,14 +71,18 @@ class LiveStack:
     settings: Settings
     injected: set[str] = field(default_factory=set)
 
-    def inject_fault(self, road: str, pole: str, type: str = "lamp_failure") -> str:
-        """Fail a simulated pole and wait for the controller to open its fault. A pole fails once a
-        session: asked again, the next healthy pole fails instead."""
+    def inject_fault(self, road: str, pole: str, type: str = "lamp_failure", severity: str = "major") -> str:
+        """Fail a simulated pole and wait for the controller to open its fault (of alert ``type``).
+        The controller rates a fault by its type (controller/data/faults.yaml): asked for a critical
+        one, the pole leaks current. A pole fails once a session: asked again, the next healthy pole
+        fails instead."""
+        if severity == "critical":
+            type = "leakage"
         r = self.platform.roads[road]
         if pole in self.injected:
             pole = next(p.id for p in r.poles if p.id not in self.injected and p.index > r.pole(pole).index)
         self.injected.add(pole)
-        self.sim.inject(type, pole)
+        self.sim.inject(SIM_FAULT[type], pole)
 
         def opened() -> str | None:
             return next((f["fault_id"] for f in self.platform.faults(road, state="open")
@@ -146,7 +152,7 @@ def inject_fault(platform: Any, request: pytest.FixtureRequest) -> Callable[...,
         stack: LiveStack = request.getfixturevalue("live_stack")
 
         def inject_live(road: str, pole: str, type: str = "lamp_failure", severity: str = "major") -> str:
-            return stack.inject_fault(road, pole, type)
+            return stack.inject_fault(road, pole, type, severity)
 
         return inject_live
 

@@ -15,6 +15,8 @@ from api.serve import served
 
 from .conftest import ARTIFACTS
 
+# the page on the in-memory road; on the live stack the browser tests start it as `make demo` does
+pytestmark = pytest.mark.parametrize("platform", ["memory"], indirect=True)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
