@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -132,16 +133,29 @@ def install(app: FastAPI) -> None:
         detail = str(err.detail)
         if err.status_code == 404:
             detail = f"no such endpoint {request.url.path}; the API is described at /openapi.json"
-        elif err.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the methods"
-        return problem_response(err.status_code, _title(err.status_code), detail, request.url.path,
-                                dict(err.headers or {}))
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            allowed = allowed_methods(request.app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = (f"{request.method} is not allowed on {request.url.path}; it takes {' or '.join(allowed)} "
+                      "(see /openapi.json)")
+        return problem_response(err.status_code, _title(err.status_code), detail, request.url.path, headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, err: Exception) -> Response:
         # the traceback goes to the server log (starlette logs it); the client gets a plain message
         return problem_response(500, "Internal Server Error",
                                 "the server failed on this request; the error is in the server log", request.url.path)
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """The methods of the route a path names, as the OpenAPI document lists them: a literal path
+    (``/poles/dim``) before a template that also matches it (``/poles/{pole}``)."""
+    matches = [r for r in app.routes if isinstance(r, APIRoute) and r.path_regex.match(path)]
+    if not matches:
+        return []
+    fewest = min(r.path.count("{") for r in matches)
+    return sorted({m for r in matches if r.path.count("{") == fewest for m in r.methods})
 
 
 def _title(status: int) -> str:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from streetlight.protocol import AlertType
 from streetlight.protocol.messages import AT_RE
+
+
+def _real_date(v: str) -> str:
+    date.fromisoformat(v)  # 2026-02-30 has the shape and is no day: ValueError, a 422
+    return v
+
 
 PoleState = Literal["lit", "dimmed", "off", "fault", "offline"]
 CommandStatus = Literal["pending", "acked", "failed", "expired"]
@@ -15,6 +22,9 @@ FaultState = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["critical", "major", "minor"]
 FaultType = AlertType  # the protocol's alert types
 Role = Literal["viewer", "operator", "maintenance", "admin"]
+# a calendar date as the schema says it (format date) and as the server checks it
+DATE_RE = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DateStr = Annotated[str, Field(pattern=DATE_RE, json_schema_extra={"format": "date"}), AfterValidator(_real_date)]
 
 
 class In(BaseModel):
@@ -207,7 +217,8 @@ class EmergencyOut(BaseModel):
 
 # ------------------------------------------------------------------ schedules
 class Step(In):
-    at: str = Field(max_length=12, description="HH:MM, dusk, dawn, dusk+N or dawn-N (minutes)", examples=["22:00"])
+    at: str = Field(max_length=12, pattern=AT_RE.pattern, examples=["22:00"],
+                    description="HH:MM, dusk, dawn, dusk+N or dawn-N (minutes)")
     level: float = Field(ge=0, le=100)
 
     @field_validator("at")
@@ -222,8 +233,8 @@ class ScheduleIn(In):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["default", "exception"] = Field(description="exception: only on the listed dates")
     segments: list[str] | None = Field(None, description="null: every segment")
-    dates: list[str] = Field(default_factory=list, max_length=366,
-                             description="YYYY-MM-DD dates of a calendar exception")
+    dates: list[DateStr] = Field(default_factory=list, max_length=366,
+                                 description="YYYY-MM-DD dates of a calendar exception")
     priority: int = Field(0, ge=0, le=100)
     steps: list[Step] = Field(min_length=1, max_length=48)
 

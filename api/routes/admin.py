@@ -20,10 +20,16 @@ Ctx = Annotated[Context, Depends(context)]
 Who = Annotated[Principal, Depends(principal)]
 
 
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+WEBHOOK_URL = rf"^https?://[A-Za-z0-9-]{{1,63}}(\.[A-Za-z0-9-]{{1,63}})*(:{PORT})?([/?#][!-~]*)?$"
+
+
 class WebhookIn(In):
     name: str = Field(min_length=1, max_length=100, examples=["night crew group"])
     kind: Literal["json", "dingtalk", "wecom"]
-    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000,
+    # what the notifier can post to, said in the schema: a host name or IPv4 address, a port in
+    # range, then printable ASCII (a non-ASCII host goes in its punycode form, xn--…)
+    url: str = Field(pattern=WEBHOOK_URL, max_length=2000,
                      examples=["https://oapi.dingtalk.com/robot/send?access_token=…"])
     secret: str | None = Field(None, max_length=200, description="DingTalk signing secret (SEC…)")
     min_severity: Literal["minor", "major", "critical"] = "minor"

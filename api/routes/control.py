@@ -135,7 +135,8 @@ def emergency(ctx: Ctx, who: Who, road: Annotated[str, Path(max_length=64, examp
 
 
 @router.get("/commands", response_model=CommandBatch, **guard("read", extra=(404,)))
-def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=20_000, examples=["c-000001,c-000002"],
+def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=8_000, pattern=r"^[A-Za-z0-9_.,-]*$",
+                                                     examples=["c-000001,c-000002"],
                                                      description="comma-separated command ids")]) -> FastJSON:
     """Several commands at once (a dim answers with one command id per pole)."""
     wanted = [i for i in dict.fromkeys(ids.split(",")) if i][:2000]
@@ -150,7 +151,8 @@ def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=20_000, examples
 
 
 @router.get("/commands/{cmd_id}", response_model=CommandOut, **guard("read", extra=(404,)))
-def get_command(ctx: Ctx, cmd_id: Annotated[str, Path(max_length=64, examples=["c-000001"])]) -> FastJSON:
+def get_command(ctx: Ctx, cmd_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                                    examples=["c-000001"])]) -> FastJSON:
     """A command and, per pole, pending / acked / failed / expired."""
     cmd = ctx.platform.command(cmd_id)
     if cmd is None:
