@@ -23,6 +23,7 @@ import pandas as pd
 from controller.errors import FaultStateError
 from controller.faults import lifecycle
 from controller.schedule import night_of
+from controller.schedule_entries import entries_to_book
 from controller.tables import lighting_table
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
@@ -298,22 +299,32 @@ class MemoryPlatform:
         with self._lock:
             return [dict(s) for s in self._schedules.values() if s["road"] == road]
 
+    def _check_entries(self, road: Road, entries: list[dict[str, Any]]) -> None:
+        """The live controller's rules for an edit, by compiling the entries the same way."""
+        try:
+            entries_to_book(road, entries, 3.0, 1)
+        except KeyError as err:
+            known = ", ".join(road.segment_by_id)
+            raise NotFound("segment", str(err.args[0]), f"segments of {road.id}: {known}") from None
+        except ValueError as err:
+            raise Conflict(str(err)) from None
+
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
         r = self._road(road)
-        unknown = [s for s in schedule.get("segments") or [] if s not in r.segment_by_id]
-        if unknown:
-            raise NotFound("segment", unknown[0], f"segments of {road}: {', '.join(r.segment_by_id)}")
         with self._lock:
             sid = schedule.get("id") or f"sch-{next(self._ids):04d}"
             stored = {**schedule, "id": sid, "road": road}
+            self._check_entries(r, [*(s for s in self.schedules(road) if s["id"] != sid), stored])
             self._schedules[sid] = stored
             return dict(stored)
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
+        r = self._road(road)
         with self._lock:
             s = self._schedules.get(schedule_id)
             if s is None or s["road"] != road:
                 raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
+            self._check_entries(r, [e for e in self.schedules(road) if e["id"] != schedule_id])
             del self._schedules[schedule_id]
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
