@@ -155,7 +155,7 @@ def allowed_methods(app: Any, path: str) -> list[str]:
     if not matches:
         return []
     fewest = min(r.path.count("{") for r in matches)
-    return sorted({m for r in matches if r.path.count("{") == fewest for m in r.methods})
+    return sorted({m for r in matches if r.path.count("{") == fewest for m in r.methods or ()})
 
 
 def _title(status: int) -> str:
