@@ -94,11 +94,30 @@ def problem_response(status: int, title: str, detail: str, instance: str | None 
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# a pattern in the schema, said in words (pydantic's message would quote the regular expression)
+PATTERN_WORDS = {
+    "url": "expected an http(s) URL: a host name in ASCII (punycode, xn--…, for others) with labels of at most "
+           "63 characters, an optional port 1–65535, then printable ASCII",
+    "at": "expected HH:MM, dusk, dawn, dusk+N or dawn-N, e.g. 22:00 or dusk+15",
+    "dates": "expected a date YYYY-MM-DD", "day": "expected a date YYYY-MM-DD",
+    "ids": "expected command ids (letters, digits, '-', '_', '.') separated by commas",
+    "cmd_id": "expected a command id (letters, digits, '-', '_', '.')",
+}
+
+
+def _message(e: dict[str, Any]) -> str:
+    if e.get("type") == "string_pattern_mismatch":
+        name = next((x for x in reversed(e.get("loc", ())) if isinstance(x, str)), "")
+        if name in PATTERN_WORDS:
+            return PATTERN_WORDS[name]
+    return str(e.get("msg", "invalid"))
+
+
 def _validation_errors(err: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     items = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "(request)"
-        items.append({"field": loc, "message": str(e.get("msg", "invalid"))})
+        items.append({"field": loc, "message": _message(e)})
     text = "; ".join(f"{i['field']}: {i['message']}" for i in items[:5])
     return f"the request is invalid: {text}", items
 

@@ -21,14 +21,20 @@ Who = Annotated[Principal, Depends(principal)]
 
 
 PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-WEBHOOK_URL = rf"^https?://[A-Za-z0-9-]{{1,63}}(\.[A-Za-z0-9-]{{1,63}})*(:{PORT})?([/?#][!-~]*)?$"
+H16 = r"[0-9A-Fa-f]{1,4}"
+IPV6 = (rf"\[(({H16}:){{7}}{H16}|(({H16}:){{0,6}}{H16})?::(({H16}:){{0,6}}{H16})?"
+        rf"|::ffff:[0-9]{{1,3}}(\.[0-9]{{1,3}}){{3}})\]")
+HOST = rf"([A-Za-z0-9-]{{1,63}}(\.[A-Za-z0-9-]{{1,63}})*|{IPV6})"
+USERINFO = r"([A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+WEBHOOK_URL = rf"^https?://{USERINFO}{HOST}(:{PORT})?([/?#][!-~]*)?$"
 
 
 class WebhookIn(In):
     name: str = Field(min_length=1, max_length=100, examples=["night crew group"])
     kind: Literal["json", "dingtalk", "wecom"]
-    # what the notifier can post to, said in the schema: a host name or IPv4 address, a port in
-    # range, then printable ASCII (a non-ASCII host goes in its punycode form, xn--…)
+    # what the notifier can parse, said in the schema: a host name, an IPv4 or a bracketed IPv6
+    # address, a port in range, then printable ASCII (a non-ASCII host in its punycode form, xn--…);
+    # whether the address may be reached is the site's allow list's to say (422 "internal address")
     url: str = Field(pattern=WEBHOOK_URL, max_length=2000,
                      examples=["https://oapi.dingtalk.com/robot/send?access_token=…"])
     secret: str | None = Field(None, max_length=200, description="DingTalk signing secret (SEC…)")

@@ -42,6 +42,8 @@ def test_up_runs_the_road_and_stops_cleanly(tmp_path: Path) -> None:
                           timeout=30) as api:
             wait_until(lambda: sum(p["online"] for p in api.get("/api/v1/poles").json()["poles"]) == 93,
                        120, "93 poles online")
+            # online comes with the first status; a dim waits for the road's time (its readings)
+            wait_until(lambda: api.get("/readyz").status_code == 200, 60, "the road's time known (/readyz)")
             resp = api.post("/api/v1/segments/S3/dim", json={"level": 70, "expires_in_s": 600})
             assert resp.status_code == 202, resp.text
             ids = resp.json()["command_ids"]
