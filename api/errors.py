@@ -96,8 +96,9 @@ def problem_response(status: int, title: str, detail: str, instance: str | None 
 
 # a pattern in the schema, said in words (pydantic's message would quote the regular expression)
 PATTERN_WORDS = {
-    "url": "expected an http(s) URL: a host name in ASCII (punycode, xn--…, for others) with labels of at most "
-           "63 characters, an optional port 1–65535, then printable ASCII",
+    "url": "expected an http(s) URL: an ASCII host name (labels of at most 63 letters, digits or hyphens) or an "
+           "IP address, no user name or password (a robot's key goes in the query or the secret), an optional "
+           "port 1–65535, then printable ASCII",
     "at": "expected HH:MM, dusk, dawn, dusk+N or dawn-N, e.g. 22:00 or dusk+15",
     "dates": "expected a date YYYY-MM-DD", "day": "expected a date YYYY-MM-DD",
     "ids": "expected command ids (letters, digits, '-', '_', '.') separated by commas",
