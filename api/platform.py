@@ -2,10 +2,12 @@
 
 The API never talks to the broker, the controller or InfluxDB directly: it calls a
 :class:`PlatformPort`. ``api.memory_platform.MemoryPlatform`` implements it in memory (tests,
-the dashboard's browser test, benchmarks); the live adapter wires the gateway, the controller and
-the telemetry store behind the same methods.
+the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`` wires the
+gateway, the controller and the telemetry store behind the same methods. One API test suite runs
+on both (``tests/api``).
 
-Shapes exchanged (plain dicts, so that an adapter needs no API import):
+Shapes exchanged: commands and energy as the frozen dataclasses below; twins, faults and
+schedules still as dicts with these keys:
 
 * twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
   "mode": str | None, "last_seen_ms": int | None, "power_w": float | None}`` — ``level`` is the

@@ -157,5 +157,5 @@ def test_mask_url(url: str, masked: str) -> None:
 def test_unusable_webhook_url_is_refused_when_configured(api: Api) -> None:
     # a label over 63 characters: refused by the schema's pattern, and said in words
     r = api.post("/api/v1/webhooks", role="admin", json={"name": "x", "kind": "json", "url": "http://" + "a" * 70 + ".org/h"})
-    assert r.status_code == 422 and "labels of at most 63 characters" in r.json()["detail"]
+    assert r.status_code == 422 and "labels of at most 63" in r.json()["detail"]
     assert "^https" not in r.json()["detail"]
