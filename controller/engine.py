@@ -89,6 +89,7 @@ class Controller:
         n = len(road.poles)
         self.level = np.full(n, np.nan)
         self.reason = ["schedule"] * n
+        self.floors = np.zeros(n)  # per pole, the level an override may not go under unless forced (last tick)
         self.command_ts = np.full(n, -(2**62), dtype=np.int64)
         self.seg_state: list[SegmentTraffic] = []
         self.seg_floor = np.zeros(len(road.segments))
@@ -251,6 +252,7 @@ class Controller:
         stuck = self.traffic.update_stuck(now_ms)
         self.seg_state = self.traffic.evaluate(now_ms)
         levels, reasons, floors, lit = self._arbitrate(now_ms)
+        self.floors = floors
         out = Decisions()
         t = self.lighting
         for i, p in enumerate(self.road.poles):
@@ -301,6 +303,14 @@ class Controller:
             raise UnknownPoleError(self.road.id, pole_id)
         lv = self.level[i]
         return (0.0 if np.isnan(lv) else float(lv)), self.reason[i]
+
+    def floor_of(self, pole_id: str) -> float:
+        """The level no operator override of this pole goes under unless forced, as of the last tick:
+        its segment's traffic floor, or the schedule's level while that traffic is not trusted."""
+        i = self.index.get(pole_id)
+        if i is None:
+            raise UnknownPoleError(self.road.id, pole_id)
+        return float(self.floors[i])
 
     def open_faults(self) -> list[Fault]:
         return self.faults.open_faults()

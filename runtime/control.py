@@ -23,6 +23,7 @@ from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
+from controller.traffic import SegmentTraffic
 from gateway.cabinets import CABINET_STATUS, CABINET_TELEMETRY
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
@@ -272,16 +273,17 @@ class ControlService:
 
     # -- operator input ------------------------------------------------------------------------
     def override(self, road: str, poles: list[str], level: float, expires_ms: int | None, actor: str,
-                 ramp_ms: int = 0) -> list[CommandRecord]:
+                 ramp_ms: int = 0, force: bool = False) -> list[CommandRecord]:
         """An operator level for some poles: an override in the controller (raised to the segment's
-        floor, so a dim never leaves the road under what its traffic needs) and a command per pole."""
+        floor, so a dim never leaves the road under what its traffic needs, unless ``force``d) and
+        a command per pole."""
         rc = self.roads[road]
         with rc.lock:
             now = self._acting_now(rc)
             scope_targets = _scopes(rc.road, poles)
             for scope, target in scope_targets:
                 o = Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
-                             expires_ms=expires_ms, priority=10, actor=actor)
+                             expires_ms=expires_ms, priority=10, actor=actor, force=force)
                 rc.ctl.set_override(o)
                 self.store.save_override(road, o)
             by = _Operator(actor, ramp_ms, frozenset(poles))
@@ -314,6 +316,16 @@ class ControlService:
         rc = self.roads[road]
         with rc.lock:
             return rc.ctl.level_of(pole)
+
+    def floor_of(self, road: str, pole: str) -> tuple[float, SegmentTraffic | None]:
+        """The pole's floor as the last tick set it, and its segment's traffic as that tick judged it."""
+        rc = self.roads[road]
+        with rc.lock:
+            segment = rc.road.pole(pole).segment
+            return rc.ctl.floor_of(pole), next((s for s in rc.ctl.segments() if s.segment == segment), None)
+
+    def lighting_class_name(self, road: str, index: int) -> str:
+        return self.roads[road].ctl.lighting.classes[index].name
 
     def energy_report(self, road: str, night: str | None = None) -> EnergyReport:
         rc = self.roads[road]

@@ -135,6 +135,15 @@ class FaultSchedule:
                 self._todo.append((f.until_ms, k, False, 1))
         self._todo.sort(key=lambda x: (x[0], x[3], x[1]))
 
+    def add(self, fault: Fault) -> None:
+        """A fault beside the scenario's (started by hand on a running road)."""
+        k = len(self.faults)
+        self.faults.append(fault)
+        self._todo.append((fault.at_ms, k, True, 0))
+        if fault.until_ms is not None:
+            self._todo.append((fault.until_ms, k, False, 1))
+        self._todo.sort(key=lambda x: (x[0], x[3], x[1]))
+
     def due(self, t_ms: int) -> list[tuple[Fault, bool]]:
         done = []
         while self._todo and self._todo[0][0] <= t_ms:
