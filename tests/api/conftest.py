@@ -76,7 +76,7 @@ class LiveStack:
         The controller rates a fault by its type (controller/data/faults.yaml): asked for a critical
         one, the pole leaks current. A pole fails once a session: asked again, the next healthy pole
         fails instead."""
-        if severity == "critical":
+        if severity == "critical" and type == "lamp_failure":  # asked for a critical one, not a kind
             type = "leakage"
         r = self.platform.roads[road]
         if pole in self.injected:
