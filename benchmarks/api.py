@@ -158,7 +158,8 @@ def _wait_online(client: httpx.Client, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         poles = client.get("/api/v1/poles").json()["poles"]
-        if poles and all(p["online"] and p["last_seen_ms"] for p in poles):
+        # online, and the road's time known (an operator's dim needs it)
+        if poles and all(p["online"] and p["last_seen_ms"] for p in poles) and client.get("/readyz").status_code == 200:
             return
         if time.monotonic() > deadline:
             online = sum(1 for p in poles if p["online"])
