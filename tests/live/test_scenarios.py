@@ -1,7 +1,7 @@
 """Shipped scenarios against the whole platform, judged by what it publishes on the alerts topic.
 
-Four of the library run here (among them wrong device clocks and restarts without their reboot
-event) (the full library takes several minutes: ``streetlight scenario run
+Two of the library run here (wrong device clocks during a cable cut and a lamp failure; restarts
+without their reboot event after a repaired cut) (the full library takes several minutes: ``streetlight scenario run
 all``); each is the real command a CI job of a pole vendor would run.
 """
 
@@ -17,7 +17,9 @@ import pytest
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("name", ["cable-cut", "lamp-failures", "clock-skew", "silent-reboot"])
+# clock-skew has a cable cut and a lamp failure among its wrong clocks; silent-reboot a cut cable
+# repaired: between them they cover what cable-cut and lamp-failures would, in half the time
+@pytest.mark.parametrize("name", ["clock-skew", "silent-reboot"])
 def test_scenario_passes_with_exact_locations_and_no_false_alarm(name: str, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     run = subprocess.run([sys.executable, "-m", "streetlight", "scenario", "run", name, "--json", str(out)],
