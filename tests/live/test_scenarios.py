@@ -1,8 +1,9 @@
 """Shipped scenarios against the whole platform, judged by what it publishes on the alerts topic.
 
-Two of the library run here (wrong device clocks during a cable cut and a lamp failure; restarts
-without their reboot event after a repaired cut) (the full library takes several minutes: ``streetlight scenario run
-all``); each is the real command a CI job of a pole vendor would run.
+Two of the library run here: wrong device clocks during a cable cut and a lamp failure, and
+restarts without their reboot event after a repaired cut (the full library takes several
+minutes: ``streetlight scenario run all``); each is the real command a CI job of a pole vendor
+would run.
 """
 
 from __future__ import annotations
