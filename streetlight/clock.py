@@ -23,9 +23,11 @@ speed once the consensus has not moved for a moment (the road, or most of it, is
 silence itself is noticed; on a live road never past the wall clock. "Now" never goes back.
 
 A reading whose ``ts`` is further from road time than the tolerance is not evidence of time: it
-is used at road time (:meth:`RoadClock.judge` says so and by how much), and a pole whose last
-two readings were out of tolerance is *skewed* until two readings are back within it (the
-controller raises ``clock_skew`` on it).
+is used at its own time less the pole's estimated offset (the lowest offset seen since its clock
+last changed), so it keeps its own cadence, and never past road time by more than the tolerance
+(:meth:`RoadClock.judge` says so and by how much). A pole whose last two readings were out of
+tolerance is *skewed* until two readings are back within it (the controller raises
+``clock_skew`` on it).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class RoadClock:
         self._out = [0] * n  # consecutive readings out of tolerance, per pole
         self._back = [0] * n  # consecutive readings back within it
         self._skewed = [False] * n
+        self._offset: list[int | None] = [None] * n  # a skewed pole's estimated offset
         self._lock = threading.Lock()
 
     def observe(self, pole: str, ts: int) -> Judgement:
@@ -151,18 +154,34 @@ class RoadClock:
         if now is None:
             return Judgement(ts, None, False, False, None)
         offset = ts - now
-        out = abs(offset) > self.policy.tolerance_ms
+        tol = self.policy.tolerance_ms
+        out = abs(offset) > tol
         if out:
             self._out[i] = min(self._out[i] + 1, SKEW_AFTER)
             self._back[i] = 0
             if self._out[i] >= SKEW_AFTER:
                 self._skewed[i] = True
+            # the pole's offset, estimated from its readings so far: the lowest seen since its clock
+            # last changed (road time lags the pole's own stream while the rest of the road's
+            # readings are still on their way, which adds to what a reading shows, never takes off)
+            est = self._offset[i]
+            if est is None or abs(offset - est) > tol:
+                est = offset
+            elif offset < est:
+                est = offset
+            self._offset[i] = est
+            # placed at its own time less that offset, so it keeps its own cadence (a reading pinned to
+            # road time as it stood on arrival would leave the pole looking silent while road time
+            # catches up), and never past road time by more than the tolerance
+            used = min(ts - est, now + tol)
         else:
             self._back[i] = min(self._back[i] + 1, SKEW_AFTER)
             self._out[i] = 0
             if self._back[i] >= SKEW_AFTER:
                 self._skewed[i] = False
-        return Judgement(now if out else ts, offset, out, self._skewed[i], now)
+                self._offset[i] = None
+            used = ts
+        return Judgement(used, offset, out, self._skewed[i], now)
 
     # -- reading ---------------------------------------------------------------------------------
     @property

@@ -185,3 +185,23 @@ def test_a_consumer_judges_on_what_it_was_told_until_its_stream_falls_quiet():
     assert s.now(T0 + 60_000) == T0 + 60_000  # and never past the clock
     s.given(None)  # a message before road time was known moves nothing
     assert s.ms == T0
+
+
+@pytest.mark.parametrize("offset_ms", [-600_000, 3_600_000])
+def test_a_skewed_pole_keeps_its_own_cadence_while_road_time_lags_its_stream(offset_ms):
+    """Its readings arrive ahead of the rest of the road's (road time lags them by up to 40 s): they
+    are placed at their own time less the pole's offset, 10 s apart, not pinned to a lagging road
+    time (which would leave the pole looking silent while the road catches up)."""
+    c, _ = clock()
+    report_all(c, T0)
+    placed = []
+    for k in range(1, 9):
+        placed.append(c.observe("P050", T0 + k * 10_000 + offset_ms).ts_ms)  # its next report, early
+        if k % 4 == 0:  # the rest of the road catches up in a burst
+            for j in range(k - 3, k + 1):
+                for p in POLES:
+                    if p != "P050":
+                        c.observe(p, T0 + j * 10_000)
+    steps = [b - a for a, b in zip(placed[1:], placed[2:], strict=False)]
+    assert all(s == 10_000 for s in steps), placed
+    assert all(abs(t - (T0 + (k + 1) * 10_000)) <= 40_000 for k, t in enumerate(placed))
