@@ -35,6 +35,8 @@ from simulators.scenario import load_scenario
 from streetlight.registry import Road, load_road
 from streetlight.settings import Settings
 
+from ..waiting import wait_until  # noqa: F401  (the tests import it from here too)
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SIM_FAULT = {alert: sim for sim, (what, alert) in FAULT_TYPES.items() if what == "pole" and alert}
 PLATFORMS = ("memory", "live")
@@ -53,15 +55,6 @@ LIVE_SCENARIO = {
 }
 
 
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -11,7 +11,6 @@ requests and requests leaving the API, which each test asserts are none.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from runtime.live_platform import LivePlatform
 from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
 from streetlight.settings import Settings
+
+from ..waiting import wait_until  # noqa: F401  (the tests import it from here too)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,15 +57,6 @@ SCENARIO = {
 }
 
 
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @dataclass
