@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
 from simulators.judge import format_table, judge_faults, timeline_of
@@ -100,16 +98,7 @@ def test_wrong_place_and_unexpected_alerts_are_false_alarms():
 
 
 def test_feeder_faults_are_judged_at_their_feeder():
-    @dataclass(frozen=True)
-    class FeederExp:
-        type: str
-        pole: str | None
-        span: tuple[str, str] | None
-        within_reports: int
-        after_ms: int
-        feeder: str | None = None
-
-    exp = [FeederExp("voltage_out_of_band", None, None, 3, T0, "C1-L1")]
+    exp = [Expected("voltage_out_of_band", None, None, 3, T0, "C1-L1")]
     ok = judge_faults(exp, [alert("F-1", "voltage_out_of_band", "open", T0 + 20_000, feeder="C1-L1")], INTERVAL_S)
     assert ok.passed and ok.rows[0].reported == "feeder C1-L1"
     other = judge_faults(exp, [alert("F-1", "voltage_out_of_band", "open", T0 + 20_000, feeder="C1-L2")], INTERVAL_S)
