@@ -41,8 +41,8 @@ pytestmark = pytest.mark.servers
 REL = 0.02  # road and segment totals
 REL_POLE = 0.05  # one pole
 SCENARIO = {
-    "name": "energy-restart", "description": "Half an hour of the evening rush for the energy restart test.",
-    "road": "nanhuan-1", "start": "2026-11-23 18:00", "duration": "30m", "speed": 60, "seed": 11,
+    "name": "energy-restart", "description": "Twenty minutes of the evening rush for the energy restart test.",
+    "road": "nanhuan-1", "start": "2026-11-23 18:00", "duration": "20m", "speed": 60, "seed": 11,
     "report_interval_s": 10, "faults": [], "expected": [],
 }
 
