@@ -18,6 +18,7 @@ class GatewayMetrics:
     rejected_store: RejectedStore
     spool_depth_fn: Callable[[], int] = lambda: 0
     messages_in: int = 0
+    messages_done: int = 0  # of those, in batches committed: stored or spooled, acknowledged, listeners told
     written: int = 0  # points handed to InfluxDB (written or spooled)
     spooled_batches: int = 0
     duplicates: int = 0

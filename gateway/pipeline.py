@@ -211,6 +211,7 @@ class Pipeline:
         self._ack(p.batch)
         if p.valid:
             self._on_valid(p.valid)
+        self.metrics.messages_done += len(p.batch)
 
     def _hand_off(self, lines: list[str]) -> None:
         """Write or spool; if the spool is full too, hold the batch (unacknowledged) and retry."""

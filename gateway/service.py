@@ -128,6 +128,11 @@ class GatewayService:
         return self.pipeline.cabinets
 
     @property
+    def idle(self) -> bool:
+        """Nothing taken in waits to be stored and told to the listeners (the broker may still hold more)."""
+        return self._inbox.empty() and self.metrics.messages_done == self.metrics.messages_in
+
+    @property
     def connected(self) -> bool:
         return self.link.connected
 

@@ -132,12 +132,29 @@ class RoadClock:
             return self._judge_locked(i, ts)
 
     def judge(self, pole: str, ts: int) -> Judgement:
-        """Judge a reading against road time without taking it as evidence of time (state, ack)."""
+        """Judge a message that is not evidence of time (a state, an ack) against road time.
+
+        Such a message may be old without any clock being wrong: a retained state is as old as the
+        pole's last change (a gateway that starts is handed every pole's), an ack is late when the
+        link or the platform was slow. So only one *ahead* of road time by more than the tolerance
+        tells of a wrong clock (and counts towards the pole's skew like a reading); one behind is
+        taken at its own time, unless the pole is already known to be skewed, when it is placed by
+        the pole's estimated offset like its readings.
+        """
         with self._lock:
             i = self._index.get(pole)
             if i is None:
                 return Judgement(ts, None, False, False, self._now_locked())
-            return self._judge_locked(i, ts)
+            now = self._evidence_locked()
+            if now is None:
+                return Judgement(ts, None, False, False, None)
+            offset = ts - now
+            est = self._offset[i]
+            if self._skewed[i] and est is not None:
+                return Judgement(min(ts - est, now + self.policy.tolerance_ms), offset, True, True, now)
+            if offset > self.policy.tolerance_ms:
+                return self._judge_locked(i, ts)
+            return Judgement(ts, offset, False, self._skewed[i], now)
 
     def _evidence_locked(self) -> int | None:
         """Road time as the readings themselves say it: the consensus (on a live road no further
