@@ -142,6 +142,8 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
                 progress(steps, total)
         # the last reports, then the controller's last tick, then the alerts' way back
         _wait(lambda: (platform.gateway.clock.now_ms() or 0) >= sim.now_ms, keep_up_s)
+        # road time moves as messages are taken in; the controller hears them once stored
+        _wait(lambda: platform.gateway.idle, keep_up_s)
         stats = sim.close()
         time.sleep(1.0)
         alerts = collector.collect()
