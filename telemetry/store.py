@@ -21,7 +21,7 @@ class TelemetryStore:
 
     def __init__(self, url: str, db: str, *, data_dir: Path, username: str | None = None,
                  password: str | None = None, token: str | None = None, drain: bool = True,
-                 raw_duration: str = "400d", writers: int = 2) -> None:
+                 raw_duration: str = "400d", writers: int = 1) -> None:
         self.raw_duration = raw_duration
         self.client = InfluxQL(url, db, username=username, password=password, token=token)
         self.writer = InfluxWriter(url, db, spool_dir=Path(data_dir) / "telemetry", username=username,

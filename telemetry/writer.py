@@ -12,9 +12,10 @@ Error handling follows InfluxDB's own split (see :mod:`.errors`):
   dead-letter file and are never retried. Rewriting the good halves is harmless (idempotent
   points).
 
-A large batch is posted as ``writers`` parts at once (at least ``min_part`` points each): InfluxDB
-parses and indexes concurrent requests on several cores, while one request at a time leaves
-it waiting on the client between posts (``streetlight bench ingest`` measures both). The batch
+With ``writers`` > 1 a large batch is posted as that many parts at once (at least ``min_part``
+points each), for a database server with cores to spare: it parses and indexes concurrent
+requests on several cores. On the 2-core machine of ``docs/benchmarks.md`` it gained nothing
+measurable, so the default is one request per batch. The batch
 counts as written only when every part was; if one part fails the whole batch is spooled, and
 the parts already written are written again when it drains, which is harmless. Parts race for
 which one sets a new field's type on a fresh shard: callers that mix types for one field (the
@@ -81,7 +82,7 @@ class InfluxWriter:
         spool_max_bytes: int = 1 << 30,
         drain: bool = True,
         on_missing_database: Callable[[], None] | None = None,
-        writers: int = 2,
+        writers: int = 1,
         min_part: int = 1000,
     ) -> None:
         self.url = url.rstrip("/")
