@@ -200,9 +200,13 @@ class Bench:
         """InfluxDB's own write rate for the case: the lines the gateway would write for the same ``n``
         messages of ``road_id`` (same series, same fields), built and cut into batches beforehand,
         posted by ``writers`` threads over one httpx client (as :class:`telemetry.InfluxWriter`
-        does), into a database with the gateway's schema; rows counted as for the gateway."""
+        does), into a database with the gateway's schema; points counted as for the gateway."""
         db = self.new_db()
-        ensure_schema(InfluxQL(self.influx.url, db))
+        client = InfluxQL(self.influx.url, db)
+        try:
+            ensure_schema(client)
+        finally:
+            client.close()
         road = load_road(road_id)
         tags = {p.id: tag_set(road.id, p, p.id) for p in road.poles}
         lines = [telemetry_line(tags[topic.split("/")[3]], parse_telemetry(body))
@@ -215,6 +219,7 @@ class Bench:
         todo = iter(bodies)
         lock = threading.Lock()
         retried: list[int] = []
+        refused: list[str] = []
 
         def post() -> None:
             while True:
@@ -227,7 +232,8 @@ class Bench:
                 while (r := self.http.post("/write", params={"db": db, "precision": "n"}, content=body,
                                            headers=headers)).status_code != 204:
                     if r.status_code < 500:
-                        raise RuntimeError(f"InfluxDB refused a bare write: {r.status_code} {r.text[:200]}")
+                        refused.append(f"{r.status_code} {r.text[:200]}")
+                        return
                     retried.append(r.status_code)
 
         threads = [threading.Thread(target=post, daemon=True) for _ in range(writers)]
@@ -239,6 +245,8 @@ class Bench:
         samples, _ = self._watch(db, n, lambda: None, go, [], timeout_s)
         for t in threads:
             t.join(timeout_s)
+        if refused:
+            raise RuntimeError(f"InfluxDB refused a bare write: {refused[0]}")
         how = ", ".join(x for x in (f"{writers} writers" if writers > 1 else "", "sorted" if sort else "",
                                     "gzip" if gzip else "") if x)
         rates = _rates(samples, n)
