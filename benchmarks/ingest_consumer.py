@@ -44,12 +44,14 @@ def naive(port: int, influx: str, db: str, client_id: str, batch: int) -> None:
     _serve(lambda: (c.disconnect(), c.loop_stop()))
 
 
-def gateway(port: int, influx: str, db: str, client_id: str, road: str, group: str | None, data_dir: str) -> None:
+def gateway(port: int, influx: str, db: str, client_id: str, road: str, group: str | None, data_dir: str,
+            writers: int) -> None:
     from gateway.service import GatewayService
     from streetlight.registry import load_road
     from streetlight.settings import Settings
 
-    s = Settings(mqtt_url=f"mqtt://127.0.0.1:{port}", influx_url=influx, influx_db=db, data_dir=data_dir)
+    s = Settings(mqtt_url=f"mqtt://127.0.0.1:{port}", influx_url=influx, influx_db=db, data_dir=data_dir,
+                 influx_writers=writers)
     gw = GatewayService(s, [load_road(road)], client_id=client_id, shared_group=group)
     _wait_go()
     gw.start()
@@ -74,6 +76,6 @@ def _serve(stop: object) -> None:
 if __name__ == "__main__":
     mode, port, influx, db, cid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
     if mode == "gateway":
-        gateway(port, influx, db, cid, sys.argv[6], sys.argv[7] or None, sys.argv[8])
+        gateway(port, influx, db, cid, sys.argv[6], sys.argv[7] or None, sys.argv[8], int(sys.argv[9]))
     else:
         naive(port, influx, db, cid, 1 if mode == "naive" else 1000)

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     influx_token: SecretStr | None = Field(None, description="token for InfluxDB 2.x/3.x v1-compatibility auth")
+    influx_writers: int = Field(1, ge=1, le=16, description="concurrent requests a large write batch is split into")
     pole_secret: SecretStr | None = Field(None, description="site secret from which each pole's broker password is derived")
     data_dir: Path = Path("./var")
     api_host: str = "127.0.0.1"

@@ -87,21 +87,28 @@ def _line(measurement: str, tags: str, fields: list[str | None], time_ns: int) -
     return f"{measurement}{tags} {','.join(f for f in fields if f is not None)} {time_ns}"
 
 
+_TELEMETRY_PLAN = tuple((name, name in INT_FIELDS, f"{name}=") for name in _TELEMETRY_ORDER)
+
+
 def telemetry_line(tags: str, t: Telemetry, device_ts: int | None = None) -> str:
     """One telemetry point; ``tags`` from :func:`tag_set`; ``device_ts``: the pole's own ``ts`` when
     the point is stored at road time (a skewed clock). Readings are numbers only, so this is
-    :func:`_field` unrolled: it runs for every stored message."""
+    :func:`_field` unrolled and planned once: it runs for every stored message, and at 10,000
+    poles every microsecond here is one the database on the same cores does not get."""
+    values = t.__dict__  # the model's fields, read without a getattr per field
     parts = []
-    for name in _TELEMETRY_ORDER:
-        v = device_ts if name == "device_ts" else getattr(t, name)
+    for name, is_int, key in _TELEMETRY_PLAN:
+        v = device_ts if name == "device_ts" else values[name]
         if v is None:
             continue
-        if name in INT_FIELDS:
-            parts.append(f"{name}={int(v)}i")
-        elif math.isfinite(v):
-            text = repr(float(v))
-            parts.append(f"{name}={text[:-2] if text.endswith('.0') else text}")
-    return f"telemetry{tags} {','.join(parts)} {point_time_ns(t.ts, t.seq)}"
+        if is_int:
+            parts.append(f"{key}{int(v)}i")
+            continue
+        text = repr(v if type(v) is float else float(v))
+        if text[-1] > "9":  # inf, -inf, nan: not storable, left out as Point does
+            continue
+        parts.append(key + text[:-2] if text.endswith(".0") else key + text)
+    return f"telemetry{tags} {','.join(parts)} {t.ts * 1_000_000 + t.seq % 1_000_000}"
 
 
 def event_line(tags: str, e: Event, device_ts: int | None = None) -> str:

@@ -21,11 +21,11 @@ class TelemetryStore:
 
     def __init__(self, url: str, db: str, *, data_dir: Path, username: str | None = None,
                  password: str | None = None, token: str | None = None, drain: bool = True,
-                 raw_duration: str = "400d") -> None:
+                 raw_duration: str = "400d", writers: int = 1) -> None:
         self.raw_duration = raw_duration
         self.client = InfluxQL(url, db, username=username, password=password, token=token)
         self.writer = InfluxWriter(url, db, spool_dir=Path(data_dir) / "telemetry", username=username,
-                                   password=password, token=token, drain=drain,
+                                   password=password, token=token, drain=drain, writers=writers,
                                    on_missing_database=lambda: self.ensure_schema(self.raw_duration))
         self.queries = TelemetryQueries(self.client)
 
@@ -35,7 +35,8 @@ class TelemetryStore:
             return v.get_secret_value() if v is not None else None
 
         return cls(s.influx_url, s.influx_db, data_dir=s.data_dir, username=s.influx_username,
-                   password=secret(s.influx_password), token=secret(s.influx_token), drain=drain)
+                   password=secret(s.influx_password), token=secret(s.influx_token), drain=drain,
+                   writers=s.influx_writers)
 
     def ensure_schema(self, raw_duration: str | None = None) -> None:
         ensure_schema(self.client, raw_duration or self.raw_duration)

@@ -11,6 +11,15 @@ Error handling follows InfluxDB's own split (see :mod:`.errors`):
   the bad ones. The batch is split in halves until each bad line is alone; those lines go to the
   dead-letter file and are never retried. Rewriting the good halves is harmless (idempotent
   points).
+
+With ``writers`` > 1 a large batch is posted as that many parts at once (at least ``min_part``
+points each), for a database server with cores to spare: it parses and indexes concurrent
+requests on several cores. On the 2-core machine of ``docs/benchmarks.md`` it gained nothing
+measurable, so the default is one request per batch. The batch
+counts as written only when every part was; if one part fails the whole batch is spooled, and
+the parts already written are written again when it drains, which is harmless. Parts race for
+which one sets a new field's type on a fresh shard: callers that mix types for one field (the
+gateway does not: its lines are typed by the protocol models) should not split batches.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +82,8 @@ class InfluxWriter:
         spool_max_bytes: int = 1 << 30,
         drain: bool = True,
         on_missing_database: Callable[[], None] | None = None,
+        writers: int = 1,
+        min_part: int = 1000,
     ) -> None:
         self.url = url.rstrip("/")
         self.db = db
@@ -86,6 +98,9 @@ class InfluxWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drainer: threading.Thread | None = None
+        self.writers = max(1, writers)
+        self.min_part = max(1, min_part)
+        self._pool = ThreadPoolExecutor(self.writers - 1, thread_name_prefix="influx-write") if writers > 1 else None
         if drain:
             self.start()
 
@@ -101,6 +116,8 @@ class InfluxWriter:
         self._wake.set()
         if self._drainer is not None:
             self._drainer.join(timeout=15)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.spool.close()
         self._http.close()
 
@@ -109,17 +126,16 @@ class InfluxWriter:
         """Write a batch, or spool it durably if the database is away. Raises ``SpoolFull``."""
         if not lines:
             return "written"
-        body = "\n".join(lines).encode()
         if self.spool.depth == 0:
             with self._lock:
                 if self.spool.depth == 0:
                     try:
-                        self._deliver(body)
+                        self._deliver_parts(lines)
                         return "written"
                     except DatabaseUnavailable as err:
                         log.warning("InfluxDB unavailable, spooling: %s", err)
         # behind a backlog (or after a failure): queue in order, the drainer posts it
-        self.spool.append(body)
+        self.spool.append("\n".join(lines).encode())
         self._wake.set()
         return "spooled"
 
@@ -141,6 +157,30 @@ class InfluxWriter:
         if resp.status_code >= 500 or resp.status_code in (401, 403, 404, 408, 429):
             raise DatabaseUnavailable(detail, resp.status_code)
         raise WriteError(detail, resp.status_code)
+
+    def _deliver_parts(self, lines: Sequence[str]) -> None:
+        """:meth:`_deliver` the batch in up to ``writers`` parts at once; raises DatabaseUnavailable
+        if any part could not be written (after every part has been tried)."""
+        parts = min(self.writers, len(lines) // self.min_part) if self._pool is not None else 1
+        if parts <= 1:
+            self._deliver("\n".join(lines).encode())
+            return
+        size = -(-len(lines) // parts)
+        bodies = ["\n".join(lines[i:i + size]).encode() for i in range(0, len(lines), size)]
+        assert self._pool is not None
+        others = [self._pool.submit(self._deliver, b) for b in bodies[1:]]
+        errors: list[DatabaseUnavailable] = []
+        try:
+            self._deliver(bodies[0])
+        except DatabaseUnavailable as err:
+            errors.append(err)
+        for f in others:
+            try:
+                f.result()
+            except DatabaseUnavailable as err:
+                errors.append(err)
+        if errors:
+            raise errors[0]
 
     def _deliver(self, body: bytes) -> None:
         """Post ``body``; isolate 400-refused lines into the dead letter. Raises DatabaseUnavailable."""

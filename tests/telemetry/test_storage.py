@@ -100,3 +100,39 @@ def test_unreachable_database_spools_and_drains_in_order(influx_factory, tmp_pat
     finally:
         w.close()
         client.close()
+
+
+def test_batch_in_concurrent_parts_stores_every_point_and_dead_letters_the_bad_one(db: InfluxQL,
+                                                                                  tmp_path: Path) -> None:
+    w = InfluxWriter(db.url, db.db, spool_dir=tmp_path, writers=3, min_part=10)
+    try:
+        good = lines_for_day(poles=6, hours=2)  # 72 points: three parts of 24
+        # the field types are set first, as the gateway's typed lines set them (parts race otherwise)
+        assert w.write(good[:1]) == "written"
+        bad = 'telemetry,pole=NH-001,road=nanhuan-1 dim="seventy" 1795000000000000000'
+        assert w.write([*good[:50], bad, *good[50:]]) == "written"
+        assert w.dead_letter.count == 1 and w.spool.depth == 0
+        n = db.query("SELECT count(seq) FROM telemetry")[0]["series"][0]["values"][0][1]
+        assert n == len(good)
+    finally:
+        w.close()
+
+
+def test_batch_in_parts_to_an_absent_database_is_spooled_whole_and_drained(influx_factory,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:
+    server = influx_factory()
+    client = InfluxQL(server.url, "partspool")
+    ensure_schema(client, raw_duration="INF")
+    server.stop()
+    w = InfluxWriter(server.url, "partspool", spool_dir=tmp_path, timeout_s=2, writers=4, min_part=5)
+    try:
+        lines = lines_for_day(poles=3, hours=2)
+        assert w.write(lines) == "spooled"
+        assert w.spool.depth == 1  # one batch, however many parts it was posted as
+        server.start()
+        assert w.wait_drained(30)
+        n = client.query("SELECT count(seq) FROM telemetry")[0]["series"][0]["values"][0][1]
+        assert n == len(lines)
+    finally:
+        w.close()
+        client.close()
