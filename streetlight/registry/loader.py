@@ -67,6 +67,7 @@ class PoleEntry(_Strict):
     lon: float = Field(ge=-180, le=180)
     rated_power_w: float = Field(gt=0, le=2000)
     equipment: list[str] = Field(min_length=1)
+    lwm2m_endpoint: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
 
 def _problems_from(err: ValidationError, pole: str | None, prefix: str) -> list[RegistryProblem]:
@@ -124,6 +125,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
             problems.append(RegistryProblem(None, f"segments ({s.id}).end_m", "must be greater than start_m"))
 
     seen: set[str] = set()
+    endpoints: dict[str, str] = {}
     positions: dict[str, dict[int, str]] = {}
     last_chainage = -1.0
     for p in poles:
@@ -156,6 +158,10 @@ def road_from_mapping(data: Any, source: str) -> Road:
         if p.feeder_position in slot:
             bad("feeder_position", f"position {p.feeder_position} on {p.feeder} is already taken by {slot[p.feeder_position]}")
         slot[p.feeder_position] = p.id
+        if p.lwm2m_endpoint is not None:
+            if p.lwm2m_endpoint in endpoints:
+                bad("lwm2m_endpoint", f"{p.lwm2m_endpoint!r} is already the controller of {endpoints[p.lwm2m_endpoint]}")
+            endpoints.setdefault(p.lwm2m_endpoint, p.id)
     for fid, slot in positions.items():
         expected = set(range(1, len(slot) + 1))
         if set(slot) != expected:
@@ -170,7 +176,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
         Pole(
             id=p.id, index=i, chainage_m=p.chainage_m, side=p.side, segment=p.segment, feeder=p.feeder,
             feeder_position=p.feeder_position, cabinet=p.cabinet, lat=p.lat, lon=p.lon,
-            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment),
+            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lwm2m_endpoint=p.lwm2m_endpoint,
         )
         for i, p in enumerate(poles)
     )
@@ -237,6 +243,7 @@ def road_to_mapping(road: Road) -> dict[str, Any]:
                 "id": p.id, "chainage_m": p.chainage_m, "side": p.side, "segment": p.segment, "feeder": p.feeder,
                 "feeder_position": p.feeder_position, "cabinet": p.cabinet, "lat": p.lat, "lon": p.lon,
                 "rated_power_w": p.rated_power_w, "equipment": list(p.equipment),
+                **({"lwm2m_endpoint": p.lwm2m_endpoint} if p.lwm2m_endpoint else {}),
             }
             for p in road.poles
         ],

@@ -44,6 +44,7 @@ class Pole:
     lon: float
     rated_power_w: float
     equipment: tuple[str, ...]
+    lwm2m_endpoint: str | None = None  # the LwM2M client endpoint name of its lamp controller (urn:imei:…)
 
     @property
     def chainage(self) -> str:
