@@ -27,6 +27,7 @@ from gateway.inbound import Raw
 from gateway.service import GatewayService
 from streetlight.errors import ProtocolError
 from streetlight.protocol import DimCommand, parse_payload, parse_topic, pole_topic
+from streetlight.protocol.topics import Kind
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
@@ -127,7 +128,7 @@ class Lwm2mAdapter:
                 "notifications": self.notifications, **{f"refused_{k}": v for k, v in self.counts.items()}}
 
     # -- to the pipeline ---------------------------------------------------------------------------
-    def _submit(self, road: str, pole: str, kind: str, payload: bytes) -> None:
+    def _submit(self, road: str, pole: str, kind: Kind, payload: bytes) -> None:
         self.gw.submit([Raw(pole_topic(road, pole, kind), payload, 0, 0, -1)])
 
     def _now(self, road: str) -> int:
@@ -150,7 +151,8 @@ class Lwm2mAdapter:
 
     def on_registered(self, reg: Registration) -> None:
         self.registered_total += 1
-        self._poles[(reg.road, reg.pole)] = _Pole()  # a new registration reports afresh
+        old = self._poles.get((reg.road, reg.pole))
+        self._poles[(reg.road, reg.pole)] = _Pole(seq=old.seq if old else 0)  # a new registration reports afresh
         self._submit(reg.road, reg.pole, "status", b"online")
 
     def on_deregistered(self, reg: Registration, why: str) -> None:
@@ -175,11 +177,17 @@ class Lwm2mAdapter:
                 was = st.flags.get(path, False)
                 st.flags[path] = bool(value)
                 if value and not was:
-                    st.seq += 1
                     ts = st.stamp or self._now(reg.road)
-                    event = {"ts": ts, "seq": st.seq, "type": flag.event, "code": flag.code}
+                    event = {"ts": ts, "seq": self._seq(st, reg.road), "type": flag.event, "code": flag.code}
                     self._submit(reg.road, reg.pole, "event", orjson.dumps(event))
             self._confirm(reg, st, path, value)
+
+    def _seq(self, st: _Pole, road: str) -> int:
+        """The protocol's per-pole sequence, which LwM2M does not have: tenths of a second of road
+        time, kept increasing, so that it never repeats across registrations or restarts of this
+        server (the gateway would take a repeated number for a duplicate)."""
+        st.seq = max(st.seq + 1, (self._now(road) // 100) & 0xFFFF_FFFF)
+        return st.seq
 
     def _flush(self, reg: Registration) -> None:
         st = self._poles.get((reg.road, reg.pole))
@@ -199,8 +207,7 @@ class Lwm2mAdapter:
         if missing:
             self.counts["incomplete_reading"] += 1  # not yet observed: normal for a moment after registering
             return
-        st.seq += 1
-        msg = {"ts": st.stamp or self._now(reg.road), "seq": st.seq, **msg}
+        msg = {"ts": st.stamp or self._now(reg.road), "seq": self._seq(st, reg.road), **msg}
         st.stamp = None
         self._submit(reg.road, reg.pole, "telemetry", orjson.dumps(msg))
 

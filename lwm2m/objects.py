@@ -86,7 +86,7 @@ def kind_of(path: Path) -> Kind | None:
     return RESOURCES.get((path[0], path[2]))
 
 
-def path_str(path: Path) -> str:
+def path_str(path: tuple[int, ...]) -> str:
     return "/" + "/".join(str(p) for p in path)
 
 

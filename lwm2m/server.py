@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiocoap
-from aiocoap import Code, Message
-from aiocoap.interfaces import Resource
+from aiocoap import Code, Message, resource
 
 from .codec import LINK_FORMAT, TEXT, Value, decode, encode, parse_links
 from .errors import CodecError, Lwm2mError, RegistrationRefused
@@ -26,6 +25,8 @@ from .objects import Path, path_str
 from .registrations import Registration, Registrations, parse_query
 
 log = logging.getLogger(__name__)
+OBSERVE_AFTER_S = 0.2  # a device starts listening only once it has the answer to its register
+OBSERVE_ATTEMPTS = 4
 SETUP_CONCURRENCY = 64  # observe set-ups in flight at once: a registration storm queues, never floods
 
 
@@ -51,9 +52,10 @@ class _Held:
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class Lwm2mServer(Resource):
+class Lwm2mServer(resource.Resource, resource.PathCapable):
     def __init__(self, registrations: Registrations, handler: Handler, observe: tuple[Path, ...], timing: Timing,
                  *, now: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.registrations = registrations
         self.handler = handler
         self.observe = observe
@@ -92,7 +94,7 @@ class Lwm2mServer(Resource):
     async def needs_blockwise_assembly(self, request: Message) -> bool:
         return True
 
-    async def render(self, request: Message) -> Message:
+    async def render(self, request: Message) -> Message:  # type: ignore[override]
         path = list(request.opt.uri_path)
         if not path or path[0] != "rd" or len(path) > 2:
             where = "/".join(path)[:60]
@@ -172,6 +174,7 @@ class Lwm2mServer(Resource):
         return msg
 
     async def _observe_all(self, reg: Registration) -> None:
+        await asyncio.sleep(OBSERVE_AFTER_S)
         for path in self.observe:
             if reg.has(path[0], path[1]):
                 self._spawn(self._observe(reg, path))
@@ -179,14 +182,22 @@ class Lwm2mServer(Resource):
     async def _observe(self, reg: Registration, path: Path) -> None:
         assert self.ctx is not None and self._setup is not None
         query = [f"pmin={self.timing.pmin_s}", f"pmax={self.timing.pmax_s}"]
-        async with self._setup:
-            req = self.ctx.request(self._message(reg, Code.GET, path, observe=0, uri_query=query))
-            reg.observations.append(req)
-            try:
-                first = await asyncio.wait_for(req.response, self.timing.request_timeout_s)
-            except Exception as err:
-                self.handler.count("observe_failed", f"observe {path_str(path)}: {err!r}"[:200], reg)
+        for attempt in range(OBSERVE_ATTEMPTS):
+            if self.registrations.get(reg.reg_id) is not reg:
                 return
+            async with self._setup:
+                req = self.ctx.request(self._message(reg, Code.GET, path, observe=0, uri_query=query))
+                try:
+                    first = await asyncio.wait_for(req.response, self.timing.request_timeout_s)
+                    break
+                except Exception as err:
+                    if attempt == OBSERVE_ATTEMPTS - 1:
+                        self.handler.count("observe_failed", f"observe {path_str(path)}: {err!r}"[:200], reg)
+                        return
+            await asyncio.sleep(OBSERVE_AFTER_S * 2 ** attempt)
+        else:
+            return
+        reg.observations.append(req)
         if not first.code.is_successful():
             if first.code != Code.NOT_FOUND:  # a resource the device lacks is not an error
                 self.handler.count("observe_refused", f"observe {path_str(path)}: {first.code}", reg)
@@ -198,7 +209,7 @@ class Lwm2mServer(Resource):
         except Exception as err:  # the device ended it (an error code, a reset): re-observed on its next update
             log.debug("observation of %s %s ended: %r", reg.endpoint, path_str(path), err)
 
-    def _received(self, reg: Registration, path: tuple[int, ...], msg: Message) -> None:
+    def _received(self, reg: Registration, path: Path, msg: Message) -> None:
         if self.registrations.get(reg.reg_id) is not reg:
             return  # a late notification of a registration that has ended
         reg.last_heard = self.now()
