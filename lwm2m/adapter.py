@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,7 +81,6 @@ class Lwm2mAdapter:
         self._served = [(r.id, p.id) for r in roads for p in r.poles if p.lwm2m_endpoint]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._presence: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,20 +95,14 @@ class Lwm2mAdapter:
 
     async def _start(self) -> None:
         await self.server.start(self.settings.lwm2m_host, self.settings.lwm2m_port)
-        self._presence = asyncio.ensure_future(self._presence_loop())
 
     def stop(self) -> None:
         if self._loop is None:
             return
         loop = self._loop
 
-        async def _stop() -> None:
-            if self._presence is not None:
-                self._presence.cancel()
-            await self.server.stop()
-
         try:
-            asyncio.run_coroutine_threadsafe(_stop(), loop).result(START_TIMEOUT_S)
+            asyncio.run_coroutine_threadsafe(self.server.stop(), loop).result(START_TIMEOUT_S)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
@@ -134,14 +128,6 @@ class Lwm2mAdapter:
     def _now(self, road: str) -> int:
         return self.gw.clock.now_or_wall(road)
 
-    async def _presence_loop(self) -> None:
-        """A registration whose lifetime runs is a pole that is there, even while it has nothing new
-        to say: tell the twins so, well inside their silence limit."""
-        while True:
-            await asyncio.sleep(self.settings.lwm2m_presence_s)
-            for reg in self.registrations.all():
-                self._submit(reg.road, reg.pole, "status", b"online")
-
     # -- Handler (called on the server's loop) -----------------------------------------------------
     def count(self, reason: str, detail: str, reg: Registration | None = None, payload: bytes = b"") -> None:
         self.counts[reason] += 1
@@ -153,6 +139,10 @@ class Lwm2mAdapter:
         self.registered_total += 1
         old = self._poles.get((reg.road, reg.pole))
         self._poles[(reg.road, reg.pole)] = _Pole(seq=old.seq if old else 0)  # a new registration reports afresh
+        self._submit(reg.road, reg.pole, "status", b"online")
+
+    def on_updated(self, reg: Registration) -> None:
+        """The device spoke (a queue-mode device woke): it is there; commands held for it go out."""
         self._submit(reg.road, reg.pole, "status", b"online")
 
     def on_deregistered(self, reg: Registration, why: str) -> None:
@@ -244,7 +234,7 @@ class Lwm2mAdapter:
         if target is None:
             self._ack(road, pole, cmd.cmd_id, False, "the device offers neither /3416/0 nor /3311/0 to dim")
             return
-        level = round(cmd.level)
+        level = math.ceil(cmd.level - 1e-9)  # the resource is a whole percent: never under a floor
         st = self._poles.setdefault((road, pole), _Pole())
         pending = st.pending if st.pending is not None and st.pending.cmd_id == cmd.cmd_id else None
         if pending is None:

@@ -53,13 +53,12 @@ class Settings(BaseSettings):
     lwm2m_port: int = Field(5683, ge=1, le=65535, description="UDP port of the LwM2M server (CoAP)")
     lwm2m_lifetime_s: int = Field(86_400, ge=1, description="registration lifetime when a device gives none (lt)")
     lwm2m_pmin_s: int = Field(1, ge=0, description="observe: least seconds between two notifications")
-    lwm2m_pmax_s: int = Field(30, ge=1, description="observe: most seconds without a notification")
+    lwm2m_pmax_s: int = Field(10, ge=1, description="observe: most seconds without a notification; at most the "
+                              "road's report interval, or a quiet lamp is taken for a silent one")
     lwm2m_request_timeout_s: float = Field(10.0, gt=0, description="how long a request to a device may take")
     lwm2m_queue_awake_s: float = Field(2.0, ge=0, description="queue mode: how long a device listens after it "
                                        "last spoke; writes after that wait for its next update")
     lwm2m_write_format: Literal["text", "tlv", "senml-json"] = Field("text", description="encoding of Writes")
-    lwm2m_presence_s: float = Field(5.0, gt=0, description="how often a live registration tells the twins the "
-                                    "pole is there (inside their silence limit)")
 
     @field_validator("mqtt_url")
     @classmethod
