@@ -119,3 +119,16 @@ def test_road_show_lists_lwm2m_controllers(tmp_path):
     out = CliRunner().invoke(app, ["road", "show", str(path)])
     assert out.exit_code == 0, out.output
     assert "NH-007" in out.output and "urn:imei:860000000000007" in out.output
+
+
+@pytest.mark.parametrize(("share", "count"), [(0.0, 0), (0.5, 46), (1.0, 93)])
+def test_an_lwm2m_share_is_spread_along_the_road(share, count):
+    from streetlight.registry import with_lwm2m_share
+
+    road = with_lwm2m_share(load_road("nanhuan-1"), share)
+    chosen = [p.id for p in road.poles if p.lwm2m_endpoint]
+    assert len(chosen) == count
+    if share == 0.5:
+        assert chosen[:3] == ["NH-002", "NH-004", "NH-006"]
+        assert road.pole("NH-002").lwm2m_endpoint == "urn:dev:sl:nanhuan-1:NH-002"
+        assert road.pole("NH-001").lwm2m_endpoint is None
