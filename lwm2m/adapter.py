@@ -78,6 +78,7 @@ class Lwm2mAdapter:
             settings.lwm2m_pmin_s, settings.lwm2m_pmax_s, settings.lwm2m_request_timeout_s,
             settings.lwm2m_queue_awake_s, fmt))
         self._poles: dict[tuple[str, str], _Pole] = {}
+        self.last_reading_ms: dict[tuple[str, str], int] = {}  # ts of each pole's newest telemetry handed on
         self._served = [(r.id, p.id) for r in roads for p in r.poles if p.lwm2m_endpoint]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -166,11 +167,24 @@ class Lwm2mAdapter:
             if flag is not None:
                 was = st.flags.get(path, False)
                 st.flags[path] = bool(value)
-                if value and not was:
-                    ts = st.stamp or self._now(reg.road)
+                ts = self._ts(st, reg.road) if value and not was else None
+                if ts is not None:
                     event = {"ts": ts, "seq": self._seq(st, reg.road), "type": flag.event, "code": flag.code}
                     self._submit(reg.road, reg.pole, "event", orjson.dumps(event))
             self._confirm(reg, st, path, value)
+
+    def _ts(self, st: _Pole, road: str) -> int | None:
+        """When a reading was taken: the device's own timestamp (5518) when it sent one, else road
+        time. Before road time is known (a replay or simulated road, STREETLIGHT_ROAD_CLOCK other
+        than ``wall``, before two thirds of its poles reported) such a reading cannot be placed in
+        time: it is counted and dropped rather than stamped with the wall clock, which would pull
+        road time its way."""
+        if st.stamp is not None:
+            return st.stamp
+        now = self.gw.clock.now_ms(road)
+        if now is None:
+            self.counts["no_road_time"] += 1
+        return now
 
     def _seq(self, st: _Pole, road: str) -> int:
         """The protocol's per-pole sequence, which LwM2M does not have: tenths of a second of road
@@ -197,8 +211,12 @@ class Lwm2mAdapter:
         if missing:
             self.counts["incomplete_reading"] += 1  # not yet observed: normal for a moment after registering
             return
-        msg = {"ts": st.stamp or self._now(reg.road), "seq": self._seq(st, reg.road), **msg}
+        ts = self._ts(st, reg.road)
         st.stamp = None
+        if ts is None:
+            return
+        msg = {"ts": ts, "seq": self._seq(st, reg.road), **msg}
+        self.last_reading_ms[(reg.road, reg.pole)] = ts
         self._submit(reg.road, reg.pole, "telemetry", orjson.dumps(msg))
 
     # -- commands ----------------------------------------------------------------------------------

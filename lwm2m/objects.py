@@ -79,7 +79,7 @@ DIM_TARGETS: tuple[tuple[Path, Path], ...] = (
     ((LIGHT_CONTROL, 0, 5851), (LIGHT_CONTROL, 0, 5851)),
 )
 
-OBSERVED: tuple[Path, ...] = (*READINGS, *FLAGS, ON_OFF)
+OBSERVED: tuple[Path, ...] = (*TIMESTAMPS, *READINGS, *FLAGS, ON_OFF)
 
 
 def kind_of(path: Path) -> Kind | None:

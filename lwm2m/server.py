@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import aiocoap
 from aiocoap import Code, Message, resource
 
-from .codec import LINK_FORMAT, TEXT, Value, decode, encode, parse_links
+from .codec import LINK_FORMAT, OLD_TLV, SENML_JSON, TEXT, TLV, Value, decode, encode, parse_links
 from .errors import CodecError, Lwm2mError, RegistrationRefused
 from .objects import Path, path_str
 from .registrations import Registration, Registrations, parse_query
@@ -163,10 +163,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
 
     def _cancel(self, reg: Registration) -> None:
         for req in reg.observations:
-            try:
-                req.observation.cancel()
-            except Exception:  # already ended
-                pass
+            _cancel_request(req)
         reg.observations.clear()
 
     # -- requests to the device --------------------------------------------------------------------
@@ -176,17 +173,28 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         return msg
 
     async def _observe_all(self, reg: Registration) -> None:
+        """Each object instance at once when the device can (one notification per reading, in TLV
+        or SenML-JSON), else each resource on its own (plain text, as the simplest devices do)."""
         await asyncio.sleep(OBSERVE_AFTER_S)
+        instances = sorted({(p[0], p[1]) for p in self.observe if reg.has(p[0], p[1])})
+        for inst in instances:
+            self._spawn(self._observe_instance(reg, inst))
+
+    async def _observe_instance(self, reg: Registration, inst: tuple[int, int]) -> None:
+        if await self._observe(reg, inst, whole=True):
+            return
         for path in self.observe:
-            if reg.has(path[0], path[1]):
+            if (path[0], path[1]) == inst:
                 self._spawn(self._observe(reg, path))
 
-    async def _observe(self, reg: Registration, path: Path) -> None:
+    async def _observe(self, reg: Registration, path: tuple[int, ...], whole: bool = False) -> bool:
+        """Observe ``path`` until the observation ends; False at once if it could not be set up
+        (or, ``whole``, if the device answers an object instance in plain text)."""
         assert self.ctx is not None and self._setup is not None
         query = [f"pmin={self.timing.pmin_s}", f"pmax={self.timing.pmax_s}"]
         for attempt in range(OBSERVE_ATTEMPTS):
             if self.registrations.get(reg.reg_id) is not reg:
-                return
+                return True  # nothing to fall back to: the registration has ended
             async with self._setup:
                 req = self.ctx.request(self._message(reg, Code.GET, path, observe=0, uri_query=query))
                 try:
@@ -195,23 +203,28 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
                 except Exception as err:
                     if attempt == OBSERVE_ATTEMPTS - 1:
                         self.handler.count("observe_failed", f"observe {path_str(path)}: {err!r}"[:200], reg)
-                        return
+                        return False
             await asyncio.sleep(OBSERVE_AFTER_S * 2 ** attempt)
         else:
-            return
+            return False
+        fmt = first.opt.content_format
+        if whole and (not first.code.is_successful() or fmt is None or int(fmt) not in (TLV, OLD_TLV, SENML_JSON)):
+            _cancel_request(req)
+            return False
         reg.observations.append(req)
         if not first.code.is_successful():
             if first.code != Code.NOT_FOUND:  # a resource the device lacks is not an error
                 self.handler.count("observe_refused", f"observe {path_str(path)}: {first.code}", reg)
-            return
+            return False
         self._received(reg, path, first)
         try:
             async for note in req.observation:
                 self._received(reg, path, note)
         except Exception as err:  # the device ended it (an error code, a reset): re-observed on its next update
             log.debug("observation of %s %s ended: %r", reg.endpoint, path_str(path), err)
+        return True
 
-    def _received(self, reg: Registration, path: Path, msg: Message) -> None:
+    def _received(self, reg: Registration, path: tuple[int, ...], msg: Message) -> None:
         if self.registrations.get(reg.reg_id) is not reg:
             return  # a late notification of a registration that has ended
         reg.last_heard = self.now()
@@ -282,3 +295,10 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         if not resp.code.is_successful():
             raise CodecError(f"discover {path}: {resp.code}")
         return parse_links(resp.payload)
+
+
+def _cancel_request(req: Any) -> None:
+    try:
+        req.observation.cancel()
+    except Exception:  # already ended
+        pass

@@ -1,7 +1,8 @@
 """A simulated LwM2M lamp controller: objects 3, 3416 (outdoor lamp controller) and 3418
 (electrical monitor) served over CoAP with aiocoap, registered with an LwM2M server.
 
-Values are set by the simulation (``set``) and notified to whoever observes them; a Write of
+Values are set by the simulation (``set``) and notified to whoever observes them (a resource in
+plain text, an object instance in SenML-JSON, once per turn of the loop); a Write of
 ``/3416/0/1`` is handed to ``on_write``. Plain text is what it sends; it accepts Writes in plain
 text, TLV (one resource) and SenML-JSON. Observe attributes (pmin/pmax) are not honoured: it
 notifies on every change, which a simulated pole makes once per report.
@@ -76,6 +77,24 @@ class _Resource(resource.ObservableResource):
         return Message(code=Code.CHANGED)
 
 
+class _Instance(resource.ObservableResource):
+    """An object instance read or observed whole, in SenML-JSON."""
+
+    def __init__(self, device: SimLwm2mDevice, inst: tuple[int, int]) -> None:
+        super().__init__()
+        self.device, self.inst = device, inst
+
+    async def render_get(self, request: Message) -> Message:
+        o, i = self.inst
+        records: list[dict[str, object]] = []
+        for (obj, ins, rid), value in sorted(self.device.values.items()):
+            if (obj, ins) == self.inst:
+                key = "vb" if isinstance(value, bool) else "vs" if isinstance(value, str) else "v"
+                records.append({"n": str(rid), key: value})
+        records[0] = {"bn": f"/{o}/{i}/", **records[0]}
+        return Message(payload=json.dumps(records).encode(), content_format=SENML_JSON)
+
+
 class SimLwm2mDevice:
     """One pole's lamp controller. All methods run on the asyncio loop that ``start`` ran on."""
 
@@ -88,13 +107,18 @@ class SimLwm2mDevice:
         self.ctx: aiocoap.Context | None = None
         self.location: list[str] | None = None
         self._resources: dict[Path, _Resource] = {}
+        self._instances: dict[tuple[int, int], _Instance] = {}
+        self._dirty: set[tuple[int, int]] = set()
         self._updater: asyncio.Task[None] | None = None
 
-    async def start(self, port: int) -> None:
+    async def start(self, port: int = 0) -> None:
         site = resource.Site()
         for path in self.values:
             self._resources[path] = res = _Resource(self, path)
             site.add_resource([str(p) for p in path], res)
+        for inst in {(p[0], p[1]) for p in self.values}:
+            self._instances[inst] = whole = _Instance(self, inst)
+            site.add_resource([str(inst[0]), str(inst[1])], whole)
         self.ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", port), transports=["udp6"])
 
     def _uri(self, path: str) -> str:
@@ -148,6 +172,16 @@ class SimLwm2mDevice:
             res = self._resources.get(path)
             if res is not None:
                 res.updated_state()
+            inst = (path[0], path[1])
+            if inst in self._instances and not self._dirty:
+                asyncio.get_running_loop().call_soon(self._notify_instances)
+            self._dirty.add(inst)
+
+    def _notify_instances(self) -> None:
+        """One notification per object instance for everything set in one turn of the loop."""
+        dirty, self._dirty = self._dirty, set()
+        for inst in dirty:
+            self._instances[inst].updated_state()
 
     async def stop(self) -> None:
         """The device goes away without a word (power cut) or after ``deregister``."""
