@@ -27,7 +27,8 @@ from .registrations import Registration, Registrations, parse_query
 log = logging.getLogger(__name__)
 OBSERVE_AFTER_S = 0.2  # a device starts listening only once it has the answer to its register
 OBSERVE_ATTEMPTS = 4
-SETUP_CONCURRENCY = 64  # observe set-ups in flight at once: a registration storm queues, never floods
+SETUP_CONCURRENCY = 64
+STOP_WAIT_S = 5.0  # observe set-ups in flight at once: a registration storm queues, never floods
 
 
 class Handler(Protocol):
@@ -73,11 +74,14 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         self._spawn(self._sweep())
 
     async def stop(self) -> None:
+        for reg in self.registrations.all():
+            self._cancel(reg)  # ends the observation iterators, which a task cancel alone may not
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_WAIT_S)
         if self.ctx is not None:
-            await self.ctx.shutdown()
+            await asyncio.wait_for(self.ctx.shutdown(), self.timing.request_timeout_s)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -198,7 +202,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
             async with self._setup:
                 req = self.ctx.request(self._message(reg, Code.GET, path, observe=0, uri_query=query))
                 try:
-                    first = await asyncio.wait_for(req.response, self.timing.request_timeout_s)
+                    first = await asyncio.wait_for(asyncio.shield(req.response), self.timing.request_timeout_s)
                     break
                 except Exception as err:
                     if attempt == OBSERVE_ATTEMPTS - 1:
@@ -255,7 +259,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         fmt = self.timing.write_format
         msg = self._message(reg, Code.PUT, path, payload=encode(fmt, path, value), content_format=fmt)
         try:
-            resp = await asyncio.wait_for(self.ctx.request(msg).response, self.timing.request_timeout_s)
+            resp = await asyncio.wait_for(asyncio.shield(self.ctx.request(msg).response), self.timing.request_timeout_s)
         except Exception as err:
             self.handler.count("write_failed", f"write {path_str(path)}: {err!r}"[:200], reg)
             return f"no answer to the write of {path_str(path)}"
@@ -282,7 +286,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         assert self.ctx is not None
         msg = self._message(reg, Code.POST, path, payload=args)
         try:
-            resp = await asyncio.wait_for(self.ctx.request(msg).response, self.timing.request_timeout_s)
+            resp = await asyncio.wait_for(asyncio.shield(self.ctx.request(msg).response), self.timing.request_timeout_s)
         except Exception as err:
             return f"no answer to the execute of {path_str(path)}: {err!r}"
         return "" if resp.code.is_successful() else f"execute {path_str(path)}: {resp.code}"
@@ -291,7 +295,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
         """The resources a device has under ``path`` (Discover: GET with Accept link-format)."""
         assert self.ctx is not None
         msg = self._message(reg, Code.GET, path, accept=LINK_FORMAT)
-        resp = await asyncio.wait_for(self.ctx.request(msg).response, self.timing.request_timeout_s)
+        resp = await asyncio.wait_for(asyncio.shield(self.ctx.request(msg).response), self.timing.request_timeout_s)
         if not resp.code.is_successful():
             raise CodecError(f"discover {path}: {resp.code}")
         return parse_links(resp.payload)

@@ -21,6 +21,7 @@ from aiocoap import Code, Message, resource
 log = logging.getLogger(__name__)
 Path = tuple[int, int, int]
 TEXT, LINK_FORMAT, SENML_JSON, TLV = 0, 40, 110, 11542
+ANSWER_TIMEOUT_S = 30.0
 WRITABLE: frozenset[Path] = frozenset({(3416, 0, 1)})
 INITIAL: dict[Path, object] = {
     (3, 0, 0): "streetlight simulator", (3, 0, 1): "sim-lamp-controller",
@@ -53,6 +54,12 @@ def decode_write(fmt: int | None, payload: bytes) -> float:
             raise ValueError("empty TLV value")
         return float(int.from_bytes(value, "big", signed=True))  # the dim command is an integer resource
     raise ValueError(f"content format {fmt} not accepted")
+
+
+async def _answer(ctx: aiocoap.Context, msg: Message) -> Message:
+    # shielded: a caller cancelled mid-request must not cancel aiocoap's own future, which it
+    # completes later (on shutdown at the latest)
+    return await asyncio.wait_for(asyncio.shield(ctx.request(msg).response), ANSWER_TIMEOUT_S)
 
 
 class _Resource(resource.ObservableResource):
@@ -99,10 +106,12 @@ class SimLwm2mDevice:
     """One pole's lamp controller. All methods run on the asyncio loop that ``start`` ran on."""
 
     def __init__(self, endpoint: str, server: tuple[str, int], *, lifetime_s: int = 300,
-                 queue_mode: bool = False, on_write: Callable[[Path, int], None] = lambda p, v: None) -> None:
+                 queue_mode: bool = False, on_write: Callable[[Path, int], None] = lambda p, v: None,
+                 keep_registered: bool = True) -> None:
         self.endpoint, self.server = endpoint, server
         self.lifetime_s, self.queue_mode = lifetime_s, queue_mode
         self.on_write = on_write
+        self.keep_registered = keep_registered  # update before the lifetime runs out, as a device should
         self.values: dict[Path, object] = dict(INITIAL)
         self.ctx: aiocoap.Context | None = None
         self.location: list[str] | None = None
@@ -131,23 +140,23 @@ class SimLwm2mDevice:
         binding = "UQ" if self.queue_mode else "U"
         msg = Message(code=Code.POST, uri=self._uri("rd"), payload=links, content_format=LINK_FORMAT)
         msg.opt.uri_query = (f"ep={self.endpoint}", f"lt={self.lifetime_s}", "lwm2m=1.1", f"b={binding}")
-        resp = await self.ctx.request(msg).response
+        resp = await _answer(self.ctx, msg)
         if resp.code.is_successful():
             self.location = list(resp.opt.location_path)
-            if self._updater is None:
+            if self._updater is None and self.keep_registered:
                 self._updater = asyncio.ensure_future(self._keep_registered())
         return resp.code
 
     async def update(self) -> Code:
         assert self.ctx is not None and self.location is not None
         msg = Message(code=Code.POST, uri=self._uri("/".join(self.location)))
-        return (await self.ctx.request(msg).response).code
+        return (await _answer(self.ctx, msg)).code
 
     async def deregister(self) -> Code:
         assert self.ctx is not None and self.location is not None
         self._stop_updates()
         msg = Message(code=Code.DELETE, uri=self._uri("/".join(self.location)))
-        code = (await self.ctx.request(msg).response).code
+        code = (await _answer(self.ctx, msg)).code
         self.location = None
         return code
 
@@ -187,5 +196,5 @@ class SimLwm2mDevice:
         """The device goes away without a word (power cut) or after ``deregister``."""
         self._stop_updates()
         if self.ctx is not None:
-            await self.ctx.shutdown()
-            self.ctx = None
+            ctx, self.ctx = self.ctx, None
+            await asyncio.wait_for(ctx.shutdown(), ANSWER_TIMEOUT_S)

@@ -61,7 +61,7 @@ def run(test: Callable[[Lwm2mServer, Recorder, int], Awaitable[None]], **timing:
         port = free_udp_port()
         await server.start("127.0.0.1", port)
         try:
-            await test(server, rec, port)
+            await asyncio.wait_for(test(server, rec, port), 120)
         finally:
             await server.stop()
     asyncio.run(main())
@@ -124,7 +124,7 @@ def test_queue_mode_holds_writes_until_the_device_speaks() -> None:
 
 def test_a_lapsed_lifetime_ends_the_registration() -> None:
     async def body(server: Lwm2mServer, rec: Recorder, port: int) -> None:
-        dev = await device(port, lifetime_s=1)
+        dev = await device(port, lifetime_s=1, keep_registered=False)
         await dev.register()
         await until(lambda: ("lifetime", "NH-001") in rec.events, 5, "expiry")
         assert len(server.registrations) == 0
