@@ -23,12 +23,15 @@ Path = tuple[int, int, int]
 TEXT, LINK_FORMAT, SENML_JSON, TLV = 0, 40, 110, 11542
 ANSWER_TIMEOUT_S = 30.0
 WRITABLE: frozenset[Path] = frozenset({(3416, 0, 1)})
+# readings are None (not measured yet: left out of a read) until the simulation sets them
 INITIAL: dict[Path, object] = {
     (3, 0, 0): "streetlight simulator", (3, 0, 1): "sim-lamp-controller",
-    (3416, 0, 1): 100, (3416, 0, 3): 100, (3416, 0, 5): False, (3416, 0, 7): False,
-    (3418, 0, 1): 230.0, (3418, 0, 2): 0.0, (3418, 0, 4): 0.0, (3418, 0, 5): 1.0, (3418, 0, 6): 0.0,
-    (3418, 0, 5518): 0,
+    (3416, 0, 1): 100, (3416, 0, 3): None, (3416, 0, 5): False, (3416, 0, 7): False,
+    (3418, 0, 1): None, (3418, 0, 2): None, (3418, 0, 4): None, (3418, 0, 5): None, (3418, 0, 6): None,
+    (3418, 0, 5518): None,
 }
+STARTED: dict[Path, object] = {(3416, 0, 3): 100, (3418, 0, 1): 230.0, (3418, 0, 2): 0.4, (3418, 0, 4): 84.0,
+                               (3418, 0, 5): 0.95, (3418, 0, 6): 0.0}
 
 
 def text_of(value: object) -> bytes:
@@ -68,7 +71,10 @@ class _Resource(resource.ObservableResource):
         self.device, self.path = device, path
 
     async def render_get(self, request: Message) -> Message:
-        return Message(payload=text_of(self.device.values[self.path]), content_format=TEXT)
+        value = self.device.values[self.path]
+        if value is None:
+            return Message(code=Code.NOT_FOUND)
+        return Message(payload=text_of(value), content_format=TEXT)
 
     async def render_put(self, request: Message) -> Message:
         if self.path not in WRITABLE:
@@ -95,10 +101,10 @@ class _Instance(resource.ObservableResource):
         o, i = self.inst
         records: list[dict[str, object]] = []
         for (obj, ins, rid), value in sorted(self.device.values.items()):
-            if (obj, ins) == self.inst:
+            if (obj, ins) == self.inst and value is not None:
                 key = "vb" if isinstance(value, bool) else "vs" if isinstance(value, str) else "v"
                 records.append({"n": str(rid), key: value})
-        records[0] = {"bn": f"/{o}/{i}/", **records[0]}
+        records[0:1] = [{"bn": f"/{o}/{i}/", **(records[0] if records else {})}]
         return Message(payload=json.dumps(records).encode(), content_format=SENML_JSON)
 
 

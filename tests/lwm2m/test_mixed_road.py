@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def _caught_up(adapter: Lwm2mAdapter, t: int) -> bool:
     return sum(ts >= t for ts in adapter.last_reading_ms.values()) * 3 >= 2 * len(adapter.registrations)
 
 
-def test_a_mixed_road_passes_its_scenario(mosquitto: MosquittoServer, influxdb: InfluxServer, tmp_path: Path) -> None:
+def test_a_mixed_road_passes_its_scenario(mosquitto_factory: Callable[..., MosquittoServer], influxdb: InfluxServer,
+                                          tmp_path: Path) -> None:
+    mosquitto = mosquitto_factory()  # its own broker: the poles' retained status stays out of other tests
     path = tmp_path / "mixed.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     scenario = with_lwm2m(load_scenario(str(path)), 0.5)

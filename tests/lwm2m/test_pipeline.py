@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
-from simulators.lwm2m_device import SimLwm2mDevice
+from simulators.lwm2m_device import STARTED, SimLwm2mDevice
 from streetlight.protocol import pole_topic
 
 from ..gateway.helpers import Publisher
@@ -57,6 +57,7 @@ def queued_platform(mosquitto, influxdb, tmp_path) -> Iterator[Platform]:
 
 def _device(loop: Loop, platform: Platform, pole: str, **kw: Any) -> SimLwm2mDevice:
     dev = SimLwm2mDevice(ENDPOINTS[pole], ("127.0.0.1", platform.port), **kw)
+    dev.values.update(STARTED)  # a lamp that is on and measured
     loop.run(dev.start(free_udp_port()))
     return dev
 
@@ -70,7 +71,6 @@ def test_a_queue_mode_command_waits_visibly_until_the_device_wakes(queued_platfo
     dev = _device(loop, platform, "NH-001", queue_mode=True)
     dev.on_write = lambda path, value: dev.set((3416, 0, 3), value)  # the lamp follows its command
     loop.run(dev.register())
-    loop.call(dev.set, (3418, 0, 4), 84.0)
     wait_until(lambda: platform.pole("NH-001")["online"], 20, "NH-001 online")
     wait_until(lambda: platform.pole("NH-001")["power_w"] == 84, 20, "NH-001's first reading")
     loop.run(dev.update())  # anything the schedule sent meanwhile is delivered; then it sleeps

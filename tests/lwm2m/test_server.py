@@ -17,7 +17,7 @@ from lwm2m.codec import SENML_JSON, TEXT, TLV
 from lwm2m.objects import OBSERVED
 from lwm2m.registrations import Registration, Registrations
 from lwm2m.server import Lwm2mServer, Timing
-from simulators.lwm2m_device import SimLwm2mDevice
+from simulators.lwm2m_device import STARTED, SimLwm2mDevice
 
 from .conftest import ENDPOINTS, free_udp_port, lwm2m_road
 
@@ -69,6 +69,7 @@ def run(test: Callable[[Lwm2mServer, Recorder, int], Awaitable[None]], **timing:
 
 async def device(port: int, pole: str = "NH-001", **kw: Any) -> SimLwm2mDevice:
     dev = SimLwm2mDevice(ENDPOINTS[pole], ("127.0.0.1", port), **kw)
+    dev.values.update(STARTED)  # a lamp that is on and measured
     await dev.start(free_udp_port())
     return dev
 
