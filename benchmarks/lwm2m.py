@@ -38,7 +38,7 @@ def _wait(cond: Any, timeout_s: float) -> None:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    n_poles, rounds = (93, 5) if quick else (500, 20)
+    n_poles, rounds = (93, 5) if quick else (200, 20)
     road = with_lwm2m_share(make_road(n_poles), 1.0)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sl-bench-lwm2m-") as tmp:
