@@ -31,7 +31,7 @@ from .middleware import AuthBeforeBody, BodyLimit, MetricsMiddleware, SecurityHe
 from .notify import AllowList, Notifier, Resolver, system_resolve
 from .platform import PlatformPort
 from .ratelimit import FailureThrottle, RateLimiter
-from .routes import admin, control, data, faults, road, schedules, system
+from .routes import admin, clock, control, data, equipment, faults, road, schedules, system
 from .routes.system import STATIC
 from .store import Store
 
@@ -109,7 +109,7 @@ def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(system.router)
-    for module in (road, control, schedules, faults, data, admin):
+    for module in (road, clock, control, schedules, faults, data, equipment, admin):
         app.include_router(module.router)
     app.include_router(system.api_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -93,11 +94,31 @@ def problem_response(status: int, title: str, detail: str, instance: str | None 
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# a pattern in the schema, said in words (pydantic's message would quote the regular expression)
+PATTERN_WORDS = {
+    "url": "expected an http(s) URL: an ASCII host name (labels of at most 63 letters, digits or hyphens) or an "
+           "IP address, no user name or password (a robot's key goes in the query or the secret), an optional "
+           "port 1–65535, then printable ASCII",
+    "at": "expected HH:MM, dusk, dawn, dusk+N or dawn-N, e.g. 22:00 or dusk+15",
+    "dates": "expected a date YYYY-MM-DD", "day": "expected a date YYYY-MM-DD",
+    "ids": "expected command ids (letters, digits, '-', '_', '.') separated by commas",
+    "cmd_id": "expected a command id (letters, digits, '-', '_', '.')",
+}
+
+
+def _message(e: dict[str, Any]) -> str:
+    if e.get("type") == "string_pattern_mismatch":
+        name = next((x for x in reversed(e.get("loc", ())) if isinstance(x, str)), "")
+        if name in PATTERN_WORDS:
+            return PATTERN_WORDS[name]
+    return str(e.get("msg", "invalid"))
+
+
 def _validation_errors(err: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     items = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "(request)"
-        items.append({"field": loc, "message": str(e.get("msg", "invalid"))})
+        items.append({"field": loc, "message": _message(e)})
     text = "; ".join(f"{i['field']}: {i['message']}" for i in items[:5])
     return f"the request is invalid: {text}", items
 
@@ -132,16 +153,29 @@ def install(app: FastAPI) -> None:
         detail = str(err.detail)
         if err.status_code == 404:
             detail = f"no such endpoint {request.url.path}; the API is described at /openapi.json"
-        elif err.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the methods"
-        return problem_response(err.status_code, _title(err.status_code), detail, request.url.path,
-                                dict(err.headers or {}))
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            allowed = allowed_methods(request.app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = (f"{request.method} is not allowed on {request.url.path}; it takes {' or '.join(allowed)} "
+                      "(see /openapi.json)")
+        return problem_response(err.status_code, _title(err.status_code), detail, request.url.path, headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, err: Exception) -> Response:
         # the traceback goes to the server log (starlette logs it); the client gets a plain message
         return problem_response(500, "Internal Server Error",
                                 "the server failed on this request; the error is in the server log", request.url.path)
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """The methods of the route a path names, as the OpenAPI document lists them: a literal path
+    (``/poles/dim``) before a template that also matches it (``/poles/{pole}``)."""
+    matches = [r for r in app.routes if isinstance(r, APIRoute) and r.path_regex.match(path)]
+    if not matches:
+        return []
+    fewest = min(r.path.count("{") for r in matches)
+    return sorted({m for r in matches if r.path.count("{") == fewest for m in r.methods or ()})
 
 
 def _title(status: int) -> str:

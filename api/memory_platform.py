@@ -1,9 +1,13 @@
 """An in-memory road that behaves like the live platform behind :class:`api.platform.PlatformPort`.
 
-Used by the API's tests, the dashboard's browser test and the API benchmark. A dim command
-turns into one ack per pole after ``ack_delay_s`` on a background thread (an offline pole's
-command expires after ``expire_s``), levels change and live events flow; faults are injected
-with :meth:`MemoryPlatform.inject_fault`. Readings and energy are synthetic but deterministic.
+Used by the API's tests (beside the live platform), the dashboard's browser test and the API
+benchmark's baseline. A dim is one command per pole, raised to the segment's floor unless forced
+(this road measures no traffic: a lit segment's floor is the lighting table's safety floor), and
+answered after ``ack_delay_s`` on a background thread (an offline pole's command expires after
+``expire_s``); levels change and live events flow. The rules are the controller's: the fault
+lifecycle (``controller.faults.lifecycle``) and the schedule entries' compilation
+(``controller.schedule_entries``). Faults are injected with :meth:`MemoryPlatform.inject_fault`;
+readings and energy are synthetic but deterministic, time under the floor counted as violations.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import itertools
 import threading
 import time
 import zlib
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -21,10 +26,30 @@ import pandas as pd
 
 from controller.errors import FaultStateError
 from controller.faults import lifecycle
+from controller.schedule import night_of
+from controller.schedule_entries import entries_to_book
+from controller.tables import lighting_table
 from streetlight.clock import wall_ms
 from streetlight.registry import Road, format_chainage
 
-from .platform import Conflict, LiveEvent, NotFound, QueueSubscription, Subscribers, active_schedule_ids
+from .platform import (
+    DEFAULT_OVERRIDE_MS,
+    Command,
+    Conflict,
+    Decision,
+    Energy,
+    LiveEvent,
+    NotFound,
+    PoleEnergy,
+    PoleStatus,
+    QueueSubscription,
+    RoadTime,
+    SegmentEnergy,
+    Subscribers,
+    active_schedule_ids,
+    command_event,
+    explain,
+)
 from .schedule_defaults import default_schedules
 
 SIDE_WORDS = {"N": "north", "S": "south", "E": "east", "W": "west"}
@@ -42,7 +67,11 @@ class MemoryPlatform:
                              "mode": "auto", "last_seen_ms": now, "power_w": p.rated_power_w}
                       for p in road.poles}
         }
-        self._commands: dict[str, dict[str, Any]] = {}
+        self._commands: dict[str, Command] = {}
+        lighting = lighting_table()
+        self._floor, self._floor_class = lighting.safety_floor, lighting.classes[-1].name
+        self._under_since: dict[str, int] = {}  # pole -> when it went under the floor (forced)
+        self._under_floor_ms: dict[tuple[str, str], int] = {}  # (night, segment) -> ms spent under
         self._faults: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
         self._emergency: set[str] = set()
@@ -74,8 +103,13 @@ class MemoryPlatform:
     def now_ms(self) -> int:
         return wall_ms()
 
+    def road_time(self, road: str) -> RoadTime:
+        self._road(road)
+        return RoadTime(wall_ms(), "wall")
+
     def ready(self) -> dict[str, bool]:
-        return {"broker": True, "database": True}
+        # nothing to reach, and this road's time is the wall clock's: known from the start
+        return {"broker": True, "database": True, "road_time": True}
 
     def stats(self) -> dict[str, float]:
         with self._lock:
@@ -105,6 +139,13 @@ class MemoryPlatform:
 
     def _set_level(self, road: str, pole: str, level: float, reason: str) -> None:
         t = self._twins[road][pole]
+        now = wall_ms()
+        since = self._under_since.pop(pole, None)
+        if since is not None:  # time spent under the floor, counted for the night it began in
+            key = (night_of(since, self.roads[road].timezone).isoformat(), self.roads[road].pole(pole).segment)
+            self._under_floor_ms[key] = self._under_floor_ms.get(key, 0) + now - since
+        if level < self._floor:
+            self._under_since[pole] = now
         rated = self.roads[road].pole(pole).rated_power_w
         t.update(level=float(level), reason=reason, last_seen_ms=wall_ms(),
                  power_w=round(rated * level / 100.0, 1), mode="manual" if reason != "schedule" else "auto")
@@ -112,40 +153,52 @@ class MemoryPlatform:
         self._emit("twin", {"road": road, **t})
 
     # ----------------------------------------------------------------- commands
-    def _new_command(self, road: str, type_: str, poles: list[str], actor: str, **fields: Any) -> str:
+    def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
+                     ramp_ms: int | None = None, expires_ms: int | None = None, force: bool = False,
+                     decision: Decision | None = None) -> Command:
+        cmd = Command(cmd_id=f"c-{next(self._ids):06d}", type=type_, road=road, pole=pole, issued_ms=wall_ms(),
+                      actor=actor, status=PoleStatus("pending"), level=level, ramp_ms=ramp_ms,
+                      expires_ms=expires_ms, force=force, decision=decision)
+        with self._wake:
+            self._commands[cmd.cmd_id] = cmd
+            delay = self.ack_delay_s if self._twins[road][pole]["online"] else self.expire_s
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._ids), cmd.cmd_id, pole))
+            self._wake.notify_all()
+        return cmd
+
+    def _check_poles(self, road: str, poles: list[str]) -> Road:
         r = self._road(road)
         for p in poles:
             if not r.has_pole(p):
                 raise NotFound("pole", p, f"road {road} has {r.poles[0].id} … {r.poles[-1].id}")
-        cmd_id = f"c-{next(self._ids):06d}"
-        issued = wall_ms()
-        cmd = {"cmd_id": cmd_id, "type": type_, "road": road, "issued_ms": issued, "actor": actor,
-               "expires_ms": None, "level": None, "ramp_ms": 0, "seconds": None,
-               "poles": {p: {"status": "pending", "dim": None, "error": None, "ack_ms": None} for p in poles},
-               **fields}
-        due = time.monotonic() + self.ack_delay_s
-        with self._wake:
-            self._commands[cmd_id] = cmd
-            for p in poles:
-                delay = self.ack_delay_s if self._twins[road][p]["online"] else self.expire_s
-                heapq.heappush(self._due, (due - self.ack_delay_s + delay, next(self._ids), cmd_id, p))
-            self._wake.notify_all()
-        return cmd_id
+        return r
 
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
-            actor: str) -> list[str]:
-        return [self._new_command(road, "dim", poles, actor, level=float(level), ramp_ms=ramp_ms,
-                                  expires_ms=expires_ms)]
+            actor: str, force: bool = False) -> list[Command]:
+        """One command per pole, as on the live platform: the level raised to the segment's floor unless
+        forced. This road measures no traffic, so every lit segment's floor is the lighting table's
+        safety floor, the level of its lightest class."""
+        r = self._check_poles(road, poles)
+        expires = expires_ms if expires_ms is not None else wall_ms() + DEFAULT_OVERRIDE_MS
+        emergency = road in self._emergency
+        out = []
+        for p in poles:
+            applied = 100.0 if emergency else level if force else max(level, self._floor)
+            seg = r.pole(p).segment
+            decision = explain(float(level), applied, segment=seg, floor=self._floor, force=force,
+                               emergency=emergency, traffic_class=self._floor_class,
+                               basis=f"lighting class {self._floor_class}, the road's safety floor")
+            out.append(self._new_command(road, "dim", p, actor, level=applied, ramp_ms=ramp_ms, expires_ms=expires,
+                                         force=force, decision=decision))
+        return out
 
-    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str:
-        return self._new_command(road, "identify", [pole], actor, seconds=seconds)
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
+        self._check_poles(road, [pole])
+        return self._new_command(road, "identify", pole, actor)
 
-    def command(self, cmd_id: str) -> dict[str, Any] | None:
+    def command(self, cmd_id: str) -> Command | None:
         with self._lock:
-            cmd = self._commands.get(cmd_id)
-            if cmd is None:
-                return None
-            return {**cmd, "poles": {p: dict(s) for p, s in cmd["poles"].items()}}
+            return self._commands.get(cmd_id)
 
     def _run(self) -> None:
         while True:
@@ -160,20 +213,20 @@ class MemoryPlatform:
 
     def _settle(self, cmd_id: str, pole: str) -> None:
         cmd = self._commands[cmd_id]
-        road, twin = cmd["road"], self._twins[cmd["road"]][pole]
-        status = cmd["poles"][pole]
+        road, twin = cmd.road, self._twins[cmd.road][pole]
+        now = wall_ms()
         if not twin["online"]:
-            status.update(status="expired", error="no ack from the pole before the command expired")
-        elif cmd["type"] == "dim":
-            reason = "emergency" if road in self._emergency else ("override" if cmd["expires_ms"] else "manual")
-            level = 100.0 if road in self._emergency else cmd["level"]
-            self._set_level(road, pole, level, reason)
-            status.update(status="acked", dim=level, ack_ms=wall_ms())
+            status = PoleStatus("expired", error="no ack from the pole before the command expired")
+        elif cmd.type == "dim" and cmd.level is not None:
+            emergency = road in self._emergency
+            level = 100.0 if emergency else cmd.level
+            self._set_level(road, pole, level, "emergency" if emergency else "override")
+            status = PoleStatus("acked", dim=level, ack_ms=now)
         else:
-            status.update(status="acked", dim=twin["level"], ack_ms=wall_ms())
-        latency = (wall_ms() - cmd["issued_ms"]) / 1000.0
-        self.stats_counters["command_latency_seconds"] = latency
-        self._emit("command", {"cmd_id": cmd_id, "road": road, "pole": pole, **status})
+            status = PoleStatus("acked", dim=twin["level"], ack_ms=now)
+        self._commands[cmd_id] = cmd = replace(cmd, status=status)
+        self.stats_counters["command_latency_seconds"] = (now - cmd.issued_ms) / 1000.0
+        self._emit("command", command_event(cmd))
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
         r = self._road(road)
@@ -183,7 +236,8 @@ class MemoryPlatform:
             else:
                 self._emergency.discard(road)
         if on:
-            self._new_command(road, "dim", r.pole_ids, actor, level=100.0, ramp_ms=0)
+            for p in r.pole_ids:
+                self._new_command(road, "dim", p, actor, level=100.0, ramp_ms=0)
 
     def emergency_active(self, road: str) -> bool:
         self._road(road)
@@ -254,22 +308,32 @@ class MemoryPlatform:
         with self._lock:
             return [dict(s) for s in self._schedules.values() if s["road"] == road]
 
+    def _check_entries(self, road: Road, entries: list[dict[str, Any]]) -> None:
+        """The live controller's rules for an edit, by compiling the entries the same way."""
+        try:
+            entries_to_book(road, entries, 3.0, 1)
+        except KeyError as err:
+            known = ", ".join(road.segment_by_id)
+            raise NotFound("segment", str(err.args[0]), f"segments of {road.id}: {known}") from None
+        except ValueError as err:
+            raise Conflict(str(err)) from None
+
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
         r = self._road(road)
-        unknown = [s for s in schedule.get("segments") or [] if s not in r.segment_by_id]
-        if unknown:
-            raise NotFound("segment", unknown[0], f"segments of {road}: {', '.join(r.segment_by_id)}")
         with self._lock:
             sid = schedule.get("id") or f"sch-{next(self._ids):04d}"
             stored = {**schedule, "id": sid, "road": road}
+            self._check_entries(r, [*(s for s in self.schedules(road) if s["id"] != sid), stored])
             self._schedules[sid] = stored
             return dict(stored)
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
+        r = self._road(road)
         with self._lock:
             s = self._schedules.get(schedule_id)
             if s is None or s["road"] != road:
                 raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
+            self._check_entries(r, [e for e in self.schedules(road) if e["id"] != schedule_id])
             del self._schedules[schedule_id]
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
@@ -301,25 +365,20 @@ class MemoryPlatform:
                  "voltage_v": 230.0} for t in self.twins(road)]
         return pd.DataFrame(rows)
 
-    def energy(self, road: str, day: date) -> dict[str, Any]:
+    def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
         seed = day.toordinal()
         poles = []
         for p in r.poles:
             base = p.rated_power_w * 12.0 / 1000.0  # kWh at full power over a 12 h night
             used = base * (0.58 + (zlib.crc32(f"{p.id}{seed}".encode()) % 100) / 1000.0)
-            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": round(used, 3),
-                          "baseline_kwh": round(base, 3), "savings_kwh": round(base - used, 3)})
-        segments = []
-        for s in r.segments:
-            mine = [x for x in poles if x["segment"] == s.id]
-            segments.append(_totals({"segment": s.id}, mine))
-        return _totals({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles}, poles)
-
-
-def _totals(head: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    used = round(sum(x["energy_kwh"] for x in rows), 3)
-    base = round(sum(x["baseline_kwh"] for x in rows), 3)
-    return {**head, "energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
-            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0, "violations": 0}
-
+            poles.append(PoleEnergy(p.id, p.segment, used, base))
+        night = day.isoformat()
+        now = wall_ms()
+        with self._lock:
+            under = dict(self._under_floor_ms)
+            for pole, since in self._under_since.items():  # still under: counted up to now
+                key = (night_of(since, r.timezone).isoformat(), r.pole(pole).segment)
+                under[key] = under.get(key, 0) + now - since
+        segments = [SegmentEnergy(s.id, under.get((night, s.id), 0) / 60_000) for s in r.segments]
+        return Energy(road, night, poles, segments, co2_kg_saved=0.0)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from streetlight.protocol import AlertType
 from streetlight.protocol.messages import AT_RE
+
+
+def _real_date(v: str) -> str:
+    date.fromisoformat(v)  # 2026-02-30 has the shape and is no day: ValueError, a 422
+    return v
+
 
 PoleState = Literal["lit", "dimmed", "off", "fault", "offline"]
 CommandStatus = Literal["pending", "acked", "failed", "expired"]
@@ -15,6 +22,9 @@ FaultState = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["critical", "major", "minor"]
 FaultType = AlertType  # the protocol's alert types
 Role = Literal["viewer", "operator", "maintenance", "admin"]
+# a calendar date as the schema says it (format date) and as the server checks it
+DATE_RE = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DateStr = Annotated[str, Field(pattern=DATE_RE, json_schema_extra={"format": "date"}), AfterValidator(_real_date)]
 
 
 class In(BaseModel):
@@ -80,6 +90,8 @@ class PoleOut(BaseModel):
     lon: float
     rated_power_w: float
     equipment: list[str]
+    lamp: str = Field("", description="the luminaire, as a crew orders a replacement (empty if not recorded)")
+    driver: str = Field("", description="the LED driver, as a crew orders a replacement (empty if not recorded)")
     state: PoleState = Field(description="lit (100 %), dimmed, off, fault (an open fault names it) or offline")
     level: float | None = Field(description="output the pole last reported, %")
     reason: str | None = Field(description="what set the level: schedule, adaptive, override, emergency, manual")
@@ -88,13 +100,15 @@ class PoleOut(BaseModel):
     last_seen_ms: int | None
     power_w: float | None
     open_faults: list[str]
+    restarts: int = Field(0, description="restarts of the pole whose reboot event was lost (its seq went back "
+                                         "with a later ts), counted since the gateway started")
 
     model_config = {"json_schema_extra": {"examples": [{
         "id": "NH-047", "road": "nanhuan-1", "index": 46, "chainage_m": 1620.0, "chainage": "K1+620",
         "side": "N", "segment": "S2", "feeder": "C1-L2", "feeder_position": 23, "cabinet": "C1",
         "lat": 31.718226, "lon": 119.560, "rated_power_w": 200.0, "equipment": ["lamp", "energy_meter"],
         "state": "dimmed", "level": 50.0, "reason": "schedule", "mode": "auto", "online": True,
-        "last_seen_ms": 1764000000000, "power_w": 100.0, "open_faults": []}]}}
+        "last_seen_ms": 1764000000000, "power_w": 100.0, "open_faults": [], "restarts": 0}]}}
 
 
 class PoleList(BaseModel):
@@ -111,6 +125,8 @@ class DimRequest(In):
     ramp_ms: int = Field(0, ge=0, le=3_600_000, description="fade over this many ms")
     expires_in_s: int | None = Field(None, ge=1, le=7 * 86_400,
                                      description="an override: the schedule takes over again after this")
+    force: bool = Field(False, description="apply the level even under the segment's floor (what the lighting "
+                                           "class of its measured traffic needs); admin only, audited")
 
     model_config = {"json_schema_extra": {"examples": [{"level": 30, "ramp_ms": 2000, "expires_in_s": 3600}]}}
 
@@ -132,13 +148,39 @@ class IdentifyRequest(In):
     seconds: int = Field(30, ge=1, le=600)
 
 
+class DecisionOut(BaseModel):
+    requested_level: float = Field(description="the level the operator asked for")
+    applied_level: float = Field(description="the level the pole was sent")
+    rule: Literal["requested", "floor", "forced", "emergency"] = Field(
+        description="what set the applied level: the request itself, the segment's floor, a forced request "
+                    "under the floor, or the emergency all-on")
+    why: str = Field(examples=["raised to segment S2's floor of 50 % (lighting class M3 for the 910 vehicles/h "
+                               "measured)"])
+    floor: float | None = Field(description="the segment's floor when the command left, % of rated")
+    traffic_class: str | None = Field(description="the lighting class of the segment's measured traffic")
+    vehicles_h: float | None = Field(description="the traffic measured on the segment, vehicles per hour")
+    how_to_force: str | None = Field(description="set when the level was raised: how to apply it as asked")
+
+
+class AppliedOut(BaseModel):
+    pole: str
+    cmd_id: str
+    level: float | None = Field(description="the level the pole was sent")
+    rule: str | None
+    why: str | None
+
+
 class CommandAccepted(BaseModel):
-    command_ids: list[str]
+    command_ids: list[str] = Field(description="one command per pole")
     road: str
     target: str = Field(examples=["segment S3"])
     poles: int
-    level: float | None = None
+    level: float | None = Field(None, description="the level requested")
+    force: bool = False
     expires_ms: int | None = None
+    applied: list[AppliedOut] = Field(default_factory=list, description="per pole, the level sent and why")
+    raised: int = Field(0, description="poles sent more than the level requested (their segment's floor)")
+    how_to_force: str | None = Field(None, description="set when some pole was raised")
 
 
 class PoleCommandStatus(BaseModel):
@@ -152,11 +194,14 @@ class CommandOut(BaseModel):
     cmd_id: str
     type: str
     road: str
+    pole: str
     issued_ms: int
     expires_ms: int | None
-    level: float | None
+    level: float | None = Field(description="the level sent to the pole")
     ramp_ms: int | None
     actor: str
+    force: bool
+    decision: DecisionOut | None = Field(description="for an operator's dim: requested vs applied, and why")
     done: bool = Field(description="no pole is pending any more")
     summary: dict[str, int] = Field(description="poles per status")
     poles: dict[str, PoleCommandStatus]
@@ -176,7 +221,8 @@ class EmergencyOut(BaseModel):
 
 # ------------------------------------------------------------------ schedules
 class Step(In):
-    at: str = Field(max_length=12, description="HH:MM, dusk, dawn, dusk+N or dawn-N (minutes)", examples=["22:00"])
+    at: str = Field(max_length=12, pattern=AT_RE.pattern, examples=["22:00"],
+                    description="HH:MM, dusk, dawn, dusk+N or dawn-N (minutes)")
     level: float = Field(ge=0, le=100)
 
     @field_validator("at")
@@ -191,8 +237,8 @@ class ScheduleIn(In):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["default", "exception"] = Field(description="exception: only on the listed dates")
     segments: list[str] | None = Field(None, description="null: every segment")
-    dates: list[str] = Field(default_factory=list, max_length=366,
-                             description="YYYY-MM-DD dates of a calendar exception")
+    dates: list[DateStr] = Field(default_factory=list, max_length=366,
+                                 description="YYYY-MM-DD dates of a calendar exception")
     priority: int = Field(0, ge=0, le=100)
     steps: list[Step] = Field(min_length=1, max_length=48)
 
@@ -266,16 +312,32 @@ class Readings(BaseModel):
     readings: list[dict[str, Any]] = Field(description="one object per pole and time: time (ms), pole, fields")
 
 
-class EnergyOut(BaseModel):
-    road: str
-    day: str
+class EnergyTotals(BaseModel):
     energy_kwh: float
-    baseline_kwh: float = Field(description="the same nights at full power")
+    baseline_kwh: float = Field(description="the same night at full power")
     savings_kwh: float
     savings_pct: float
-    violations: int = Field(description="intervals below the lighting class floor; 0 when compliant")
-    segments: list[dict[str, Any]]
-    poles: list[dict[str, Any]]
+
+
+class PoleEnergyOut(EnergyTotals):
+    pole: str
+    segment: str
+
+
+class SegmentEnergyOut(EnergyTotals):
+    segment: str
+    minutes_under_floor: float = Field(description="lit minutes some pole spent under the segment's floor")
+    violations: int = Field(description="1 when the segment spent any lit time under its floor, else 0")
+
+
+class EnergyOut(EnergyTotals):
+    road: str
+    day: str = Field(description="the night's date (local, noon to noon)")
+    co2_kg_saved: float
+    violations: int = Field(description="segments that spent lit time under their floor; 0 when compliant")
+    minutes_under_floor: float
+    segments: list[SegmentEnergyOut]
+    poles: list[PoleEnergyOut]
 
 
 # ------------------------------------------------------------------ audit, tokens, webhooks, health

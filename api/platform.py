@@ -2,20 +2,22 @@
 
 The API never talks to the broker, the controller or InfluxDB directly: it calls a
 :class:`PlatformPort`. ``api.memory_platform.MemoryPlatform`` implements it in memory (tests,
-the dashboard's browser test, benchmarks); the live adapter wires the gateway, the controller and
-the telemetry store behind the same methods.
+the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`` wires the
+gateway, the controller and the telemetry store behind the same methods. One API test suite runs
+on both (``tests/api``).
 
-Shapes exchanged (plain dicts, so that an adapter needs no API import):
+Shapes exchanged: commands and energy as the frozen dataclasses below; twins, faults and
+schedules still as dicts with these keys:
 
 * twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
   "mode": str | None, "last_seen_ms": int | None, "power_w": float | None}`` — ``level`` is the
   output the pole last reported, ``reason`` the rule that set it (``schedule``, ``adaptive``,
   ``override``, ``emergency``, ``manual`` …).
-* command: ``{"cmd_id", "type", "road", "issued_ms", "expires_ms", "level", "ramp_ms",
-  "actor", "poles": {pole: {"status": "pending|acked|failed|expired", "dim", "error",
-  "ack_ms"}}}``.
+* command: :class:`Command`, one per pole on every platform, with the :class:`Decision` that
+  turned the operator's requested level into the level the pole was sent.
 * fault: the fields of a protocol Alert (``docs/protocol.md``) plus ``acknowledged_by``,
   ``acknowledged_ms``, ``resolved_by``, ``resolved_ms``, ``notes``.
+* energy: :class:`Energy` (the views add totals, savings and violations).
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
@@ -40,6 +42,7 @@ from streetlight.errors import StreetlightError
 from streetlight.registry import Road
 
 LIVE_KINDS = ("twin", "command", "alert")
+DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator's level without an expiry lasts four hours
 
 
 def active_schedule_ids(road: Road, entries: list[dict[str, Any]], now_ms: int) -> dict[str, str | None]:
@@ -75,6 +78,118 @@ class Conflict(PlatformError):
 
 class Unavailable(PlatformError):
     """The broker or the database is away; the request may be retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoadTime:
+    """What time it is on a road: ``mode`` is ``wall`` (road time is the wall clock), ``devices``
+    (a simulated or replayed road on its own clock: the poles' consensus, streetlight.clock) or
+    ``unknown`` (not enough of the road heard yet; ``now_ms`` is then the wall clock)."""
+
+    now_ms: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the platform made of an operator's level for one pole, and why.
+
+    ``applied`` is the level the pole was sent: the request, raised to the segment's floor
+    (what the lighting class of its measured traffic needs) unless forced, or 100 under the
+    emergency all-on. ``rule`` names what set it: ``requested``, ``floor``, ``forced`` or
+    ``emergency``; ``why`` says it in one sentence an operator can read.
+    """
+
+    requested: float
+    applied: float
+    rule: str
+    why: str
+    floor: float | None = None
+    traffic_class: str | None = None
+    vehicles_h: float | None = None
+
+    @property
+    def raised(self) -> bool:
+        return self.applied > self.requested
+
+
+@dataclass(frozen=True, slots=True)
+class PoleStatus:
+    status: str  # pending | acked | failed | expired
+    dim: float | None = None  # the level the pole reported with its ack
+    error: str | None = None
+    ack_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command to one pole, as the API shows it."""
+
+    cmd_id: str
+    type: str  # dim | identify
+    road: str
+    pole: str
+    issued_ms: int
+    actor: str
+    status: PoleStatus
+    level: float | None = None  # the level sent (a dim)
+    ramp_ms: int | None = None
+    expires_ms: int | None = None
+    force: bool = False
+    decision: Decision | None = None  # for an operator's dim: requested vs applied and why
+
+
+@dataclass(frozen=True, slots=True)
+class PoleEnergy:
+    pole: str
+    segment: str
+    energy_kwh: float
+    baseline_kwh: float  # the same night at full power
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnergy:
+    segment: str
+    minutes_under_floor: float  # lit time some pole of it spent under its floor (a forced dim)
+
+
+@dataclass(frozen=True, slots=True)
+class Energy:
+    """A night's energy on a road, as the controller accounted it."""
+
+    road: str
+    day: str  # the night's date (noon to noon, local)
+    poles: list[PoleEnergy]
+    segments: list[SegmentEnergy]
+    co2_kg_saved: float
+
+
+def command_event(cmd: Command) -> dict[str, Any]:
+    """The data of a ``command`` live event: one pole's status changed."""
+    st = cmd.status
+    return {"cmd_id": cmd.cmd_id, "type": cmd.type, "road": cmd.road, "pole": cmd.pole, "level": cmd.level,
+            "status": st.status, "dim": st.dim, "error": st.error, "ack_ms": st.ack_ms}
+
+
+FORCE_HINT = "an admin may send \"force\": true to apply the requested level under the floor"
+
+
+def explain(requested: float, applied: float, *, segment: str, floor: float | None, basis: str,
+            force: bool = False, emergency: bool = False, traffic_class: str | None = None,
+            vehicles_h: float | None = None) -> Decision:
+    """The one wording of a dim's outcome on every platform. ``applied`` is the level the pole was
+    sent; ``basis`` says where the segment's floor comes from (its traffic class, or the schedule
+    while its traffic count is not trusted)."""
+    def out(rule: str, why: str) -> Decision:
+        return Decision(requested, applied, rule, why, floor, traffic_class, vehicles_h)
+
+    if emergency:
+        return out("emergency", "the road's emergency all-on holds every pole at 100 %")
+    if applied > requested:
+        return out("floor", f"raised to segment {segment}'s floor of {applied:g} % ({basis}); {FORCE_HINT}")
+    if force and floor is not None and requested < floor:
+        return out("forced", f"forced under segment {segment}'s floor of {floor:g} % ({basis})")
+    return out("requested", "applied as requested")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +273,9 @@ class PlatformPort(Protocol):
 
     # control
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
-            actor: str) -> list[str]: ...
-    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str: ...
-    def command(self, cmd_id: str) -> dict[str, Any] | None: ...
+            actor: str, force: bool = False) -> list[Command]: ...
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command: ...
+    def command(self, cmd_id: str) -> Command | None: ...
     def emergency(self, road: str, on: bool, actor: str) -> None: ...
     def emergency_active(self, road: str) -> bool: ...
 
@@ -181,10 +296,11 @@ class PlatformPort(Protocol):
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int,
                   every_s: int) -> pd.DataFrame: ...
     def latest(self, road: str) -> pd.DataFrame: ...
-    def energy(self, road: str, day: date) -> dict[str, Any]: ...
+    def energy(self, road: str, day: date) -> Energy: ...
 
     # live stream, health, own metrics
     def subscribe(self) -> Subscription: ...
     def ready(self) -> dict[str, bool]: ...
     def stats(self) -> dict[str, float]: ...
     def now_ms(self) -> int: ...
+    def road_time(self, road: str) -> RoadTime: ...

@@ -8,6 +8,7 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
+from .platform import FORCE_HINT, Command, Decision, Energy
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
@@ -44,6 +45,7 @@ def _registry_row(road: Road, pole: Pole) -> dict[str, Any]:
         "chainage": pole.chainage, "side": pole.side, "segment": pole.segment, "feeder": pole.feeder,
         "feeder_position": pole.feeder_position, "cabinet": pole.cabinet, "lat": pole.lat, "lon": pole.lon,
         "rated_power_w": pole.rated_power_w, "equipment": list(pole.equipment),
+        "lamp": pole.lamp, "driver": pole.driver,
     }
 
 
@@ -89,17 +91,45 @@ def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def command_out(cmd: dict[str, Any]) -> dict[str, Any]:
-    poles = cmd.get("poles", {})
-    summary = Counter(s["status"] for s in poles.values())
+def decision_out(d: Decision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {"requested_level": d.requested, "applied_level": d.applied, "rule": d.rule, "why": d.why,
+            "floor": d.floor, "traffic_class": d.traffic_class, "vehicles_h": d.vehicles_h,
+            "how_to_force": FORCE_HINT if d.rule == "floor" else None}
+
+
+def command_out(cmd: Command) -> dict[str, Any]:
+    st = cmd.status
     return {
-        "cmd_id": cmd["cmd_id"], "type": cmd.get("type", "dim"), "road": cmd.get("road", ""),
-        "issued_ms": cmd.get("issued_ms", 0), "expires_ms": cmd.get("expires_ms"), "level": cmd.get("level"),
-        "ramp_ms": cmd.get("ramp_ms"), "actor": cmd.get("actor", ""), "done": summary.get("pending", 0) == 0,
-        "summary": {k: summary.get(k, 0) for k in ("pending", "acked", "failed", "expired")},
-        "poles": {p: {"status": s["status"], "dim": s.get("dim"), "error": s.get("error"), "ack_ms": s.get("ack_ms")}
-                  for p, s in poles.items()},
+        "cmd_id": cmd.cmd_id, "type": cmd.type, "road": cmd.road, "pole": cmd.pole, "issued_ms": cmd.issued_ms,
+        "expires_ms": cmd.expires_ms, "level": cmd.level, "ramp_ms": cmd.ramp_ms, "actor": cmd.actor,
+        "force": cmd.force, "decision": decision_out(cmd.decision), "done": st.status != "pending",
+        "summary": {k: int(st.status == k) for k in ("pending", "acked", "failed", "expired")},
+        "poles": {cmd.pole: {"status": st.status, "dim": st.dim, "error": st.error, "ack_ms": st.ack_ms}},
     }
+
+
+def _totals(used: float, base: float) -> dict[str, Any]:
+    return {"energy_kwh": round(used, 3), "baseline_kwh": round(base, 3), "savings_kwh": round(base - used, 3),
+            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0}
+
+
+def energy_out(e: Energy) -> dict[str, Any]:
+    """Totals per segment and for the road; a violation is a segment that spent lit time under its floor."""
+    poles = [{"pole": p.pole, "segment": p.segment, **_totals(p.energy_kwh, p.baseline_kwh)} for p in e.poles]
+    segments = []
+    for s in e.segments:
+        mine = [p for p in e.poles if p.segment == s.segment]
+        under = round(s.minutes_under_floor, 1)
+        segments.append({"segment": s.segment, **_totals(sum(p.energy_kwh for p in mine),
+                                                          sum(p.baseline_kwh for p in mine)),
+                         "minutes_under_floor": under, "violations": int(s.minutes_under_floor > 0)})
+    return {"road": e.road, "day": e.day, **_totals(sum(p.energy_kwh for p in e.poles),
+                                                     sum(p.baseline_kwh for p in e.poles)),
+            "co2_kg_saved": round(e.co2_kg_saved, 2), "violations": sum(s["violations"] for s in segments),
+            "minutes_under_floor": round(sum(s.minutes_under_floor for s in e.segments), 1),
+            "segments": segments, "poles": poles}
 
 
 def road_summary(road: Road, emergency: bool) -> dict[str, Any]:

@@ -4,17 +4,24 @@ Power reports are integrated per pole (trapezoids between consecutive reports, g
 than ``max_gap_ms`` are not bridged). Only time when the schedule has the lights on counts, and
 the baseline is the same time at rated power. Nights are keyed by the local date of the
 evening (noon to noon). Compliance is the time any lit segment spent under its floor.
+
+:meth:`EnergyMeter.state` and :meth:`EnergyMeter.restore` carry the meter across a restart of
+the process that runs it (the runtime keeps the state in its operational store), so a night's
+figures are the same whether or not the platform was restarted during it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from streetlight.registry import Road
+
+from .errors import EnergyStateError
 
 CHINA_GRID_KG_PER_KWH = 0.5703  # national grid average emission factor, 2022 (MEE, 2024)
 
@@ -33,6 +40,9 @@ class EnergyReport:
 
     def to_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+STATE_VERSION = 1
 
 
 class EnergyMeter:
@@ -85,6 +95,37 @@ class EnergyMeter:
         if night not in self._under_ms:
             self._under_ms[night] = np.zeros(len(self.road.segments))
         self._under_ms[night] += under_ms
+
+    def state(self) -> dict[str, Any]:
+        """Everything the meter has accumulated, as plain JSON-able values."""
+        return {
+            "version": STATE_VERSION, "road": self.road.id, "poles": self.n,
+            "prev_ts": self._prev_ts.tolist(), "prev_p": self._prev_p.tolist(), "prev_lit": self._prev_lit.tolist(),
+            "wh": {k: v.tolist() for k, v in self._wh.items()},
+            "base_wh": {k: v.tolist() for k, v in self._base_wh.items()},
+            "under_ms": {k: v.tolist() for k, v in self._under_ms.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take up a state written by :meth:`state` for the same road."""
+        if state.get("version") != STATE_VERSION or state.get("road") != self.road.id or state.get("poles") != self.n:
+            raise EnergyStateError(self.road.id, f"stored for road {state.get('road')!r} with {state.get('poles')} "
+                                                 f"poles (version {state.get('version')}), not {self.n} poles")
+        nseg = len(self.road.segments)
+        try:
+            prev_ts = np.asarray(state["prev_ts"], dtype=np.int64)
+            prev_p = np.asarray(state["prev_p"], dtype=float)
+            prev_lit = np.asarray(state["prev_lit"], dtype=bool)
+            wh = {k: np.asarray(v, dtype=float) for k, v in state["wh"].items()}
+            base = {k: np.asarray(v, dtype=float) for k, v in state["base_wh"].items()}
+            under = {k: np.asarray(v, dtype=float) for k, v in state["under_ms"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise EnergyStateError(self.road.id, f"malformed ({err})") from None
+        shapes = [a.shape for a in (prev_ts, prev_p, prev_lit, *wh.values(), *base.values())]
+        if any(sh != (self.n,) for sh in shapes) or any(a.shape != (nseg,) for a in under.values()):
+            raise EnergyStateError(self.road.id, f"arrays do not match its {self.n} poles and {nseg} segments")
+        self._prev_ts, self._prev_p, self._prev_lit = prev_ts, prev_p, prev_lit
+        self._wh, self._base_wh, self._under_ms = wh, base, under
 
     def nights(self) -> list[str]:
         return sorted(set(self._wh) | set(self._under_ms))

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streetlight.protocol import Config, Event, State, Telemetry
+from streetlight.protocol import CabinetTelemetry, Config, Event, State, Telemetry
 from streetlight.registry import Road
 
 from .astro import AstroClock
 from .energy import CHINA_GRID_KG_PER_KWH, EnergyMeter, EnergyReport
 from .errors import ControllerError, UnknownPoleError
 from .faults import Fault, FaultBook
+from .faults.cabinets import CabinetRules
 from .faults.detect import Detector
+from .faults.equipment import EquipmentRules
 from .faults.pole_rules import PoleWatch
 from .follow import FollowMe
 from .overrides import Override, OverrideSet
@@ -81,10 +83,13 @@ class Controller:
         self.overrides = OverrideSet()
         self.faults = FaultBook(road.id, self.fault_rules.severity, cfg.first_fault_seq)
         self.detector = Detector(road, self.fault_rules, self.interval_ms)
+        self.equipment = EquipmentRules(road)
+        self.cabinets = CabinetRules(road, self.interval_ms, self.fault_rules.silent_after_intervals)
         self.energy = EnergyMeter(road, self.interval_ms, cfg.grid_kg_per_kwh)
         n = len(road.poles)
         self.level = np.full(n, np.nan)
         self.reason = ["schedule"] * n
+        self.floors = np.zeros(n)  # per pole, the level an override may not go under unless forced (last tick)
         self.command_ts = np.full(n, -(2**62), dtype=np.int64)
         self.seg_state: list[SegmentTraffic] = []
         self.seg_floor = np.zeros(len(road.segments))
@@ -113,6 +118,7 @@ class Controller:
         cmd = float(self.level[i]) if not np.isnan(self.level[i]) else 0.0
         sun_up = self.astro.sun_elevation(t.ts) > self.fault_rules.day_elevation_deg
         self.watches[pole_id].on_telemetry(t, cmd, int(self.command_ts[i]), sun_up)
+        self.equipment.on_telemetry(pole_id, t)
         self.traffic.add(i, t.ts, t.vehicles, t.pedestrians)
         lit = self._schedule_level(i, t.ts) > 0
         self.energy.add(np.array([i]), t.ts, np.array([t.power_w]), np.array([lit]))
@@ -134,7 +140,16 @@ class Controller:
             w.on_driver_fault(e.ts, str(getattr(e, "code", "")))
         elif e.type == "reboot":
             self.traffic.reset_pole(i)  # counts restart with the device
+        else:
+            self.equipment.on_event(pole_id, e)
         w.seen(e.ts)
+
+    def on_cabinet(self, cabinet: str, c: CabinetTelemetry) -> None:
+        """A distribution cabinet's report (protocol 1.1)."""
+        self.cabinets.on_cabinet(cabinet, c)
+
+    def on_cabinet_status(self, cabinet: str, online: bool, ts_ms: int) -> None:
+        self.cabinets.on_status(cabinet, online, ts_ms)
 
     def on_vehicles(self, pole_idx: np.ndarray, ts: np.ndarray, speed_kmh: np.ndarray, direction: np.ndarray) -> None:
         """Many ``vehicle`` events at once (replay, benchmark): pole indices in road order."""
@@ -237,6 +252,7 @@ class Controller:
         stuck = self.traffic.update_stuck(now_ms)
         self.seg_state = self.traffic.evaluate(now_ms)
         levels, reasons, floors, lit = self._arbitrate(now_ms)
+        self.floors = floors
         out = Decisions()
         t = self.lighting
         for i, p in enumerate(self.road.poles):
@@ -255,7 +271,10 @@ class Controller:
         supply, covered = self.detector.supply_findings(self.watches, now_ms, self.start_ms)
         pole = self.detector.pole_findings(self.watches, covered, stuck, self.faults.is_live)
         warm = now_ms - self.start_ms > (self.fault_rules.silent_after_intervals + 1) * self.interval_ms
-        out.faults = self.faults.reconcile(now_ms, supply + pole, may_resolve=warm)
+        equipment = self.equipment.findings(now_ms)
+        # a cabinet's own word (an open breaker) comes first: for the same feeder it is the finding kept
+        cabinets = self.cabinets.findings(now_ms, covered)
+        out.faults = self.faults.reconcile(now_ms, cabinets + supply + pole + equipment, may_resolve=warm)
         self.last_tick_ms = now_ms
         return out
 
@@ -284,6 +303,14 @@ class Controller:
             raise UnknownPoleError(self.road.id, pole_id)
         lv = self.level[i]
         return (0.0 if np.isnan(lv) else float(lv)), self.reason[i]
+
+    def floor_of(self, pole_id: str) -> float:
+        """The level no operator override of this pole goes under unless forced, as of the last tick:
+        its segment's traffic floor, or the schedule's level while that traffic is not trusted."""
+        i = self.index.get(pole_id)
+        if i is None:
+            raise UnknownPoleError(self.road.id, pole_id)
+        return float(self.floors[i])
 
     def open_faults(self) -> list[Fault]:
         return self.faults.open_faults()

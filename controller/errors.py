@@ -7,8 +7,9 @@
         ├── ScheduleError        a schedule step or exception cannot be evaluated
         ├── UnknownPoleError     an observation or override names a pole not on the road
         ├── UnknownFaultError    an acknowledge/resolve names a fault that does not exist (here)
-        └── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
-                                 (``controller.faults.lifecycle``); ``state`` and ``to`` say which
+        ├── FaultStateError      an acknowledge/resolve that the fault's lifecycle does not allow
+        │                        (``controller.faults.lifecycle``); ``state`` and ``to`` say which
+        └── EnergyStateError     a stored energy meter state that does not fit the road
 
 Bad observations (unknown pole, stale timestamps) are counted in ``Controller.rejected`` and
 never stop the controller; these exceptions are for callers that passed something wrong.
@@ -53,3 +54,9 @@ class FaultStateError(ControllerError):
         self.state = state
         self.to = to
         super().__init__(f"fault {fault_id} is {state}; it cannot become {to}: {hint}")
+
+
+class EnergyStateError(ControllerError):
+    def __init__(self, road: str, detail: str) -> None:
+        self.road = road
+        super().__init__(f"energy state of road {road!r}: {detail}; the meter starts from zero")

@@ -69,6 +69,7 @@ class OverrideSet:
         for o in self._by_id.values():
             if not (o.active(now) and o.applies_to(pole)):
                 continue
-            if best is None or (o.priority, _SPECIFIC[o.scope], o.start_ms) > (best.priority, _SPECIFIC[best.scope], best.start_ms):
+            # >=: of two set at the same instant, the one set later (kept in insertion order) wins
+            if best is None or (o.priority, _SPECIFIC[o.scope], o.start_ms) >= (best.priority, _SPECIFIC[best.scope], best.start_ms):
                 best = o
         return best

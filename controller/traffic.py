@@ -112,7 +112,8 @@ class TrafficEstimator:
         return (self._last_count >= 0) & (now - self._last_count <= silent_ms)
 
     def update_stuck(self, now: int) -> np.ndarray:
-        """Detectors reading zero over the stuck window while their road neighbours count."""
+        """Detectors reading zero over the stuck window while their road neighbours count; a stuck
+        one stays stuck until it counts again (or falls silent)."""
         for i in range(len(self._buf)):
             self._evict(i, now)
         veh, _ = self._window_sums(now, self.stuck_ms)
@@ -120,8 +121,10 @@ class TrafficEstimator:
         covered = fresh & (now - self._first >= self.stuck_ms)
         k = self.f.stuck_neighbours
         n = len(veh)
-        stuck = np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(covered & (veh == 0)).tolist():
+        # once stuck, a detector stays stuck until it counts again: quieter neighbours late at night
+        # take away the evidence, not the fault (one fault, not one per busy spell)
+        stuck: np.ndarray = np.asarray(self.stuck & fresh & (veh == 0), dtype=bool)
+        for i in np.flatnonzero(covered & (veh == 0) & ~stuck).tolist():
             nb = [j for j in range(max(0, i - k), min(n, i + k + 1)) if j != i and fresh[j]]
             counts = veh[nb] if nb else np.zeros(0)
             if len(counts) >= 2 and float(np.median(counts)) >= self.f.stuck_min_neighbour_count:

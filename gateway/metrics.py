@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ class GatewayMetrics:
     written: int = 0  # points handed to InfluxDB (written or spooled)
     spooled_batches: int = 0
     duplicates: int = 0
+    seq_reused: int = 0  # same seq, different payload and ts: stored as the new reading it is
+    restarts: Counter[tuple[str, str]] = field(default_factory=Counter)  # unannounced, by (road, pole)
     listener_errors: int = 0
     clock_corrected: int = 0  # readings stored at road time because the pole's clock was out of tolerance
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -36,11 +39,17 @@ class GatewayMetrics:
         return dict(self.rejected_store.by_reason)
 
     @property
+    def restarts_total(self) -> int:
+        """Unannounced restarts (seq back, ts forward, no reboot event) seen since the gateway started."""
+        return sum(self.restarts.values())
+
+    @property
     def spool_depth(self) -> int:
         return self.spool_depth_fn()
 
     def snapshot(self) -> dict[str, object]:
         return {"messages_in": self.messages_in, "written": self.written, "duplicates": self.duplicates,
+                "seq_reused": self.seq_reused, "unannounced_restarts": self.restarts_total,
                 "rejected": self.rejected, "spool_depth": self.spool_depth, "spooled_batches": self.spooled_batches,
                 "listener_errors": self.listener_errors, "clock_corrected": self.clock_corrected}
 
@@ -54,6 +63,10 @@ class _Collector(Collector):
         for name, value, text in (("messages_in", m.messages_in, "MQTT messages received"),
                                   ("written", m.written, "points handed to storage"),
                                   ("duplicates", m.duplicates, "QoS 1 redeliveries dropped"),
+                                  ("unannounced_restarts", m.restarts_total,
+                                   "pole restarts found without a reboot event (seq back, ts forward)"),
+                                  ("seq_reused", m.seq_reused,
+                                   "readings stored whose seq was reused with another payload"),
                                   ("clock_corrected", m.clock_corrected,
                                    "readings stored at road time: the pole's clock was out of tolerance")):
             yield CounterMetricFamily(f"streetlight_gateway_{name}", text, value=value)

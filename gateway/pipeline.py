@@ -1,8 +1,9 @@
 """The ingest worker: batch, validate, deduplicate, store or spool, then acknowledge.
 
 A worker thread takes what the ingest connection queued, in order, in batches closed by size or
-by time, and prepares each: invalid messages are recorded as rejected; duplicates dropped; valid
-telemetry and events become line protocol. A committer thread then, batch after batch in the
+by time, and prepares each: invalid messages are recorded as rejected; duplicates (same seq, same
+payload) dropped; every timed message is put on road time (``streetlight.clock``); valid telemetry
+and events become line protocol. A committer thread then, batch after batch in the
 same order, writes it to InfluxDB or appends it to the spool (fsync'd), and only then sends the
 PUBACKs, so a crash at any point loses nothing the broker considers delivered; then the twins
 are updated and the listeners called (on the committer, never on the socket thread). While one
@@ -20,11 +21,12 @@ from dataclasses import dataclass, replace
 
 from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import Event, Telemetry
+from streetlight.protocol import Event, Telemetry, parse_topic
 from streetlight.registry import Road
 from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
 
-from .dedup import Dedup
+from .cabinets import Cabinets
+from .dedup import Dedup, Verdict
 from .inbound import Inbound, Raw
 from .metrics import GatewayMetrics
 from .rejected import RejectedStore
@@ -45,7 +47,7 @@ class Pipeline:
     def __init__(self, roads: list[Road], inbox: queue.Queue[list[Raw]], writer: InfluxWriter, rejected: RejectedStore,
                  metrics: GatewayMetrics, clock: RoadClocks, ack: Callable[[list[Raw]], None],
                  on_valid: Callable[[list[Inbound]], None], *, max_batch: int = 5000,
-                 max_delay_s: float = 0.05) -> None:
+                 max_delay_s: float = 0.005) -> None:
         self.inbox = inbox
         self.writer = writer
         self.rejected = rejected
@@ -57,6 +59,7 @@ class Pipeline:
         self.max_delay_s = max_delay_s
         self.validator = Validator(roads)
         self.dedup = Dedup()
+        self.cabinets = Cabinets(roads, rejected, clock)
         self._tags = {(r.id, p.id): tag_set(r.id, p, p.id) for r in roads for p in r.poles}
         self._stop = threading.Event()
         # prepared batches waiting for the committer: two, so that one is written while the next
@@ -79,7 +82,9 @@ class Pipeline:
             self._threads[1].join(timeout_s)
 
     def _collect(self) -> list[Raw]:
-        """One batch, closed at ``max_batch`` messages or ``max_delay_s`` after its first one."""
+        """One batch, closed at ``max_batch`` messages or ``max_delay_s`` after its first one. The wait
+        is short (an ack should not sit in a batch for long): under load batches grow by themselves,
+        since the next one gathers while the previous one is being stored."""
         try:
             batch = list(self.inbox.get(timeout=0.1))
         except queue.Empty:
@@ -121,6 +126,9 @@ class Pipeline:
         valid: list[Inbound] = []
         self.metrics.messages_in += len(batch)
         for raw in batch:
+            if raw.topic.count("/") == 5:  # only a cabinet topic has six levels
+                self._prepare_cabinet(raw, lines, valid)
+                continue
             road = pole = None
             try:
                 road, pole, kind = self.validator.topic(raw.topic)
@@ -138,16 +146,33 @@ class Pipeline:
                                       "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
                     continue
                 reboot = kind == "event" and msg.type == "reboot"
-                # duplicates are told by the device's own clock and sequence, before any correction
-                if self.dedup.is_duplicate(road, pole, msg.ts, msg.seq, reboot):
-                    self.metrics.duplicates += 1
+                verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
+                if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
                     continue
             inb = self._on_road_time(inb)
             if kind in ("telemetry", "event"):
                 line = telemetry_line if kind == "telemetry" else event_line
                 lines.append(line(self._tags[(road, pole)], inb.message, inb.device_ts_ms))
+            if kind == "telemetry":
+                inb, port_lines = self.cabinets.ports(raw.topic, raw.payload, inb)
+                lines.extend(port_lines)
             valid.append(inb)
         return _Prepared(batch, lines, valid)
+
+    def _prepare_cabinet(self, raw: Raw, lines: list[str], valid: list[Inbound]) -> None:
+        parts = raw.topic.split("/")
+        try:
+            t = parse_topic(raw.topic)
+            if t.cabinet is None:
+                raise ProtocolError("bad_topic", f"topic {raw.topic[:200]!r} is not a cabinet topic", "topic")
+            inb, cabinet_lines = self.cabinets.prepare(raw.topic, raw.payload, t.road, t.cabinet, t.kind)
+        except ProtocolError as err:
+            self.rejected.add(raw.topic, raw.payload, err.reason, err.detail, parts[2][:32], parts[4][:32])
+            return
+        if inb.device_ts_ms is not None:
+            self.metrics.clock_corrected += 1
+        lines.extend(cabinet_lines)
+        valid.append(inb)
 
     def _on_road_time(self, inb: Inbound) -> Inbound:
         """Telemetry and events are evidence of road time; every timed message is judged against
@@ -165,6 +190,20 @@ class Pipeline:
                            clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
                            road_ms=j.road_ms)
         return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)
+
+    def _count(self, verdict: Verdict, raw: Raw, road: str, pole: str, seq: int, ts: int) -> bool:
+        """Count what dedup found beyond a new reading; True if the message is still stored."""
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates += 1
+        elif verdict is Verdict.CONFLICT:  # storing it would overwrite the reading already stored
+            self.rejected.add(raw.topic, raw.payload, "seq_conflict",
+                              f"seq {seq} at ts {ts} was already stored with a different payload; the first is kept",
+                              road, pole)
+        elif verdict is Verdict.RESTART:
+            self.metrics.restarts[(road, pole)] += 1
+        elif verdict is Verdict.REUSED:
+            self.metrics.seq_reused += 1
+        return verdict.stored
 
     def commit(self, p: _Prepared) -> None:
         """Store or spool, then acknowledge, then tell the twins and listeners; batches in order."""

@@ -18,11 +18,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streetlight.clock import ClockPolicy, RoadClocks
-from streetlight.protocol import UPLINK_KINDS, Ack, Alert, Config, parse_topic, shared, subscription
+from streetlight.protocol import (
+    CABINET_KINDS,
+    UPLINK_KINDS,
+    Ack,
+    Alert,
+    Config,
+    cabinet_subscription,
+    parse_topic,
+    shared,
+    subscription,
+)
 from streetlight.registry import Road
 from streetlight.settings import Settings
 from telemetry import TelemetryStore
 
+from .cabinets import CABINET_STATUS, CABINET_TELEMETRY, Cabinets
 from .commands import CommandDispatcher, Publish
 from .downlink import ConfigPublisher, publish_alert, publish_heartbeat
 from .inbound import Inbound, Raw
@@ -53,7 +64,7 @@ class GatewayService:
         self.twins = TwinStore(roads)
         # a list of messages per socket read; Receive Maximum bounds what can be in flight
         self._inbox: queue.Queue[list[Raw]] = queue.Queue(maxsize=max(2 * receive_maximum, 10_000))
-        filters = [subscription(kind=k) for k in UPLINK_KINDS]
+        filters = [subscription(kind=k) for k in UPLINK_KINDS] + [cabinet_subscription(kind=k) for k in CABINET_KINDS]
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
         self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
@@ -128,6 +139,11 @@ class GatewayService:
         publish_alert(self.link.publish, road, alert)
 
     @property
+    def cabinets(self) -> Cabinets:
+        """Each cabinet's reported state (protocol 1.1)."""
+        return self.pipeline.cabinets
+
+    @property
     def connected(self) -> bool:
         return self.link.connected
 
@@ -143,7 +159,9 @@ class GatewayService:
 
     def _on_valid(self, batch: list[Inbound]) -> None:
         for inb in batch:
-            if self.twins.apply(inb):
+            if inb.kind in (CABINET_TELEMETRY, CABINET_STATUS):
+                self.cabinets.apply(inb)
+            elif self.twins.apply(inb):
                 self.commands.on_online(inb.road, inb.pole)
             if inb.kind == "ack" and isinstance(inb.message, Ack):
                 self.commands.on_ack(inb.road, inb.pole, inb.message)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from streetlight.protocol import State, Telemetry
+from streetlight.clock import StreamTime
+from streetlight.protocol import Event, PortReading, State, Telemetry
 from streetlight.registry import Road
 
 from .inbound import Inbound
@@ -32,6 +33,8 @@ class Twin:
     last_telemetry: Telemetry | None = None
     config_version_applied: int | None = None
     config_version_desired: int | None = None
+    ports: dict[str, PortReading] = field(default_factory=dict)  # each port as last reported (protocol 1.1)
+    tripped: set[str] = field(default_factory=set)  # ports whose protection opened, until reported on again
 
 
 class TwinStore:
@@ -39,15 +42,16 @@ class TwinStore:
         self._lock = threading.Lock()
         self._twins = {r.id: {p.id: Twin(r.id, p.id) for p in r.poles} for r in roads}
         self.report_interval_s = {r.id: report_interval_s for r in roads}
+        self._stream = {r.id: StreamTime() for r in roads}  # road time as far as the twins were told
 
     def get(self, road: str, pole: str) -> Twin | None:
         with self._lock:
             t = self._twins.get(road, {}).get(pole)
-            return replace(t) if t is not None else None
+            return _copy(t) if t is not None else None
 
     def all(self, road: str) -> list[Twin]:
         with self._lock:
-            return [replace(t) for t in self._twins.get(road, {}).values()]
+            return [_copy(t) for t in self._twins.get(road, {}).values()]
 
     def is_offline(self, road: str, pole: str) -> bool:
         t = self._twins.get(road, {}).get(pole)
@@ -56,19 +60,29 @@ class TwinStore:
     def apply(self, inb: Inbound) -> bool:
         """Update from a valid message; True if the pole has just come (back) online."""
         with self._lock:
+            self._stream[inb.road].given(inb.road_ms)
             t = self._twins[inb.road][inb.pole]
             was_online = t.online
             if inb.kind == "status":
                 t.online = inb.message == "online"
                 t.offline_reason = None if t.online else "status"
                 t.offline_since_ms = None if t.online else inb.ts_ms
-                if t.online:
+                # a status has no ts of its own: before road time is known it is stamped with the
+                # wall clock, which may lie days from a simulated road's time and would pin
+                # last_seen there; the pole's first reading will say when it was seen
+                if t.online and inb.road_ms is not None:
                     t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)
                 return bool(t.online) and was_online is not True
             t.last_seen_ms = max(t.last_seen_ms or 0, inb.ts_ms)
             if inb.kind == "telemetry":
                 if t.last_telemetry is None or inb.ts_ms >= t.last_telemetry.ts:
                     t.last_telemetry = inb.message
+                    for port, reading in (inb.message.ports or {}).items():
+                        t.ports[port] = reading
+                        if reading.on:
+                            t.tripped.discard(port)
+            elif inb.kind == "event" and isinstance(inb.message, Event) and inb.message.type == "port_trip":
+                t.tripped.add(str(getattr(inb.message, "port", "")))
             elif inb.kind == "state":
                 if t.state is None or inb.ts_ms >= t.state.ts:
                     t.state = inb.message
@@ -87,11 +101,13 @@ class TwinStore:
 
     def sweep(self, now_of: Callable[[str], int | None]) -> list[tuple[str, str]]:
         """Mark poles silent for more than three report intervals of their road's time offline;
-        returns them. ``now_of(road)`` is road time (``None`` while unknown: nothing is swept)."""
+        returns them. ``now_of(road)`` is the road clock's time (``None`` while unknown: nothing is
+        swept); silence is judged on road time as far as the twins have been told (the clock may
+        have run ahead over messages still on their way here)."""
         gone: list[tuple[str, str]] = []
         with self._lock:
             for road, twins in self._twins.items():
-                now_ms = now_of(road)
+                now_ms = self._stream[road].now(now_of(road))
                 if now_ms is None:
                     continue
                 limit = now_ms - int(SILENT_INTERVALS * self.report_interval_s[road] * 1000)
@@ -100,3 +116,7 @@ class TwinStore:
                         t.online, t.offline_reason, t.offline_since_ms = False, "silence", t.last_seen_ms
                         gone.append((road, t.pole))
         return gone
+
+
+def _copy(t: Twin) -> Twin:
+    return replace(t, ports=dict(t.ports), tripped=set(t.tripped))

@@ -3,7 +3,8 @@
 One call writes everything Mosquitto 2 needs to enforce the protocol page's security section:
 
     mosquitto.conf   anonymous access off, a plain listener and a TLS listener
-    passwd           one account per pole (username = pole id), one per concentrator, the
+    passwd           one account per pole (username = pole id), one per concentrator, one per
+                     distribution cabinet (it writes only its own cabinet topics), the
                      platform's account and a health-check account, in Mosquitto's own
                      ``$7$`` PBKDF2-SHA512 format (what ``mosquitto_passwd`` writes)
     acl              a pole writes only its own uplink topics and reads only its own ``cmd`` and
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from streetlight.credentials import load_or_create_service_passwords, pole_password, service_accounts_path
 from streetlight.errors import StreetlightError
-from streetlight.protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, pole_topic, road_topic
+from streetlight.protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, cabinet_topic, pole_topic, road_topic
 from streetlight.registry import Road
 
 from .servers import Listener, mosquitto_conf_text
@@ -67,6 +68,11 @@ def service_passwords(data_dir: Path) -> dict[str, str]:
 def concentrator_user(road_id: str, cabinet: str | None = None) -> str:
     """Username (and client id) of a concentrator: one for a whole road, or one per cabinet."""
     return f"{road_id}-concentrator" if cabinet is None else f"{road_id}-{cabinet}-concentrator"
+
+
+def cabinet_user(road_id: str, cabinet: str) -> str:
+    """Username (and client id) of a distribution cabinet's controller (protocol 1.1)."""
+    return f"{road_id}-{cabinet}-cabinet"
 
 
 def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -133,7 +139,8 @@ class BrokerSecuritySet:
 
     @property
     def pole_count(self) -> int:
-        return sum(1 for u in self.users if u not in (PLATFORM_USER, HEALTH_USER) and not u.endswith("-concentrator"))
+        return sum(1 for u in self.users if u not in (PLATFORM_USER, HEALTH_USER)
+                   and not u.endswith(("-concentrator", "-cabinet")))
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -246,6 +253,15 @@ def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | 
                     lines += [f"topic write {pole_topic(road.id, pole.id, k)}" for k in UPLINK_KINDS]
                     lines += [f"topic read {pole_topic(road.id, pole.id, k)}" for k in DOWNLINK_KINDS]
             lines += [f"topic read {hb}", ""]
+    for road in roads:
+        # a cabinet's controller writes its own cabinet topics and nothing else (and, as a pole
+        # pattern would give it a pole topic named after it under compact rules, is denied those)
+        for cab in road.cabinets:
+            lines.append(f"user {cabinet_user(road.id, cab.id)}")
+            if compact:
+                lines.append(f"topic deny sl/v1/+/{cabinet_user(road.id, cab.id)}/#")
+            lines += [f"topic write {cabinet_topic(road.id, cab.id, k)}" for k in ("telemetry", "status")]
+            lines += [f"topic read {road_topic(road.id, 'heartbeat')}", ""]
     if compact:
         # usernames are pole ids, unique across roads, so %u names one pole wherever it appears
         for road in roads:
@@ -280,6 +296,7 @@ def account_names(roads: Sequence[Road], concentrators: bool = True) -> list[str
         if concentrators:
             users.append(concentrator_user(road.id))
             users += [concentrator_user(road.id, c.id) for c in road.cabinets]
+        users += [cabinet_user(road.id, c.id) for c in road.cabinets]
     return users
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,13 +23,15 @@ from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
+from controller.traffic import SegmentTraffic
+from gateway.cabinets import CABINET_STATUS, CABINET_TELEMETRY
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
 from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
-from streetlight.clock import QUIET_AFTER_S, RoadClocks, wall_ms
-from streetlight.protocol import Event, State, Telemetry, VehicleEvent
+from streetlight.clock import RoadClocks, StreamTime, wall_ms
+from streetlight.protocol import CabinetTelemetry, Event, State, Telemetry, VehicleEvent
 from streetlight.registry import Road
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class _Operator:
     actor: str
     ramp_ms: int
     poles: frozenset[str]
+# platform time between two saves of the energy meters; a clean stop saves too, so only a crash
+# loses what was metered since the last save
+ENERGY_SAVE_EVERY_MS = 60_000
 
 
 @dataclass
@@ -55,23 +59,12 @@ class RoadControl:
     vehicles: list[tuple[int, int, float, int]] = field(default_factory=list)  # pending (pole index, ts, km/h, dir)
     published: dict[str, tuple[str, str]] = field(default_factory=dict)  # fault_id -> (state, severity) last alerted
     early_status: dict[str, bool] = field(default_factory=dict)  # statuses heard before road time was known
-    stream_ms: int | None = None  # road time as of the last message this controller was given
-    stream_wall: float = 0.0  # monotonic time it was given
+    stream: StreamTime = field(default_factory=StreamTime)  # road time as far as this controller was told
+    energy_saved_ms: int | None = None  # road time of the last save of the energy meter
 
     def now(self, clock: RoadClocks) -> int | None:
-        """Road time as far as this controller has been told: that of the last message it was
-        given (the gateway's clock may already have run ahead over messages still on their way
-        here). Once that stream has been quiet for a moment, the road clock's own, which moves on
-        at real speed over a quiet road so that silence is noticed; but never further past the
-        last message than the wall time since it (a stalled hand-over must not make every pole
-        look silent)."""
-        road_now = clock.now_ms(self.road.id)
-        if self.stream_ms is None or road_now is None:
-            return road_now
-        idle = time.monotonic() - self.stream_wall
-        if idle <= QUIET_AFTER_S:
-            return self.stream_ms
-        return max(self.stream_ms, min(road_now, self.stream_ms + int(idle * 1000)))
+        """Road time for this controller (see :class:`streetlight.clock.StreamTime`)."""
+        return self.stream.now(clock.now_ms(self.road.id))
 
     def flush_vehicles(self) -> None:
         """Vehicle events go to the controller in batches: one numpy call for many detections."""
@@ -100,6 +93,7 @@ class ControlService:
             cfg = ControllerConfig(report_interval_s=report_interval_s, first_fault_seq=store.next_fault_seq())
             ctl = Controller(road, cfg, book)
             self.roads[road.id] = RoadControl(road, ctl)
+            self._restore_energy(self.roads[road.id])  # before the gateway hands over any report
         self.fault_listeners: list[Callable[[Fault], None]] = []
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -122,6 +116,25 @@ class ControlService:
         if self._timer is not None:
             self._timer.join(5)
 
+    def _restore_energy(self, rc: RoadControl) -> None:
+        try:
+            state = self.store.energy(rc.road.id)
+            if state is not None:
+                rc.ctl.energy.restore(state)
+        except Exception:  # a bad or unreadable state must not keep the road dark
+            log.exception("could not restore the energy meter of %s; it starts from zero", rc.road.id)
+
+    def save_energy(self, road: str | None = None) -> None:
+        """Save the energy meters (of ``road``, or of every road) to the operational store."""
+        for rc in [self.roads[road]] if road else list(self.roads.values()):
+            with rc.lock:
+                now = rc.last_tick_ms if rc.last_tick_ms is not None else self.now_ms(rc.road.id)
+                try:
+                    self.store.save_energy(rc.road.id, now, rc.ctl.energy.state())
+                    rc.energy_saved_ms = now
+                except Exception:
+                    log.exception("could not save the energy meter of %s", rc.road.id)
+
     def publish_fallback(self, road: str) -> None:
         rc = self.roads[road]
         with rc.lock:
@@ -139,8 +152,7 @@ class ControlService:
             # in the stream, never on one message's ts: a pole whose clock runs ahead must not make
             # the others look silent, and the same stream gives the same ticks at any speed
             now = inb.road_ms
-            if now is not None:
-                rc.stream_ms, rc.stream_wall = now, time.monotonic()
+            rc.stream.given(now)
             if now is not None and rc.last_tick_ms is not None and now >= rc.last_tick_ms + self.tick_ms:
                 self._tick(rc, now - now % self.tick_ms)
             if now is not None and rc.early_status:
@@ -164,6 +176,10 @@ class ControlService:
                 rc.ctl.on_event(inb.pole, msg)
             elif inb.kind == "state" and isinstance(msg, State):
                 rc.ctl.on_state(inb.pole, msg)
+            elif inb.kind == CABINET_TELEMETRY and isinstance(msg, CabinetTelemetry):
+                rc.ctl.on_cabinet(inb.pole, msg)  # ``pole`` holds the cabinet id
+            elif inb.kind == CABINET_STATUS and msg in ("online", "offline") and now is not None:
+                rc.ctl.on_cabinet_status(inb.pole, msg == "online", now)
             elif inb.kind == "status" and msg in ("online", "offline"):
                 # a status has no ts of its own: it happened at road time, which is unknown until
                 # enough of the road has been heard; statuses heard before wait for it
@@ -207,7 +223,10 @@ class ControlService:
         rc.flush_vehicles()
         decisions = rc.ctl.tick(now_ms)
         rc.last_tick_ms = now_ms
-        return self._apply(rc, decisions, by)
+        sent = self._apply(rc, decisions, by)
+        if rc.energy_saved_ms is None or now_ms - rc.energy_saved_ms >= ENERGY_SAVE_EVERY_MS:
+            self.save_energy(rc.road.id)
+        return sent
 
     def _dispatch(self, rc: RoadControl, c: LevelCommand, source: str) -> CommandRecord | None:
         road = rc.road.id
@@ -254,16 +273,17 @@ class ControlService:
 
     # -- operator input ------------------------------------------------------------------------
     def override(self, road: str, poles: list[str], level: float, expires_ms: int | None, actor: str,
-                 ramp_ms: int = 0) -> list[CommandRecord]:
+                 ramp_ms: int = 0, force: bool = False) -> list[CommandRecord]:
         """An operator level for some poles: an override in the controller (raised to the segment's
-        floor, so a dim never leaves the road under what its traffic needs) and a command per pole."""
+        floor, so a dim never leaves the road under what its traffic needs, unless ``force``d) and
+        a command per pole."""
         rc = self.roads[road]
         with rc.lock:
             now = self._acting_now(rc)
             scope_targets = _scopes(rc.road, poles)
             for scope, target in scope_targets:
                 o = Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
-                             expires_ms=expires_ms, priority=10, actor=actor)
+                             expires_ms=expires_ms, priority=10, actor=actor, force=force)
                 rc.ctl.set_override(o)
                 self.store.save_override(road, o)
             by = _Operator(actor, ramp_ms, frozenset(poles))
@@ -296,6 +316,16 @@ class ControlService:
         rc = self.roads[road]
         with rc.lock:
             return rc.ctl.level_of(pole)
+
+    def floor_of(self, road: str, pole: str) -> tuple[float, SegmentTraffic | None]:
+        """The pole's floor as the last tick set it, and its segment's traffic as that tick judged it."""
+        rc = self.roads[road]
+        with rc.lock:
+            segment = rc.road.pole(pole).segment
+            return rc.ctl.floor_of(pole), next((s for s in rc.ctl.segments() if s.segment == segment), None)
+
+    def lighting_class_name(self, road: str, index: int) -> str:
+        return self.roads[road].ctl.lighting.classes[index].name
 
     def energy_report(self, road: str, night: str | None = None) -> EnergyReport:
         rc = self.roads[road]

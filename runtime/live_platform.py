@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,23 @@ from typing import Any
 import pandas as pd
 
 from api.platform import (
+    DEFAULT_OVERRIDE_MS,
+    Command,
     Conflict,
+    Decision,
+    Energy,
     LiveEvent,
     NotFound,
+    PoleEnergy,
+    PoleStatus,
     QueueSubscription,
+    RoadTime,
+    SegmentEnergy,
     Subscribers,
     Unavailable,
     active_schedule_ids,
+    command_event,
+    explain,
 )
 from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
@@ -35,7 +46,16 @@ from .control import ControlService, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
 
 log = logging.getLogger(__name__)
-DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator level without an expiry lasts four hours
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    """What the API knows of a command it issued that the gateway's record does not carry."""
+
+    actor: str
+    expires_ms: int | None
+    force: bool
+    decision: Decision | None
 
 
 class LivePlatform:
@@ -50,7 +70,7 @@ class LivePlatform:
         import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
         self.live = Subscribers()
-        self._commands: dict[str, dict[str, Any]] = {}  # cmd_id -> API-level info (actor, expiry)
+        self._commands: dict[str, _Issued] = {}
         self.gateway.add_listener(self._on_inbound)
         self.gateway.commands.add_listener(self._on_command_done)
         self.control.fault_listeners.append(self._on_fault)
@@ -63,6 +83,7 @@ class LivePlatform:
     def stop(self) -> None:
         self.control.stop()
         self.gateway.stop()
+        self.control.save_energy()  # after the gateway's last batch: what was acknowledged is metered
         self.store.close()
 
     def __enter__(self) -> LivePlatform:
@@ -88,7 +109,7 @@ class LivePlatform:
 
     def _on_command_done(self, rec: CommandRecord) -> None:
         if self.live.active:
-            self._emit("command", self._command_view(rec))
+            self._emit("command", command_event(self._command_view(rec)))
 
     def _on_fault(self, f: Fault) -> None:
         self._emit("alert", self._fault_view(f))
@@ -115,6 +136,11 @@ class LivePlatform:
             "voltage_v": tel.voltage_v if tel else None,
             "config_version": t.config_version_applied if t else None,
             "config_desired": t.config_version_desired if t else None,
+            # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
+            "restarts": self.gateway.metrics.restarts.get((road, pole), 0),
+            # protocol 1.1: each port as last reported, and whether its protection has tripped
+            "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
+                      for k, r in t.ports.items()} if t else {},
         }
 
     def twins(self, road: str) -> list[dict[str, Any]]:
@@ -123,7 +149,7 @@ class LivePlatform:
 
     # -- control -------------------------------------------------------------------------------
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
-            actor: str) -> list[str]:
+            actor: str, force: bool = False) -> list[Command]:
         r = self._road(road)
         unknown = [p for p in poles if not r.has_pole(p)]
         if unknown:
@@ -133,33 +159,51 @@ class LivePlatform:
         now = self.now_ms()
         expires = expires_ms if expires_ms is not None else now + DEFAULT_OVERRIDE_MS
         try:
-            records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms)
+            records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms, force=force)
         except RoadTimeUnknown as err:
             raise Unavailable(str(err)) from None
+        emergency = self.control.emergency_active(road)
+        out = []
         for rec in records:
-            self._commands[rec.cmd_id] = {"actor": actor, "expires_ms": expires, "level": level}
-        return [rec.cmd_id for rec in records]
+            decision = self._decision(r, rec.pole, level, float(rec.params.get("level", level)), force, emergency)
+            self._commands[rec.cmd_id] = _Issued(actor, expires, force, decision)
+            out.append(self._command_view(rec))
+        return out
 
-    def identify(self, road: str, pole: str, seconds: int, actor: str) -> str:
+    def _decision(self, r: Road, pole: str, requested: float, applied: float, force: bool,
+                  emergency: bool) -> Decision:
+        segment = r.pole(pole).segment
+        floor, seg = self.control.floor_of(r.id, pole)
+        if seg is not None and seg.trusted:
+            cls = self.control.lighting_class_name(r.id, seg.raw_class)
+            return explain(requested, applied, segment=segment, floor=floor, force=force, emergency=emergency,
+                           basis=f"lighting class {cls} for the {seg.vehicles_h:.0f} vehicles/h measured",
+                           traffic_class=cls, vehicles_h=seg.vehicles_h)
+        # while its traffic count is not trusted the controller holds the schedule's level as the floor
+        why = f"its traffic count is not trusted: {seg.why}" if seg is not None else "no traffic judged yet"
+        return explain(requested, applied, segment=segment, floor=floor, force=force, emergency=emergency,
+                       basis=f"the schedule's level, as {why}")
+
+    def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
         r = self._road(road)
         if not r.has_pole(pole):
             raise NotFound("pole", pole)
         rec = self.gateway.commands.identify(road, pole, seconds)
-        self._commands[rec.cmd_id] = {"actor": actor, "expires_ms": None, "level": None}
-        return rec.cmd_id
+        self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
+        return self._command_view(rec)
 
-    def _command_view(self, rec: CommandRecord) -> dict[str, Any]:
-        extra = self._commands.get(rec.cmd_id, {})
-        return {
-            "cmd_id": rec.cmd_id, "type": rec.type, "road": rec.road, "issued_ms": rec.created_ms,
-            "expires_ms": extra.get("expires_ms"), "level": rec.params.get("level"),
-            "requested_level": extra.get("level"), "ramp_ms": rec.params.get("ramp_ms"),
-            "actor": extra.get("actor", rec.source), "reason": rec.reason,
-            "poles": {rec.pole: {"status": rec.status, "dim": rec.result_dim, "error": rec.error,
-                                 "ack_ms": rec.acked_ms, "attempts": rec.attempts}},
-        }
+    def _command_view(self, rec: CommandRecord) -> Command:
+        issued = self._commands.get(rec.cmd_id)
+        level = rec.params.get("level")
+        return Command(
+            cmd_id=rec.cmd_id, type=rec.type, road=rec.road, pole=rec.pole, issued_ms=rec.created_ms,
+            actor=issued.actor if issued else rec.source,
+            status=PoleStatus(rec.status, rec.result_dim, rec.error, rec.acked_ms),
+            level=None if level is None else float(level), ramp_ms=rec.params.get("ramp_ms"),
+            expires_ms=issued.expires_ms if issued else None, force=bool(issued and issued.force),
+            decision=issued.decision if issued else None)
 
-    def command(self, cmd_id: str) -> dict[str, Any] | None:
+    def command(self, cmd_id: str) -> Command | None:
         rec = self.gateway.commands.get(cmd_id)
         return self._command_view(rec) if rec else None
 
@@ -285,7 +329,9 @@ class LivePlatform:
             return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
         out = pd.concat(frames, ignore_index=True)
         if pd.api.types.is_datetime64_any_dtype(out["time"]):
-            out["time"] = out["time"].astype("int64") // 1_000_000
+            # epoch milliseconds whatever the frame's resolution (pandas 3 keeps microseconds)
+            epoch = pd.Timestamp(0, tz=out["time"].dt.tz)
+            out["time"] = (out["time"] - epoch) // pd.Timedelta(milliseconds=1)
         return out
 
     def latest(self, road: str) -> pd.DataFrame:
@@ -297,30 +343,15 @@ class LivePlatform:
                 rows.append({"time": t.ts, "pole": tw.pole, **t.to_dict()})
         return pd.DataFrame(rows)
 
-    def energy(self, road: str, day: date) -> dict[str, Any]:
+    def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
         rep = self.control.energy_report(road, day.isoformat())
-        base_per_pole = {}
-        night_hours = rep.baseline_kwh / max(1e-9, sum(p.rated_power_w for p in r.poles) / 1000.0) if rep.baseline_kwh else 0
-        poles = []
-        for p in r.poles:
-            used = round(rep.pole_kwh.get(p.id, 0.0), 3)
-            base = round(p.rated_power_w / 1000.0 * night_hours, 3)
-            base_per_pole[p.id] = base
-            poles.append({"pole": p.id, "segment": p.segment, "energy_kwh": used, "baseline_kwh": base,
-                          "savings_kwh": round(base - used, 3)})
-        segments = []
-        for s in r.segments:
-            mine = [x for x in poles if x["segment"] == s.id]
-            under = round(rep.minutes_under_floor.get(s.id, 0.0), 1)
-            segments.append({**_totals(mine), "segment": s.id, "minutes_under_floor": under,
-                             "violations": 1 if under > 0 else 0})
-        total = _totals(poles)
-        total.update({"road": road, "day": day.isoformat(), "segments": segments, "poles": poles,
-                      "co2_kg_saved": round(rep.co2_kg, 2),
-                      "violations": int(sum(1 for v in rep.minutes_under_floor.values() if v > 0)),
-                      "minutes_under_floor": round(sum(rep.minutes_under_floor.values()), 1)})
-        return total
+        rated_kw = sum(p.rated_power_w for p in r.poles) / 1000.0
+        night_hours = rep.baseline_kwh / rated_kw if rep.baseline_kwh and rated_kw else 0.0
+        poles = [PoleEnergy(p.id, p.segment, rep.pole_kwh.get(p.id, 0.0), p.rated_power_w / 1000.0 * night_hours)
+                 for p in r.poles]
+        segments = [SegmentEnergy(s.id, rep.minutes_under_floor.get(s.id, 0.0)) for s in r.segments]
+        return Energy(road, day.isoformat(), poles, segments, rep.co2_kg)
 
     # -- health and own metrics ----------------------------------------------------------------
     def ready(self) -> dict[str, bool]:
@@ -343,6 +374,8 @@ class LivePlatform:
             "messages_rejected_total": float(sum(m.rejected.values())),
             "points_written_total": float(m.written),
             "duplicates_total": float(m.duplicates),
+            "unannounced_restarts_total": float(m.restarts_total),
+            "seq_reused_total": float(m.seq_reused),
             "spool_depth": float(m.spool_depth),
             "command_latency_seconds": float(total / count) if count else 0.0,
             "commands_total": float(count),
@@ -351,9 +384,8 @@ class LivePlatform:
     def now_ms(self) -> int:
         return self.control.now_ms()
 
+    def road_time(self, road: str) -> RoadTime:
+        self._road(road)
+        mode = self.gateway.clock[road].mode
+        return RoadTime(self.control.now_ms(road), mode or "unknown")
 
-def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    used = round(sum(x["energy_kwh"] for x in rows), 3)
-    base = round(sum(x["baseline_kwh"] for x in rows), 3)
-    return {"energy_kwh": used, "baseline_kwh": base, "savings_kwh": round(base - used, 3),
-            "savings_pct": round(100.0 * (base - used) / base, 1) if base else 0.0}

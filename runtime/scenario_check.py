@@ -4,14 +4,15 @@ Starts a real Mosquitto and InfluxDB in a temporary folder (or uses the configur
 platform (gateway and controller) and the simulated road, runs the scenario as fast as the
 platform keeps up (the simulator steps when the platform has seen the previous step, so the
 result does not depend on the machine's speed), collects the alerts the platform publishes on
-``sl/v1/{road}/alerts`` like any subscriber would, and compares them with the scenario's
-expected outcome.
+``sl/v1/{road}/alerts`` like any subscriber would (``simulators.expect.AlertCollector``), judges
+them against the scenario's expected outcome and the run's fault timeline
+(``simulators.judge.judge_faults``), and accounts for every reading the road published: stored in
+InfluxDB, dropped as a duplicate, or rejected with a reason.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import tempfile
 import time
 import uuid
@@ -21,69 +22,85 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from ops.servers import start_influxd, start_mosquitto
+from simulators.expect import AlertCollector
+from simulators.judge import Verdict, judge_faults
 from simulators.runner import Simulation
 from simulators.scenario import Scenario, load_scenario
-from streetlight.protocol import road_topic
+from streetlight.errors import ProtocolError
+from streetlight.protocol import parse_topic
 from streetlight.settings import Settings
 
 from .live_platform import LivePlatform
-from .outcome import Outcome, compare
 
 log = logging.getLogger(__name__)
+
+READING_KINDS = ("telemetry", "event")  # the measurements every reading lands in
+
+
+@dataclass
+class Readings:
+    """Every telemetry and event reading the road published, and where each one went."""
+
+    published: dict[str, int] = field(default_factory=dict)  # by measurement
+    stored: dict[str, int] = field(default_factory=dict)  # count(seq) in InfluxDB, by measurement
+    duplicates: int = 0  # dropped by the gateway as the same reading again
+    rejected: dict[str, int] = field(default_factory=dict)  # refused by the gateway, by reason
+    # messages a pole sent into a connection that closed with its supply before the broker
+    # acknowledged them (only with `disconnect: clean`): lost with the device, as in the field
+    lost_with_supply: int = 0
+    unannounced_restarts: int = 0
+
+    @property
+    def missing(self) -> int:
+        """Published but neither stored, nor a counted duplicate, nor a counted rejection (0 = all accounted for)."""
+        return (sum(self.published.values()) - sum(self.stored.values()) - self.duplicates
+                - sum(self.rejected.values()))
+
+    @property
+    def accounted(self) -> bool:
+        return (0 <= self.missing <= self.lost_with_supply
+                and all(self.stored.get(k, 0) <= n for k, n in self.published.items()))
+
+    def line(self) -> str:
+        kinds = ", ".join(f"{k} {self.stored.get(k, 0):,}/{self.published.get(k, 0):,}" for k in READING_KINDS)
+        rej = sum(self.rejected.values())
+        why = f" ({', '.join(f'{r} {n}' for r, n in sorted(self.rejected.items()))})" if rej else ""
+        lost = f", {self.missing:,} died with their pole's supply" if self.accounted and self.missing else ""
+        verdict = "all accounted for" if self.accounted else f"MISMATCH: {self.missing:+,} unaccounted"
+        return (f"readings stored/published: {kinds}; {self.duplicates:,} duplicates, {rej:,} rejected{why}{lost}, "
+                f"{self.unannounced_restarts:,} unannounced restarts; {verdict}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"published": self.published, "stored": self.stored, "duplicates": self.duplicates,
+                "rejected": self.rejected, "missing": self.missing, "lost_with_supply": self.lost_with_supply,
+                "unannounced_restarts": self.unannounced_restarts, "accounted": self.accounted}
 
 
 @dataclass
 class CheckResult:
     scenario: Scenario
-    outcome: Outcome
+    verdict: Verdict
     alerts: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
     wall_s: float = 0.0
     messages_in: int = 0
     rejected: int = 0
     energy: dict[str, Any] = field(default_factory=dict)
+    readings: Readings = field(default_factory=Readings)
 
-
-class AlertListener:
-    """A plain MQTT subscriber on the road's alerts topic, as a crew's system would be."""
-
-    def __init__(self, settings: Settings, road: str) -> None:
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"check-{uuid.uuid4().hex[:8]}")
-        if settings.mqtt_username:
-            pw = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-            self.client.username_pw_set(settings.mqtt_username, pw)
-        self.client.on_message = lambda c, u, m: self.alerts.put(orjson.loads(m.payload))
-        self._ready = queue.Queue[bool]()
-        self.client.on_subscribe = lambda *a: self._ready.put(True)
-        self.client.connect(settings.mqtt_host, settings.mqtt_port)
-        self.client.subscribe(road_topic(road, "alerts"), qos=1)
-        self.client.loop_start()
-        self._ready.get(timeout=10)
-
-    def drain(self) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self.alerts.get_nowait())
-            except queue.Empty:
-                return out
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+    @property
+    def passed(self) -> bool:
+        """Every fault found in time at its place, no false alarm, every reading accounted for."""
+        return self.verdict.passed and self.readings.accounted
 
 
 def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[[int, int], None] | None = None,
               keep_up_s: float = 10.0, lead_reports: int = 5, concentrator: bool = False) -> CheckResult:
     """Run scenario ``ref`` against the whole platform; servers are started here unless
-    ``settings`` points at running ones. The simulated road runs at most ``lead_reports``
-    report intervals ahead of what the platform has seen."""
+    ``settings`` points at running ones (then the database must hold no other run of the road
+    over the scenario's hours, or the reading count is off). The simulated road runs at most
+    ``lead_reports`` report intervals ahead of what the platform has seen."""
     scenario = load_scenario(ref)
     road = scenario.road
     t0 = time.monotonic()
@@ -102,8 +119,12 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
                                 report_interval_s=scenario.report_interval_s)
         platform.start()
         stack.callback(platform.stop)
-        listener = AlertListener(settings, road.id)
-        stack.callback(listener.close)
+        creds = None
+        if settings.mqtt_username:
+            pw = settings.mqtt_password.get_secret_value() if settings.mqtt_password else ""
+            creds = (settings.mqtt_username, pw)
+        collector = AlertCollector(settings.mqtt_url, road.id, creds)
+        stack.callback(collector.close)
         _wait(lambda: platform.gateway.connected, 10)
         sim = Simulation(scenario, mqtt_url=settings.mqtt_url, speed=None, concentrator=concentrator)
         sim.start()
@@ -121,15 +142,52 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
                 progress(steps, total)
         # the last reports, then the controller's last tick, then the alerts' way back
         _wait(lambda: (platform.gateway.clock.now_ms() or 0) >= sim.now_ms, keep_up_s)
+        stats = sim.close()
         time.sleep(1.0)
-        alerts = listener.drain()
+        alerts = collector.collect()
+        readings = _account(platform, stats.messages, road.id, scenario, keep_up_s,
+                            int(getattr(sim.transport, "lost_unacked", 0)))
         rep = platform.control.roads[road.id].ctl.energy_report()
+        verdict = judge_faults(scenario.expected, alerts, scenario.report_interval_s, sim.truth.truth().faults)
         result = CheckResult(
-            scenario, compare(scenario.expected, alerts, scenario.report_interval_s), alerts, steps,
+            scenario, verdict, [a.to_dict() for a in alerts], steps,
             time.monotonic() - t0, platform.gateway.metrics.messages_in,
-            int(sum(platform.gateway.metrics.rejected.values())), rep.to_dict(),
+            int(sum(platform.gateway.metrics.rejected.values())), rep.to_dict(), readings,
         )
     return result
+
+
+def _account(platform: LivePlatform, published: Any, road: str, scenario: Scenario, timeout_s: float,
+             lost: int = 0) -> Readings:
+    """Published readings against those stored (``count(seq)`` per measurement), counted as
+    duplicates, or rejected with a reason; waits up to ``timeout_s`` for the last batches to land."""
+    r = Readings(published={k: int(published.get(k, 0)) for k in READING_KINDS}, lost_with_supply=lost)
+    metrics = platform.gateway.metrics
+    deadline = time.monotonic() + timeout_s
+    # readings of the run are stored at road time, within the scenario's hours (a pole whose clock
+    # is off is stored at road time too); an hour either side takes in any edge
+    window = (scenario.start_ms - 3_600_000, scenario.end_ms + 3_600_000)
+    while True:
+        r.duplicates = metrics.duplicates
+        r.unannounced_restarts = metrics.restarts_total
+        r.rejected = _rejected_readings(platform, road)
+        r.stored = platform.gateway.store.count_readings(road, *window)
+        if r.accounted or time.monotonic() > deadline:
+            return r
+        time.sleep(0.25)
+
+
+def _rejected_readings(platform: LivePlatform, road: str) -> dict[str, int]:
+    """The gateway's rejections of this road's telemetry and events, by reason."""
+    out: dict[str, int] = {}
+    for m in platform.gateway.metrics.rejected_store.list(0):
+        try:
+            t = parse_topic(m.topic)
+        except ProtocolError:  # a topic outside the grammar is no reading of this road
+            continue
+        if t.road == road and t.kind in READING_KINDS:
+            out[m.reason] = out.get(m.reason, 0) + 1
+    return out
 
 
 def _wait(cond: Callable[[], bool], timeout_s: float) -> bool:

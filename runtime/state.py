@@ -1,5 +1,5 @@
 """SQLite storage of the controller's operational state: faults and their lifecycle, overrides,
-schedules (versioned), standard library only. The controller itself does no I/O; this is where
+schedules (versioned), the energy meters' running totals; standard library only. The controller itself does no I/O; this is where
 what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
 
 Schedules are stored once, here: each version's body is the road's schedule entries as operators
@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS overrides (
 CREATE TABLE IF NOT EXISTS schedules (
     road TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, actor TEXT NOT NULL,
     ts INTEGER NOT NULL, PRIMARY KEY (road, version)
+);
+CREATE TABLE IF NOT EXISTS energy (
+    road TEXT PRIMARY KEY, ts INTEGER NOT NULL, body TEXT NOT NULL
 );
 """
 
@@ -194,3 +197,12 @@ class ControllerStore:
     def schedule_versions(self, road: str) -> list[dict[str, Any]]:
         rows = self._exec("SELECT version, actor, ts FROM schedules WHERE road = ? ORDER BY version", (road,))
         return [{"version": r[0], "actor": r[1], "ts": r[2]} for r in rows]
+
+    # --- energy ----------------------------------------------------------------------------
+    def save_energy(self, road: str, ts_ms: int, state: dict[str, Any]) -> None:
+        """The energy meter's accumulated state of a road as of platform time ``ts_ms``."""
+        self._exec("INSERT OR REPLACE INTO energy VALUES (?,?,?)", (road, ts_ms, json.dumps(state)))
+
+    def energy(self, road: str) -> dict[str, Any] | None:
+        rows = self._exec("SELECT body FROM energy WHERE road = ?", (road,))
+        return json.loads(rows[0][0]) if rows else None

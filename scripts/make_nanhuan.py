@@ -14,7 +14,10 @@ HEADER = """\
 # 35 m apart on both sides, four segments between intersections, two distribution cabinets each
 # feeding a west (L1) and an east (L2) radial feeder. Intersection names are illustrative.
 # feeder_position counts from the cabinet outward (1 = nearest), which is what cable-fault
-# localisation walks along.
+# localisation walks along. Each pole's ported equipment (fed around the clock through a switched,
+# metered port): a camera at the intersections and every sixth pole, a small cell every eighth,
+# the traffic signals at the four junctions, advance signs before them, parking displays, one
+# weather station. Each cabinet meters its feeders (meter EM-C1, EM-C2).
 """
 
 

@@ -23,6 +23,8 @@ from streetlight.protocol import (
     Command,
     DimCommand,
     IdentifyCommand,
+    PortCommand,
+    PowerCycleCommand,
     loads_object,
     parse_command,
     parse_config,
@@ -171,5 +173,14 @@ class DeviceLogic:
             level = float(cmd.level)
         elif isinstance(cmd, IdentifyCommand):
             sim.identify_until[i] = t_ms + cmd.seconds * 1000
+        elif isinstance(cmd, PortCommand | PowerCycleCommand):
+            if sim.equipment.get(i, cmd.port) is None:
+                self.counts["cmd_rejected"] += 1
+                return Ack(cmd_id=cmd.cmd_id, ts=t_ms, ok=False, dim=round(level, 1),
+                           error=f"unknown_port: this pole has no port {cmd.port!r}")
+            if isinstance(cmd, PortCommand):
+                sim.equipment.switch(i, cmd.port, cmd.on, t_ms, sim.pending_events)
+            else:
+                sim.equipment.power_cycle(i, cmd.port, cmd.off_s, t_ms)
         self.counts["cmd_executed"] += 1
         return Ack(cmd_id=cmd.cmd_id, ts=t_ms, ok=True, dim=round(level, 1), error=None)

@@ -112,6 +112,9 @@ class Encoder:
             body = {"ts": stamp[j], "seq": seqs[j], "dim": dim[j], "power_w": pw[j], "voltage_v": vv[j]}
             for f in self.fields[i]:
                 body[f] = cols[f][j]
+            ports = sim.equipment.readings(i, bool(sim.night[i]), bool(sim.powered[i]))
+            if ports:
+                body["ports"] = ports
             msgs.append(Outgoing(t, i, "telemetry", topics[i], orjson.dumps(body)))
         return msgs
 

@@ -117,13 +117,24 @@ class RoadSim:
         self.next_report = np.full(n, start_ms + report_interval_s * 1000, np.int64)
         # faults
         self.lamp_ok = np.ones(n, bool)
+        # a cycling lamp (its driver's thermal protection, a lamp at the end of its life) goes out
+        # for ``cycle_off_ms`` at the start of every ``cycle_period_ms`` from ``cycle_start``
+        self.cycle_start = np.zeros(n, np.int64)
+        self.cycle_period_ms = np.zeros(n, np.int64)  # 0: not cycling
+        self.cycle_off_ms = np.zeros(n, np.int64)
+        self.cycle_dark = np.zeros(n, bool)
         # gradual faults: each value moves linearly from ``*_from`` to ``*_to`` over its ramp
         self.drift = Ramp(np.ones(n))
         self.leak_extra = Ramp(np.zeros(n))
         self.relay_stuck = np.zeros(n, bool)
         self.detector_stuck = np.zeros(n, bool)
         self.clock_offset_ms = np.zeros(n, np.int64)  # each device's clock minus true time
-        self.source_v = np.full(self.nfeeders, el.NOMINAL_V)
+        self.source_v = np.full(self.nfeeders, el.CABINET_V)  # each feeder's cabinet voltage (a sag lowers it)
+        self.wander = el.SupplyWander(self.nfeeders, np.random.default_rng([seed, 4]))
+        pos = a.feeder_position.astype(float)
+        length = np.ones(self.nfeeders)
+        np.maximum.at(length, self.feeder, pos)
+        self.feeder_fraction = pos / length[self.feeder]  # 1 at the feeder's far end
         # physics state
         self.energy = self.rng.uniform(1_000, 900_000, n).round(0)
         self.temp = np.full(n, el.ambient_temp_c(self._hour(start_ms)))
@@ -136,6 +147,9 @@ class RoadSim:
         self.energy_t = start_ms  # energy is integrated up to here (a command between steps moves it)
         self._level_changed = False  # a command changed the output at energy_t: prev_out is stale
         self.pending_events: list[PoleEvent] = []
+        from .equipment import PortSim  # the module builds on PoleEvent defined here
+        self.equipment = PortSim(road, seed)  # the ports of multi-function poles (protocol 1.1)
+        self.night = np.zeros(n, bool)
         # ground truth: light output integrated exactly over the ramps since ``_light_t``
         self._light_t = start_ms
         self._light_ms = np.zeros(n)  # %·ms since the step began
@@ -171,7 +185,22 @@ class RoadSim:
         # identify: full on and off, once a second, so a crew can spot the pole
         blink = np.where((t_ms // 1000) % 2 == 0, 100.0, 0.0)
         out = np.where(t_ms < self.identify_until, blink, out)
-        return np.where(self.powered & (self.lamp_ok | self.relay_stuck), out, 0.0)
+        return np.where(self.powered & (self.lamp_works() | self.relay_stuck), out, 0.0)
+
+    def lamp_works(self) -> np.ndarray:
+        """Lamps that light when told to: not failed, and not in a cycling lamp's dark spell."""
+        return self.lamp_ok & ~self.cycle_dark
+
+    def cycle(self, t_ms: int) -> None:
+        """A cycling lamp's state from ``t_ms`` until the next step: dark while its cycle's phase
+        is within the off time. Held over each step, so the truth integrates it exactly."""
+        cycling = self.cycle_period_ms > 0
+        phase = (t_ms - self.cycle_start) % np.maximum(self.cycle_period_ms, 1)
+        dark = cycling & (phase < self.cycle_off_ms)
+        if not np.array_equal(dark, self.cycle_dark):
+            self._accrue_light(t_ms)
+            self.integrate_energy(t_ms)
+            self.cycle_dark = dark
 
     def _accrue_light(self, t_ms: int) -> None:
         """Add the light produced from ``_light_t`` to ``t_ms`` under the ramps now in force.
@@ -194,7 +223,7 @@ class RoadSim:
         out = np.where(self.relay_stuck, 100.0 * (b - a), level)
         blinking = self.identify_until > a  # full on and off once a second: half on average
         out = np.where(blinking, 50.0 * (b - a), out)
-        self._light_ms += np.where(self.powered & (self.lamp_ok | self.relay_stuck), out, 0.0)
+        self._light_ms += np.where(self.powered & (self.lamp_works() | self.relay_stuck), out, 0.0)
         self._light_t = b
 
     def _truth(self, t0: int, t1: int, tr: TrafficStep, elev: np.ndarray) -> TruthSample:
@@ -203,7 +232,7 @@ class RoadSim:
         light = self._light_ms / span
         self._light_ms = np.zeros(self.n)
         self._step_t0 = t1
-        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        lamp_failed = self.powered & ~self.lamp_works() & ~self.relay_stuck
         power = np.where(lamp_failed, el.STANDBY_W + 1.2, el.driver_power_w(light, self.rated, self.drift.at(t1)))
         power = np.where(self.powered, power, 0.0)
         lux = float(np.mean(ambient_lux(elev, self.cloud)))
@@ -231,7 +260,7 @@ class RoadSim:
 
     def _add_energy(self, out: np.ndarray, dt: float) -> None:
         mean_out = (out + self.prev_out) / 2.0
-        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        lamp_failed = self.powered & ~self.lamp_works() & ~self.relay_stuck
         mean_power = np.where(self.powered, el.driver_power_w(mean_out, self.rated, self.drift.at(self.t_ms)), 0.0)
         mean_power = np.where(lamp_failed, el.STANDBY_W + 1.2, mean_power)
         self.energy += mean_power * dt / 3600.0
@@ -278,8 +307,9 @@ class RoadSim:
         self.next_report[i] = min(self.next_report[i], self.t_ms + cfg.report_interval_s * 1000)
         return True
 
-    def reboot(self, idx: np.ndarray, t_ms: int, reason: str) -> None:
-        """Restart devices: seq from 0, schedule until commanded, a ``reboot`` event first."""
+    def reboot(self, idx: np.ndarray, t_ms: int, reason: str, announce: bool = True) -> None:
+        """Restart devices: seq from 0, schedule until commanded, a ``reboot`` event first unless
+        the announcement is lost (``announce=False``: a power cut can take it with it)."""
         self.seq[idx] = 0
         self.commanded[idx] = False
         self.mode[idx] = AUTO
@@ -287,8 +317,9 @@ class RoadSim:
         self.acc_veh[idx] = 0
         self.acc_ped[idx] = 0
         self.next_report[idx] = t_ms + self.interval_ms[idx]
-        for i in np.atleast_1d(idx).tolist():
-            self.pending_events.append(PoleEvent(i, t_ms, "reboot", {"reason": reason}))
+        if announce:
+            for i in np.atleast_1d(idx).tolist():
+                self.pending_events.append(PoleEvent(i, t_ms, "reboot", {"reason": reason}))
 
     # --- time ----------------------------------------------------------------------------
     def step(self, t1: int) -> StepOutput:
@@ -315,7 +346,7 @@ class RoadSim:
         out = self.output_dim(t1)
         mean_out = (out + self.prev_out) / 2.0
         self.prev_out = out
-        lamp_failed = self.powered & ~self.lamp_ok & ~self.relay_stuck
+        lamp_failed = self.powered & ~self.lamp_works() & ~self.relay_stuck
         drift = self.drift.at(t1)
         power = np.where(lamp_failed, el.STANDBY_W + 1.2, el.driver_power_w(out, self.rated, drift))
         power = np.where(self.powered, power * (1 + rng.normal(0, 0.004, n)), 0.0)
@@ -325,8 +356,9 @@ class RoadSim:
         self.energy_t = t1
         load = np.bincount(self.feeder, power, self.nfeeders) / np.maximum(
             np.bincount(self.feeder, self.rated, self.nfeeders), 1.0)
-        volt = el.supply_voltage(self.arrays.feeder_position, load[self.feeder], self.source_v[self.feeder],
-                                 rng.normal(0, 0.6, n))
+        cabinet_v = self.source_v + el.diurnal_v(self._hour(t1)) + self.wander.step(dt)
+        volt = el.supply_voltage(self.feeder_fraction, load[self.feeder], cabinet_v[self.feeder],
+                                 rng.normal(0, el.FAST_NOISE_V, n))
         volt = np.where(self.powered, np.clip(volt, 0, 400), 0.0)
         pf = np.where(lamp_failed, 0.3, el.power_factor(out))
         current = np.where(volt > 1, power / np.maximum(volt, 1) / pf, 0.0)
@@ -335,6 +367,8 @@ class RoadSim:
         self.cloud = float(np.clip(self.cloud + rng.normal(0, 0.01), 0.3, 1.0))
         elev = solar_elevation_deg(t1, self.arrays.lat, self.arrays.lon)
         truth = self._truth(t0, t1, real, elev)
+        self.night = elev < 0
+        self.equipment.due(t1, self.pending_events)
         lux = ambient_lux(elev, self.cloud * (1 + rng.normal(0, 0.03, n)).clip(0.5, 1.5))
         leak = self.leak_base + self.leak_extra.at(t1) + rng.normal(0, 0.15, n)
         rssi = self.rssi_base + rng.normal(0, 1.5, n)
@@ -360,6 +394,7 @@ class RoadSim:
         events = [e for e in self.pending_events if self.alive[e.pole]]
         self.pending_events = []
         self.t_ms = t1
+        self.cycle(t1)
         return StepOutput(t1, report, cols, tr, events, truth)
 
     def state_key(self) -> np.ndarray:

@@ -15,8 +15,10 @@ from .engine import PoleEvent, RoadSim
 # fault type -> (what it names: pole / span / feeder, the alert the platform should raise)
 FAULT_TYPES: dict[str, tuple[str, str]] = {
     "lamp_failure": ("pole", "lamp_failure"),
+    "lamp_cycling": ("pole", "cycling"),
     "driver_degradation": ("pole", "driver_fault"),
     "cable_cut": ("span", "cable_fault"),
+    "breaker_trip": ("feeder", "feeder_outage"),
     "comm_loss": ("pole", "comm_loss"),
     "leakage": ("pole", "leakage"),
     "relay_stuck": ("pole", "day_burning"),
@@ -24,11 +26,19 @@ FAULT_TYPES: dict[str, tuple[str, str]] = {
     "detector_stuck": ("pole", "detector_stuck"),
     "reboot": ("pole", ""),
     "clock_offset": ("pole", "clock_skew"),
+    # version 1.1: multi-function poles (``port`` names the equipment's port)
+    "port_trip": ("pole", "equipment_fault"),
+    "equipment_hung": ("pole", "equipment_fault"),
+    "pole_struck": ("pole", "pole_tilt"),
+    "door_open": ("pole", "door_open"),
 }
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     "driver_degradation": {"drift": 1.35},
     "leakage": {"ma": 45.0},
-    "voltage_sag": {"volts": 32.0},
+    "voltage_sag": {"volts": 40.0},
+    # a driver's thermal protection cutting the light for 10 s once a minute
+    "lamp_cycling": {"period_s": 60.0, "off_s": 10.0},
+    "pole_struck": {"degrees": 12.0},
 }
 
 
@@ -41,6 +51,8 @@ class Fault:
     until_ms: int | None = None
     params: dict[str, float] = field(default_factory=dict)
     label: str = ""  # the pole, span or feeder as written in the scenario
+    reboot_event: bool = True  # False: the devices restart (cable_cut repaired, reboot) without announcing it
+    port: str = ""  # the equipment's port, for port_trip and equipment_hung
 
     def param(self, name: str) -> float:
         return float(self.params.get(name, DEFAULT_PARAMS.get(self.type, {}).get(name, 0.0)))
@@ -64,15 +76,20 @@ class FaultState:
             if on:
                 for i in idx.tolist():
                     sim.pending_events.append(PoleEvent(i, t_ms, "lamp_fault", {"code": "LED_OPEN_CIRCUIT"}))
+        elif kind == "lamp_cycling":
+            sim.cycle_start[idx] = t_ms
+            sim.cycle_period_ms[idx] = int(fault.param("period_s") * 1000) if on else 0
+            sim.cycle_off_ms[idx] = int(fault.param("off_s") * 1000) if on else 0
+            sim.cycle(t_ms)
         elif kind == "driver_degradation":
             sim.drift.move(idx, fault.param("drift") if on else 1.0, t_ms, int(fault.param("ramp_s") * 1000) if on else 0)
-        elif kind == "cable_cut":
+        elif kind in ("cable_cut", "breaker_trip"):  # a trip in the cabinet: the whole feeder
             was = sim.powered.copy()
             self.cuts[idx] += sign
             sim.powered = self.cuts == 0
             back = np.flatnonzero(sim.powered & ~was)
             if len(back):
-                sim.reboot(back, t_ms, "power_restored")
+                sim.reboot(back, t_ms, "power_restored", announce=fault.reboot_event)
         elif kind == "comm_loss":
             self.comm[idx] += sign
             sim.comm_ok = self.comm == 0
@@ -88,7 +105,19 @@ class FaultState:
         elif kind == "clock_offset":
             sim.clock_offset_ms[idx] += int(fault.param("ms")) * sign
         elif kind == "reboot" and on:
-            sim.reboot(idx, t_ms, "watchdog")
+            sim.reboot(idx, t_ms, "watchdog", announce=fault.reboot_event)
+        elif kind == "port_trip" and on:
+            for i in idx.tolist():
+                sim.equipment.trip(i, fault.port, t_ms, sim.pending_events)
+        elif kind == "equipment_hung":
+            for i in idx.tolist():
+                sim.equipment.hang(i, fault.port, on, t_ms, sim.pending_events)
+        elif kind == "pole_struck" and on:
+            for i in idx.tolist():
+                sim.pending_events.append(PoleEvent(i, t_ms, "tilt", {"degrees": fault.param("degrees")}))
+        elif kind == "door_open" and on:
+            for i in idx.tolist():
+                sim.pending_events.append(PoleEvent(i, t_ms, "door_open", {}))
 
 
 @dataclass
@@ -104,6 +133,15 @@ class FaultSchedule:
             self._todo.append((f.at_ms, k, True, 0))
             if f.until_ms is not None:
                 self._todo.append((f.until_ms, k, False, 1))
+        self._todo.sort(key=lambda x: (x[0], x[3], x[1]))
+
+    def add(self, fault: Fault) -> None:
+        """A fault beside the scenario's (started by hand on a running road)."""
+        k = len(self.faults)
+        self.faults.append(fault)
+        self._todo.append((fault.at_ms, k, True, 0))
+        if fault.until_ms is not None:
+            self._todo.append((fault.until_ms, k, False, 1))
         self._todo.sort(key=lambda x: (x[0], x[3], x[1]))
 
     def due(self, t_ms: int) -> list[tuple[Fault, bool]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -39,8 +39,10 @@ class Recorder:
         self._f.close()
 
 
-def read_recording(path: Path | str) -> Iterator[Recorded]:
-    """Messages of a recording in file order; a bad line raises ``RecordingError`` naming it."""
+def json_lines(path: Path | str, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded object) of a JSON-lines file, blank lines skipped; a file that cannot
+    be opened or a line that is not JSON raises ``RecordingError`` naming it (``what``: the kind of
+    line expected, for the message)."""
     p = Path(path)
     try:
         f = p.open("rb")
@@ -51,10 +53,18 @@ def read_recording(path: Path | str) -> Iterator[Recorded]:
             if not line.strip():
                 continue
             try:
-                obj = orjson.loads(line)
-                ts, topic, payload = obj["ts"], obj["topic"], obj["payload"]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as err:
-                raise RecordingError(str(p), n, f"not a recording line ({err})") from None
-            if not isinstance(ts, int) or not isinstance(topic, str) or not isinstance(payload, str):
-                raise RecordingError(str(p), n, "expected ts: int, topic: str, payload: str")
-            yield Recorded(ts, topic, payload.encode("utf-8"))
+                yield n, orjson.loads(line)
+            except orjson.JSONDecodeError as err:
+                raise RecordingError(str(p), n, f"not {what} ({err})") from None
+
+
+def read_recording(path: Path | str) -> Iterator[Recorded]:
+    """Messages of a recording in file order; a bad line raises ``RecordingError`` naming it."""
+    for n, obj in json_lines(path, "a recording line"):
+        try:
+            ts, topic, payload = obj["ts"], obj["topic"], obj["payload"]
+        except (KeyError, TypeError) as err:
+            raise RecordingError(str(path), n, f"not a recording line ({err})") from None
+        if not isinstance(ts, int) or not isinstance(topic, str) or not isinstance(payload, str):
+            raise RecordingError(str(path), n, "expected ts: int, topic: str, payload: str")
+        yield Recorded(ts, topic, payload.encode("utf-8"))

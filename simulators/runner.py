@@ -29,7 +29,7 @@ import numpy as np
 from .device import DeviceLogic, Inbound, LinkModel, fixed_link, link_model
 from .encode import Encoder, Outgoing
 from .engine import RoadSim
-from .faults import FaultSchedule, FaultState
+from .faults import FAULT_TYPES, Fault, FaultSchedule, FaultState
 from .recording import Recorder
 from .scenario import Scenario
 from .traffic import TrafficModel
@@ -117,6 +117,17 @@ class Simulation:
         self._cmd_thread = threading.Thread(target=self._command_loop, name="sim-commands", daemon=True)
         self._cmd_thread.start()
         return self
+
+    def inject(self, type: str, pole: str) -> None:
+        """Start a fault of ``type`` (``simulators.faults.FAULT_TYPES``, one naming a pole) on ``pole``
+        at the next step, as if the scenario had it; the ground truth records it the same way."""
+        kind = FAULT_TYPES.get(type)
+        if kind is None or kind[0] != "pole":
+            raise ValueError(f"fault type {type!r} does not name a pole; pole faults: "
+                             f"{', '.join(t for t, (what, _) in FAULT_TYPES.items() if what == 'pole')}")
+        index = self.scenario.road.pole(pole).index
+        with self._lock:
+            self.faults.add(Fault(type, self.sim.t_ms + 1, (index,), label=pole))
 
     def step(self) -> bool:
         """Advance one report interval; ``False`` once the scenario's end is reached."""

@@ -56,12 +56,16 @@ class FaultEntry(_Strict):
     volts: float | None = Field(None, ge=-100, le=200)
     ramp: str | int | None = None  # a drifting driver or rising leakage reaches its value over this
     offset: str | None = None  # clock_offset: the pole's clock ahead (+1h) or behind (-10m) of true time
+    reboot_event: bool | None = None  # false: the restart (a repaired cut, a reboot) sends no reboot event
+    port: str | None = None  # port_trip, equipment_hung: the equipment's port on the pole (cam-1)
+    degrees: float | None = Field(None, ge=0, le=90)  # pole_struck: how far the pole leans
 
 
 class ExpectedEntry(_Strict):
     type: str
     pole: str | None = None
     span: list[str] | None = None
+    feeder: str | None = None  # a feeder's fault (feeder_outage, a feeder's voltage): located at its cabinet
     within_reports: int = Field(6, ge=1, le=100_000)
     after: str | None = None
 
@@ -90,6 +94,7 @@ class Expected:
     span: tuple[str, str] | None
     within_reports: int
     after_ms: int
+    feeder: str | None = None
 
 
 @dataclass
@@ -266,7 +271,14 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         until = when(f.until, p + ("until",)) if f.until else None
         if until is not None and until <= at:
             raise ctx.error(p + ("until",), "a fault must clear after it starts")
-        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts)) if v is not None}
+        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts), ("degrees", f.degrees))
+                  if v is not None}
+        if f.type in ("port_trip", "equipment_hung"):
+            ports = [q.id for q in road.pole(f.pole).ports] if f.pole and road.has_pole(f.pole) else []
+            if f.port not in ports:
+                raise ctx.error(p + ("port",), f"a {f.type} needs 'port', one of the pole's ports: {', '.join(ports)}")
+        elif f.port is not None:
+            raise ctx.error(p + ("port",), "only port_trip and equipment_hung name a port")
         if f.type == "clock_offset":
             if not f.offset or f.offset.strip()[0] not in "+-":
                 raise ctx.error(p + ("offset",), "a clock_offset needs 'offset', signed: +8760h (a year ahead), -10m")
@@ -278,15 +290,21 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
             if f.type not in ("driver_degradation", "leakage"):
                 raise ctx.error(p + ("ramp",), "only driver_degradation and leakage ramp up")
             params["ramp_s"] = float(_duration_s(f.ramp, ctx, p + ("ramp",)))
+        announce = True
+        if f.reboot_event is not None:
+            if f.type not in ("cable_cut", "reboot"):
+                raise ctx.error(p + ("reboot_event",), "only cable_cut (on repair) and reboot restart devices")
+            announce = f.reboot_event
         if target == "pole":
             if not f.pole:
                 raise ctx.error(p, f"a {f.type} fault needs 'pole'")
-            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole))
+            faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole,
+                                reboot_event=announce, port=f.port or ""))
         elif target == "span":
             a, b = _span(f.span, road, ctx, p + ("span",), pole_index)
             fd = road.feeder_by_id[road.pole(b).feeder]
             down = tuple(road.pole(pid).index for pid in fd.poles[road.pole(b).feeder_position - 1:])
-            faults.append(Fault(f.type, at, down, None, until, params, f"{a}/{b}"))
+            faults.append(Fault(f.type, at, down, None, until, params, f"{a}/{b}", announce))
         else:
             if f.feeder not in road.feeder_by_id:
                 raise ctx.error(p + ("feeder",), f"unknown feeder {f.feeder!r}; known: {', '.join(road.feeder_by_id)}")
@@ -302,15 +320,17 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         if e.pole is not None:
             pole_index(e.pole, p + ("pole",))
         span = _span(e.span, road, ctx, p + ("span",), pole_index) if e.span is not None else None
+        if e.feeder is not None and e.feeder not in road.feeder_by_id:
+            raise ctx.error(p + ("feeder",), f"unknown feeder {e.feeder!r}; known: {', '.join(road.feeder_by_id)}")
         if e.after is not None:
             after = when(e.after, p + ("after",))
         else:
-            label = e.pole or (f"{span[0]}/{span[1]}" if span else None)
+            label = e.pole or (f"{span[0]}/{span[1]}" if span else None) or e.feeder
             match = [f for f in faults if FAULT_TYPES[f.type][1] == e.type and (label is None or f.label == label)]
             if not match:
                 raise ctx.error(p, f"no fault in this scenario produces {e.type} at {label or 'the road'}; add 'after:'")
             after = match[0].at_ms
-        expected.append(Expected(e.type, e.pole, span, e.within_reports, after))
+        expected.append(Expected(e.type, e.pole, span, e.within_reports, after, e.feeder))
 
     return Scenario(
         name=sf.name, road=road, start_ms=start_ms, duration_s=duration_s,

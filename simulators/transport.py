@@ -132,6 +132,9 @@ class PerPoleTransport:
         self.inbox = Inbox()
         self.conns: dict[int, RawMqtt] = {}
         self.silent: dict[int, RawMqtt] = {}  # dead poles' open, mute sockets
+        # messages sent on a connection that died with its pole's supply before the broker
+        # acknowledged them: lost with the device, as in the field (a run's accounting needs them)
+        self.lost_unacked = 0
 
     def _open(self, i: int) -> RawMqtt:
         pid = self.pole_ids[i]
@@ -162,6 +165,7 @@ class PerPoleTransport:
                 self.silent[i] = c
             else:
                 c.kill()
+                self.lost_unacked += c.sent - c.acked
 
     def publish_many(self, msgs: list[Outgoing]) -> None:
         by_pole: dict[int, list[tuple[str, bytes, bool]]] = {}

@@ -34,6 +34,7 @@ from streetlight.registry import Road
 from .engine import TruthSample
 from .errors import RecordingError
 from .faults import FAULT_TYPES, Fault
+from .recording import json_lines
 
 VERSION = 1
 LIGHT_DECIMALS = 3
@@ -197,46 +198,38 @@ def _build(head: dict[str, Any], rows: dict[str, list[Any]], spans: list[FaultSp
 def read_truth(path: Path | str) -> Truth:
     """A truth file back as a ``Truth``; a bad line raises ``RecordingError`` naming it."""
     p = Path(path)
-    try:
-        f = p.open("rb")
-    except OSError as err:
-        raise RecordingError(str(p), None, f"cannot open: {err.strerror}") from err
     head: dict[str, Any] | None = None
     rows: dict[str, list[Any]] = {k: [] for k in ("t0", "t1", "vehicles", "pedestrians", "light", "power", "lux")}
     spans: list[FaultSpan] = []
     open_: dict[tuple[str, str], int] = {}
-    with f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-                kind = obj["kind"]
-                if n == 1 and kind != "truth":
-                    raise ValueError("the first line must be the truth header")
-                if kind == "truth":
-                    if obj["version"] != VERSION:
-                        raise ValueError(f"version {obj['version']} (this reader knows {VERSION})")
-                    head = obj
-                elif kind == "step":
-                    for key, col in (("t0", "t0"), ("t1", "t1"), ("vehicles", "vehicles"),
-                                     ("pedestrians", "pedestrians"), ("light", "light_pct"),
-                                     ("power", "power_w"), ("lux", "ambient_lux")):
-                        rows[key].append(obj[col])
-                elif kind == "fault":
-                    span_key = (obj["type"], obj["label"])
-                    if obj["state"] == "began":
-                        open_[span_key] = len(spans)
-                        spans.append(FaultSpan(obj["type"], obj["target"], obj["label"], tuple(obj["poles"]),
-                                               obj["feeder"], int(obj["ts"])))
-                    elif span_key in open_:
-                        b = spans[open_.pop(span_key)]
-                        spans[spans.index(b)] = FaultSpan(b.type, b.target, b.label, b.poles, b.feeder,
-                                                          b.began_ms, int(obj["ts"]))
-                else:
-                    raise ValueError(f"unknown kind {kind!r}")
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise RecordingError(str(p), n, f"not a truth line ({err})") from None
+    for n, obj in json_lines(p, "a truth line"):
+        try:
+            kind = obj["kind"]
+            if n == 1 and kind != "truth":
+                raise ValueError("the first line must be the truth header")
+            if kind == "truth":
+                if obj["version"] != VERSION:
+                    raise ValueError(f"version {obj['version']} (this reader knows {VERSION})")
+                head = obj
+            elif kind == "step":
+                for key, col in (("t0", "t0"), ("t1", "t1"), ("vehicles", "vehicles"),
+                                 ("pedestrians", "pedestrians"), ("light", "light_pct"),
+                                 ("power", "power_w"), ("lux", "ambient_lux")):
+                    rows[key].append(obj[col])
+            elif kind == "fault":
+                span_key = (obj["type"], obj["label"])
+                if obj["state"] == "began":
+                    open_[span_key] = len(spans)
+                    spans.append(FaultSpan(obj["type"], obj["target"], obj["label"], tuple(obj["poles"]),
+                                           obj["feeder"], int(obj["ts"])))
+                elif span_key in open_:
+                    b = spans[open_.pop(span_key)]
+                    spans[spans.index(b)] = FaultSpan(b.type, b.target, b.label, b.poles, b.feeder,
+                                                      b.began_ms, int(obj["ts"]))
+            else:
+                raise ValueError(f"unknown kind {kind!r}")
+        except (KeyError, TypeError, ValueError) as err:
+            raise RecordingError(str(p), n, f"not a truth line ({err})") from None
     if head is None:
         raise RecordingError(str(p), None, "empty: no truth header")
     return _build(head, rows, spans)

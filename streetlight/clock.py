@@ -10,18 +10,24 @@ fix), and a road must not follow one bad clock. So a road's time is a consensus:
   ahead by any amount cannot push it forward; poles behind, or silent, cannot hold it back while
   more than a third report. Until two thirds of the poles (``2k - 1``) have been heard once, road
   time is unknown (so that a third behind cannot hold it back at the start either).
-* **wall** (a live road): road time is the wall clock; the poles' clocks are judged against it.
+* **wall** (a live road): the same consensus, never further than the tolerance past the wall
+  clock, and the wall clock itself until enough poles have reported (so an operator can act at
+  once after a start, whatever the report interval).
 * **auto** (the default): *wall* if the first consensus lies within the tolerance of the wall
   clock, *devices* otherwise; decided once per road.
 
-When the consensus has not moved for a moment of wall time (the road, or most of it, is quiet),
-road time moves on with the wall clock at real speed, so that silence itself is noticed. Road
-time never goes back.
+Readings are judged against the consensus itself, never against an extrapolation, so a stalled
+pipeline or a backlog delivered late is judged by the time of the stream it belongs to. Between
+readings, "now" (heartbeats, silence, an operator's action) moves on with the wall clock at real
+speed once the consensus has not moved for a moment (the road, or most of it, is quiet), so that
+silence itself is noticed; on a live road never past the wall clock. "Now" never goes back.
 
 A reading whose ``ts`` is further from road time than the tolerance is not evidence of time: it
-is used at road time (:meth:`RoadClock.judge` says so and by how much), and a pole whose last
-two readings were out of tolerance is *skewed* until two readings are back within it (the
-controller raises ``clock_skew`` on it).
+is used at its own time less the pole's estimated offset (the lowest offset seen since its clock
+last changed), so it keeps its own cadence, and never past road time by more than the tolerance
+(:meth:`RoadClock.judge` says so and by how much). A pole whose last two readings were out of
+tolerance is *skewed* until two readings are back within it (the controller raises
+``clock_skew`` on it).
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class RoadClock:
         self._out = [0] * n  # consecutive readings out of tolerance, per pole
         self._back = [0] * n  # consecutive readings back within it
         self._skewed = [False] * n
+        self._offset: list[int | None] = [None] * n  # a skewed pole's estimated offset
         self._lock = threading.Lock()
 
     def observe(self, pole: str, ts: int) -> Judgement:
@@ -132,23 +139,49 @@ class RoadClock:
                 return Judgement(ts, None, False, False, self._now_locked())
             return self._judge_locked(i, ts)
 
+    def _evidence_locked(self) -> int | None:
+        """Road time as the readings themselves say it: the consensus (on a live road no further
+        than the tolerance past the wall clock). Never extrapolated: a stalled pipeline, or a
+        backlog delivered late, is judged against the time of the stream it belongs to."""
+        if self._consensus is None:
+            return None
+        if self._mode == "wall":
+            return min(self._consensus, self._wall() + self.policy.tolerance_ms)
+        return self._consensus
+
     def _judge_locked(self, i: int, ts: int) -> Judgement:
-        now = self._now_locked()
+        now = self._evidence_locked()
         if now is None:
             return Judgement(ts, None, False, False, None)
         offset = ts - now
-        out = abs(offset) > self.policy.tolerance_ms
+        tol = self.policy.tolerance_ms
+        out = abs(offset) > tol
         if out:
             self._out[i] = min(self._out[i] + 1, SKEW_AFTER)
             self._back[i] = 0
             if self._out[i] >= SKEW_AFTER:
                 self._skewed[i] = True
+            # the pole's offset, estimated from its readings so far: the lowest seen since its clock
+            # last changed (road time lags the pole's own stream while the rest of the road's
+            # readings are still on their way, which adds to what a reading shows, never takes off)
+            est = self._offset[i]
+            if est is None or abs(offset - est) > tol:
+                est = offset
+            elif offset < est:
+                est = offset
+            self._offset[i] = est
+            # placed at its own time less that offset, so it keeps its own cadence (a reading pinned to
+            # road time as it stood on arrival would leave the pole looking silent while road time
+            # catches up), and never past road time by more than the tolerance
+            used = min(ts - est, now + tol)
         else:
             self._back[i] = min(self._back[i] + 1, SKEW_AFTER)
             self._out[i] = 0
             if self._back[i] >= SKEW_AFTER:
                 self._skewed[i] = False
-        return Judgement(now if out else ts, offset, out, self._skewed[i], now)
+                self._offset[i] = None
+            used = ts
+        return Judgement(used, offset, out, self._skewed[i], now)
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -157,20 +190,25 @@ class RoadClock:
         return self._mode
 
     def now_ms(self) -> int | None:
-        """Road time, or ``None`` while it is unknown (fewer than two thirds of the poles heard yet)."""
+        """Road time now: the readings' time, moving on at real speed once they have not moved it
+        for a moment (a quiet road), on a live road never past the wall clock and the wall clock
+        itself until enough poles have reported; ``None`` on a replay until they have."""
         with self._lock:
             return self._now_locked()
 
     def _now_locked(self) -> int | None:
-        if self._mode == "wall":
+        evidence = self._evidence_locked()
+        if evidence is None:
+            if self._mode != "wall":
+                return None
             now = self._wall()
-        elif self._consensus is None:
-            return None
         else:
-            # a consensus that has not moved for a moment of wall time: the road (or most of it)
-            # is quiet, and road time moves on at real speed so that the silence is noticed
+            # readings that have not moved road time for a moment of wall time: the road (or most of
+            # it) is quiet, and road time moves on at real speed so that the silence is noticed
             idle = self._mono() - self._moved_at
-            now = self._consensus + int(idle * 1000) if idle > self.policy.quiet_after_s else self._consensus
+            now = evidence + int(idle * 1000) if idle > self.policy.quiet_after_s else evidence
+            if self._mode == "wall":
+                now = min(now, self._wall())
         if self._last_now is not None and now < self._last_now:
             return self._last_now
         self._last_now = now
@@ -179,6 +217,38 @@ class RoadClock:
     def skewed(self, pole: str) -> bool:
         i = self._index.get(pole)
         return i is not None and self._skewed[i]
+
+
+class StreamTime:
+    """Road time as far as one consumer of the message stream has been told.
+
+    The gateway's clock runs ahead of what a consumer (the twins, the controller) has been handed:
+    batches wait between being put on road time and being stored. A consumer judging silence on
+    the clock's "now" would see poles silent that have reported, in messages still on their way.
+    So it takes the road time of the last message it was given; once it has been given nothing
+    for a moment, the road clock's own (which moves on over a quiet road), but never further past
+    that last message than the wall time since it.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, quiet_after_s: float = QUIET_AFTER_S) -> None:
+        self._mono = monotonic
+        self.quiet_after_s = quiet_after_s
+        self.ms: int | None = None  # road time of the last message given
+        self._at = 0.0
+
+    def given(self, road_ms: int | None) -> None:
+        """A message was handed over, carrying road time ``road_ms`` (``None`` while unknown)."""
+        if road_ms is not None and (self.ms is None or road_ms >= self.ms):
+            self.ms, self._at = road_ms, self._mono()
+
+    def now(self, clock_now: int | None) -> int | None:
+        """Road time for this consumer, given the road clock's ``now_ms()``."""
+        if self.ms is None or clock_now is None:
+            return clock_now
+        idle = self._mono() - self._at
+        if idle <= self.quiet_after_s:
+            return self.ms
+        return max(self.ms, min(clock_now, self.ms + int(idle * 1000)))
 
 
 class RoadClocks:

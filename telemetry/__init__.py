@@ -6,7 +6,7 @@ InfluxDB 1.x, by 2.x (v1 compatibility, token auth) and by 3.x.
 
 from .client import InfluxQL
 from .errors import BadPoints, DatabaseUnavailable, QueryError, SpoolFull, TelemetryError, WriteError
-from .lineproto import event_line, point_time_ns, tag_set, telemetry_line
+from .lineproto import cabinet_lines, event_line, point_time_ns, port_lines, tag_set, telemetry_line
 from .queries import TelemetryQueries, to_frame
 from .schema import ensure_schema, rollup
 from .spool import Spool, SpoolRecord
@@ -16,5 +16,6 @@ from .writer import DeadLetter, InfluxWriter
 __all__ = [
     "BadPoints", "DatabaseUnavailable", "DeadLetter", "InfluxQL", "InfluxWriter", "QueryError", "Spool",
     "SpoolFull", "SpoolRecord", "TelemetryError", "TelemetryQueries", "TelemetryStore", "WriteError",
-    "ensure_schema", "event_line", "point_time_ns", "rollup", "tag_set", "telemetry_line", "to_frame",
+    "cabinet_lines", "ensure_schema", "event_line", "point_time_ns", "port_lines", "rollup", "tag_set",
+    "telemetry_line", "to_frame",
 ]

@@ -5,6 +5,12 @@ Measurements (all in the database's default retention policy ``raw``):
 * ``telemetry``: tags ``road, pole, segment, feeder, side``; every reading is a field (floats,
   plus ``seq``, ``vehicles`` and ``pedestrians`` as integers).
 * ``event``: the same tags plus ``type``; fields ``seq`` and the type's extra fields.
+* ``port`` (protocol 1.1): one point per port of a telemetry report; tags ``road, pole, port,
+  kind``; fields ``on`` (boolean), ``power_w``, ``link`` (string, when reported). Series per road
+  = ported equipment in the registry.
+* ``cabinet_feeder`` (protocol 1.1): one point per feeder of a cabinet report; tags ``road,
+  cabinet, feeder``; fields ``breaker`` (string), ``closed`` (boolean), ``current_a``,
+  ``energy_wh``, ``voltage_v`` (the cabinet's busbar) and ``seq``.
 * A reading from a pole whose clock is out of tolerance is stored at road time, with the pole's
   own ``ts`` kept in the integer field ``device_ts`` (see ``streetlight.clock``).
 
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import math
 
-from streetlight.protocol import TELEMETRY_FIELDS, Event, Telemetry
+from streetlight.protocol import TELEMETRY_FIELDS, CabinetTelemetry, Event, PortReading, Telemetry
 from streetlight.registry import Pole
 
 INT_FIELDS = frozenset({"seq", "vehicles", "pedestrians", "direction", "device_ts"})
@@ -102,3 +108,32 @@ def event_line(tags: str, e: Event, device_ts: int | None = None) -> str:
     """One event point: the pole's tags plus the event ``type``, which sorts after them."""
     fields = [_field(n, device_ts if n == "device_ts" else getattr(e, n, None)) for n in _EVENT_ORDER]
     return _line("event", tags + _tag("type", e.type), fields, point_time_ns(e.ts, e.seq))
+
+
+def _bool(name: str, value: bool) -> str:
+    return f"{name}={'true' if value else 'false'}"
+
+
+def port_lines(road: str, pole_id: str, ports: dict[str, tuple[str, PortReading]], ts_ms: int, seq: int) -> list[str]:
+    """One ``port`` point per port: ``ports`` maps port id to (equipment kind, reading)."""
+    t = point_time_ns(ts_ms, seq)
+    out = []
+    for port_id in sorted(ports):
+        kind, r = ports[port_id]
+        tags = _tag("kind", kind) + _tag("pole", pole_id) + _tag("port", port_id) + _tag("road", road)
+        out.append(_line("port", tags, [_field("link", r.link), _bool("on", r.on), _field("power_w", r.power_w)], t))
+    return out
+
+
+def cabinet_lines(road: str, cabinet: str, c: CabinetTelemetry, ts_ms: int | None = None) -> list[str]:
+    """One ``cabinet_feeder`` point per feeder of a cabinet report (at ``ts_ms`` if given, else its ts)."""
+    t = point_time_ns(c.ts if ts_ms is None else ts_ms, c.seq)
+    out = []
+    for feeder in sorted(c.feeders):
+        f = c.feeders[feeder]
+        tags = _tag("cabinet", cabinet) + _tag("feeder", feeder) + _tag("road", road)
+        fields = [_field("breaker", f.breaker), _bool("closed", f.breaker == "closed"),
+                  _field("current_a", f.current_a), _field("energy_wh", f.energy_wh), _field("seq", c.seq),
+                  _field("voltage_v", c.voltage_v)]
+        out.append(_line("cabinet_feeder", tags, fields, t))
+    return out

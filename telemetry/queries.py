@@ -120,3 +120,23 @@ class TelemetryQueries:
         where = f"WHERE road = {_lit(road)}" + (f" AND time >= {_ns(start)}" if start is not None else "")
         return self._frame(f'SELECT count("seq") AS points, count(distinct("seq")) AS distinct_seq '
                            f"FROM {SOURCES['raw']} {where} GROUP BY pole")
+
+    def count_readings(self, road: str, start: TimeLike | None = None, end: TimeLike | None = None) -> dict[str, int]:
+        """Stored points of ``road`` per measurement (``telemetry``, ``event``), in ``[start, end]``
+        when given: what a run's accounting compares with what the poles published."""
+        when = f" AND time >= {_ns(start)} AND time <= {_ns(end)}" if start is not None and end is not None else ""
+        out = {}
+        for m in ("telemetry", "event"):
+            res = self.client.query(f'SELECT count("seq") FROM "raw"."{m}" WHERE road = {_lit(road)}{when}')
+            out[m] = sum(int(s["values"][0][1] or 0) for r in res for s in r.get("series", []))
+        return out
+
+    def port_readings(self, road: str, pole: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """One pole's port points (protocol 1.1) in ``[start, end)``: a row per port and report."""
+        return self._frame(f'SELECT * FROM "raw"."port" WHERE road = {_lit(road)} AND pole = {_lit(pole)} '
+                           f"AND time >= {_ns(start)} AND time < {_ns(end)}")
+
+    def cabinet_readings(self, road: str, cabinet: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """One cabinet's feeder points (protocol 1.1) in ``[start, end)``: a row per feeder and report."""
+        return self._frame(f'SELECT * FROM "raw"."cabinet_feeder" WHERE road = {_lit(road)} '
+                           f"AND cabinet = {_lit(cabinet)} AND time >= {_ns(start)} AND time < {_ns(end)}")

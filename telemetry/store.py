@@ -57,3 +57,6 @@ class TelemetryStore:
 
     def latest(self, road: str) -> pd.DataFrame:
         return self.queries.latest(road)
+
+    def count_readings(self, road: str, start_ms: int | None = None, end_ms: int | None = None) -> dict[str, int]:
+        return self.queries.count_readings(road, start_ms, end_ms)

@@ -27,6 +27,7 @@ from ops.broker_security import (
     BrokerSecurityError,
     BrokerSecuritySet,
     account_password,
+    cabinet_user,
     concentrator_user,
     generate,
     mosquitto_hash,
@@ -290,6 +291,27 @@ def test_concentrators_are_limited_to_their_poles(broker, clients, roads) -> Non
     cab.publish(t(c1_pole, "telemetry"), f"cabinet-{m}")
     got = [(topic, p) for topic, p in plat.until(f"cabinet-{m}") if m in p]
     assert got == [(t("NH-050", "telemetry"), f"road-{m}"), (t(c1_pole, "telemetry"), f"cabinet-{m}")]
+
+
+def test_a_cabinet_publishes_only_on_its_own_cabinet_topics(broker, clients) -> None:  # noqa: ANN001
+    plat = platform(broker, clients)
+    plat.subscribe("sl/v1/#")
+    m = mark()
+    cab = connect(broker, clients, cabinet_user(ROAD, "C1"))
+    assert cab.accepted
+    own = f"sl/v1/{ROAD}/cabinet/C1/telemetry"
+    for forged in (f"sl/v1/{ROAD}/cabinet/C2/telemetry", f"sl/v1/{OTHER}/cabinet/C1/telemetry", t("NH-001", "telemetry"),
+                   t("NH-001", "status"), t(cabinet_user(ROAD, "C1"), "telemetry"), f"sl/v1/{ROAD}/alerts"):
+        cab.publish(forged, f"forged-{m}")
+    cab.publish(f"sl/v1/{ROAD}/cabinet/C1/status", f"status-{m}")
+    cab.publish(own, f"own-{m}")
+    got = [(topic, p) for topic, p in plat.until(f"own-{m}") if m in p]
+    assert got == [(f"sl/v1/{ROAD}/cabinet/C1/status", f"status-{m}"), (own, f"own-{m}")]
+    # and a pole cannot speak as a cabinet
+    pole = connect(broker, clients, "NH-001")
+    pole.publish(f"sl/v1/{ROAD}/cabinet/C1/telemetry", f"forged-{m}")
+    cab.publish(own, f"again-{m}")
+    assert [p for _, p in plat.until(f"again-{m}") if m in p] == [f"again-{m}"]
 
 
 def test_pole_ids_must_be_unique_across_roads(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streetlight.clock import ClockPolicy, RoadClock
+from streetlight.clock import ClockPolicy, RoadClock, StreamTime
 
 T0 = 1_764_000_000_000  # a simulated evening, far from the wall clock
 YEAR = 365 * 86_400_000
@@ -107,9 +107,12 @@ def test_a_live_road_runs_on_the_wall_clock_and_judges_the_poles_against_it():
     for p in POLES:
         c.observe(p, t.wall - 3_000)  # poles a few seconds behind: network and batching
     assert c.mode == "wall"
-    assert c.now_ms() == t.wall
+    assert c.now_ms() == t.wall - 3_000  # the road's own time, which the wall clock bounds
     j = c.observe("P001", t.wall + YEAR)
-    assert j.corrected and j.ts_ms == t.wall
+    assert j.corrected and j.ts_ms == t.wall - 3_000
+    for p in POLES:  # a majority with clocks far ahead cannot take a live road past the wall clock
+        c.observe(p, t.wall + YEAR)
+    assert c.now_ms() == t.wall
 
 
 def test_explicit_modes():
@@ -145,3 +148,60 @@ def test_a_third_off_from_the_very_first_report_cannot_set_road_time(offset_ms):
         assert j.road_ms is None or j.road_ms == T0
         assert not j.corrected
     assert c.now_ms() == T0
+
+
+def test_readings_are_judged_against_the_stream_not_a_stalled_pipelines_extrapolation():
+    """The pipeline stalls for ten minutes of wall time (a slow database): the readings it then takes
+    in are judged by the stream's own time, so no healthy clock is called skewed."""
+    c, t = clock()
+    report_all(c, T0)
+    t.mono += 600.0
+    assert c.now_ms() == T0 + 600_000  # "now" moved on over the quiet
+    js = report_all(c, T0 + 10_000)  # the backlog: the next report of every pole
+    assert not any(j.corrected for j in js.values())  # type: ignore[attr-defined]
+    assert all(j.road_ms == T0 + 10_000 for j in list(js.values())[40:])  # type: ignore[attr-defined]
+
+
+def test_a_live_road_knows_its_time_before_the_poles_report():
+    t = FakeTime()
+    c, _ = clock("wall", t=t)
+    assert c.now_ms() == t.wall
+    j = c.observe("P001", t.wall - 1_000)
+    assert j.road_ms is None and not j.corrected  # nothing to judge a clock against yet
+
+
+def test_a_consumer_judges_on_what_it_was_told_until_its_stream_falls_quiet():
+    """The gateway's clock may run ahead of what the twins or the controller have been handed; they
+    take the time of the last message given, and follow the clock only once nothing comes, never
+    further past that message than the wall time since it."""
+    t = FakeTime()
+    s = StreamTime(monotonic=t.monotonic)
+    assert s.now(T0) == T0  # nothing given yet: the clock's
+    s.given(T0)
+    assert s.now(T0 + 60_000) == T0  # the clock is a minute ahead of what this consumer was told
+    t.mono += 5.0
+    assert s.now(T0 + 60_000) == T0 + 5_000  # quiet for 5 s: on by the wall time since, no more
+    t.mono += 100.0
+    assert s.now(T0 + 60_000) == T0 + 60_000  # and never past the clock
+    s.given(None)  # a message before road time was known moves nothing
+    assert s.ms == T0
+
+
+@pytest.mark.parametrize("offset_ms", [-600_000, 3_600_000])
+def test_a_skewed_pole_keeps_its_own_cadence_while_road_time_lags_its_stream(offset_ms):
+    """Its readings arrive ahead of the rest of the road's (road time lags them by up to 40 s): they
+    are placed at their own time less the pole's offset, 10 s apart, not pinned to a lagging road
+    time (which would leave the pole looking silent while the road catches up)."""
+    c, _ = clock()
+    report_all(c, T0)
+    placed = []
+    for k in range(1, 9):
+        placed.append(c.observe("P050", T0 + k * 10_000 + offset_ms).ts_ms)  # its next report, early
+        if k % 4 == 0:  # the rest of the road catches up in a burst
+            for j in range(k - 3, k + 1):
+                for p in POLES:
+                    if p != "P050":
+                        c.observe(p, T0 + j * 10_000)
+    steps = [b - a for a, b in zip(placed[1:], placed[2:], strict=False)]
+    assert all(s == 10_000 for s in steps), placed
+    assert all(abs(t - (T0 + (k + 1) * 10_000)) <= 40_000 for k, t in enumerate(placed))

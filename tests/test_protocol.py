@@ -150,3 +150,52 @@ def test_arbitrary_json_parses_or_raises_protocol_error(kind, value):
     else:
         if kind == "telemetry":
             assert isinstance(msg, Telemetry) and 0 <= msg.dim <= 100
+
+
+def test_version_1_1_ports_events_and_commands():
+    from streetlight.protocol import TELEMETRY_FIELDS, PortCommand, PortTripEvent, PowerCycleCommand
+
+    base = {"ts": 1_764_000_000_000, "seq": 3, "dim": 0, "power_w": 0.4, "voltage_v": 230}
+    t = parse_telemetry(json.dumps({**base, "ports": {"cam-1": {"on": True, "power_w": 24.0, "link": "up"},
+                                                      "cell-1": {"on": False, "power_w": 0}}}).encode())
+    assert t.ports["cam-1"].link == "up" and t.ports["cell-1"].link is None and not t.ports["cell-1"].on
+    assert "ports" not in TELEMETRY_FIELDS  # stored as a measurement of its own
+    for bad, reason in (({"Cam 1": {"on": True, "power_w": 1}}, "bad_value"),
+                        ({"cam-1": {"on": "yes", "power_w": 1}}, "wrong_type"),
+                        ({"cam-1": {"on": True, "power_w": 2001}}, "out_of_range"),
+                        ({"cam-1": {"on": True}}, "missing_field")):
+        with pytest.raises(ProtocolError) as info:
+            parse_telemetry(json.dumps({**base, "ports": bad}).encode())
+        assert info.value.reason == reason, bad
+    e = parse_event(b'{"ts": 5, "seq": 1, "type": "port_trip", "port": "cam-1", "current_a": 3.2}')
+    assert isinstance(e, PortTripEvent) and e.port == "cam-1"
+    assert parse_event(b'{"ts": 5, "seq": 2, "type": "equipment_offline", "port": "cam-1"}').type == "equipment_offline"
+    with pytest.raises(ProtocolError):
+        parse_event(b'{"ts": 5, "seq": 2, "type": "equipment_online"}')
+    c = parse_command(b'{"cmd_id": "c1", "type": "power_cycle", "issued_ts": 1, "port": "cam-1", "off_s": 30}')
+    assert isinstance(c, PowerCycleCommand) and c.off_s == 30
+    assert isinstance(parse_command(b'{"cmd_id": "c2", "type": "port", "issued_ts": 1, "port": "sig-1", "on": false}'),
+                      PortCommand)
+    with pytest.raises(ProtocolError) as info:
+        parse_command(b'{"cmd_id": "c1", "type": "power_cycle", "issued_ts": 1, "port": "cam-1", "off_s": 601}')
+    assert info.value.reason == "out_of_range"
+
+
+def test_cabinet_topics_and_telemetry():
+    from streetlight.protocol import cabinet_topic, parse_cabinet_telemetry
+
+    assert cabinet_topic("nanhuan-1", "C1", "telemetry") == "sl/v1/nanhuan-1/cabinet/C1/telemetry"
+    t = parse_topic("sl/v1/nanhuan-1/cabinet/C2/status")
+    assert (t.road, t.cabinet, t.pole, t.kind) == ("nanhuan-1", "C2", None, "status")
+    for bad in ("sl/v1/nanhuan-1/cabinet/C2/cmd", "sl/v1/nanhuan-1/cabinet/C 2/telemetry", "sl/v1/nanhuan-1/cabinet/C2"):
+        with pytest.raises(ProtocolError):
+            parse_topic(bad)
+    assert parse_topic("sl/v1/nanhuan-1/cabinet/telemetry").pole == "cabinet"  # a pole may be called that
+    raw = (b'{"ts": 1764000000000, "seq": 812, "voltage_v": 229.8, "feeders": {"C1-L1": {"breaker": "closed", '
+           b'"current_a": 12.4, "energy_wh": 185230.5}, "C1-L2": {"breaker": "open", "current_a": 0.0, '
+           b'"energy_wh": 170114.2}}}')
+    c = parse_cabinet_telemetry(raw)
+    assert c.feeders["C1-L2"].breaker == "open" and c.feeders["C1-L1"].energy_wh == 185230.5
+    with pytest.raises(ProtocolError) as info:
+        parse_cabinet_telemetry(raw.replace(b'"open"', b'"tripped"'))
+    assert info.value.reason == "bad_value"

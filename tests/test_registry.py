@@ -132,3 +132,37 @@ def test_an_lwm2m_share_is_spread_along_the_road(share, count):
         assert chosen[:3] == ["NH-002", "NH-004", "NH-006"]
         assert road.pole("NH-002").lwm2m_endpoint == "urn:dev:sl:nanhuan-1:NH-002"
         assert road.pole("NH-001").lwm2m_endpoint is None
+
+
+def test_nanhuan_equipment_sits_on_ports_fed_around_the_clock():
+    road = load_road("nanhuan-1")
+    kinds = [q.kind for p in road.poles for q in p.ports]
+    assert kinds.count("traffic_signal") == 4  # the four junctions
+    assert kinds.count("small_cell") >= 8 and kinds.count("camera") >= 20 and "display" in kinds
+    for p in road.poles:
+        assert "lamp" not in {q.kind for q in p.ports}
+        assert len({q.id for q in p.ports}) == len(p.ports)
+        for q in p.ports:
+            assert q.always_on and q.rated_power_w > 0 and q.kind in p.equipment
+            assert p.port(q.id) is q
+    signals = [p for p in road.poles if any(q.kind == "traffic_signal" for q in p.ports)]
+    junctions = [s.end_m for s in road.segments]
+    assert all(min(abs(p.chainage_m - j) for j in junctions) < 35 for p in signals)
+    assert {c.meter for c in road.cabinets} == {"EM-C1", "EM-C2"}
+    assert [f.id for f in road.feeders_of("C1")] == ["C1-L1", "C1-L2"]
+
+
+def test_loader_rejects_bad_ports_by_pole_and_field():
+    data = road_to_mapping(load_road("nanhuan-1"))
+    bad = copy.deepcopy(data)
+    bad["poles"][0]["ports"].append(dict(bad["poles"][0]["ports"][0]))  # duplicate id
+    bad["poles"][1]["ports"][0]["kind"] = "lamp"
+    bad["poles"][2]["ports"] = [{"id": "Cam_1", "kind": "camera", "rated_power_w": 25.0}]
+    bad["poles"][3]["ports"] = [{"id": "cell-9", "kind": "small_cell", "rated_power_w": 80.0}]  # not in equipment
+    with pytest.raises(RegistryError) as info:
+        road_from_mapping(bad, "bad.yaml")
+    problems = {(p.pole, p.field.split(" ")[0]) for p in info.value.problems}
+    assert ("NH-001", "ports") in problems
+    assert ("NH-002", "ports") in problems
+    assert ("NH-003", "ports.0.id") in problems
+    assert ("NH-004", "ports") in problems

@@ -1,52 +1,14 @@
-"""Pure parts of the wiring: judging a scenario's outcome, translating schedules."""
+"""Pure parts of the wiring: override scopes, translating schedules (the scenario judge is
+tested in tests/simulators/test_fault_judge.py)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pytest
 
 from controller.schedule import ScheduleBook
 from runtime.control import _scopes
-from runtime.outcome import compare, format_table
 from runtime.schedules import book_to_entries, entries_to_book
 from streetlight.registry import load_road
-
-
-@dataclass
-class Exp:
-    type: str
-    pole: str | None
-    span: tuple[str, str] | None
-    within_reports: int
-    after_ms: int
-
-
-def alert(fid: str, type_: str, state: str, seen: int, pole: str | None = None, span: list[str] | None = None) -> dict:
-    return {"fault_id": fid, "type": type_, "state": state, "pole": pole, "span": span,
-            "first_seen_ts": seen - 30_000, "last_seen_ts": seen}
-
-
-def test_a_fault_at_the_right_place_in_time_passes() -> None:
-    out = compare([Exp("cable_fault", None, ("NH-061", "NH-060"), 3, 1_000_000)],
-                  [alert("F-1", "cable_fault", "open", 1_020_000, span=["NH-061", "NH-060"]),
-                   alert("F-1", "cable_fault", "resolved", 2_000_000, span=["NH-061", "NH-060"])], 10)
-    assert out.passed and out.rows[0].delay_reports == 2.0
-
-
-def test_late_wrong_place_and_false_alarms_fail() -> None:
-    late = compare([Exp("lamp_failure", "NH-012", None, 2, 0)], [alert("F-1", "lamp_failure", "open", 50_000, "NH-012")], 10)
-    assert not late.passed and "later" in late.rows[0].note
-    wrong = compare([Exp("lamp_failure", "NH-012", None, 2, 0)], [alert("F-1", "lamp_failure", "open", 10_000, "NH-013")], 10)
-    assert not wrong.passed and wrong.rows[0].reported == "pole NH-013"
-    assert [a["pole"] for a in wrong.false_alarms] == ["NH-013"]
-    table = format_table(wrong)
-    assert "MISS" in table and "FALSE ALARM" in table
-
-
-def test_a_quiet_night_with_no_alert_passes_and_one_alert_fails() -> None:
-    assert compare([], [], 10).passed
-    assert not compare([], [alert("F-9", "comm_loss", "open", 5, "NH-001")], 10).passed
 
 
 def test_operator_overrides_use_the_fewest_scopes() -> None:

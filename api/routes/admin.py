@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from ..auth import PERMISSIONS, Principal, UnknownToken
@@ -20,10 +20,31 @@ Ctx = Annotated[Context, Depends(context)]
 Who = Annotated[Principal, Depends(principal)]
 
 
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4 = rf"{OCTET}(\.{OCTET}){{3}}"
+H = r"[0-9A-Fa-f]{1,4}"
+IPV6 = r"\[(" + "|".join((  # the forms of RFC 4291 section 2.2, as the standard library parses them
+    rf"({H}:){{7}}{H}", rf"({H}:){{1,7}}:", rf"({H}:){{1,6}}:{H}", rf"({H}:){{1,5}}(:{H}){{1,2}}",
+    rf"({H}:){{1,4}}(:{H}){{1,3}}", rf"({H}:){{1,3}}(:{H}){{1,4}}", rf"({H}:){{1,2}}(:{H}){{1,5}}",
+    rf"{H}:(:{H}){{1,6}}", rf":((:{H}){{1,7}}|:)", rf"::[Ff]{{4}}:{IPV4}")) + r")\]"
+# a name: letters, digits and hyphens in labels of 1 to 63; neither four numbers that are no IPv4
+# address (999.1.1.1) nor an xn-- label (punycode is not checked here: non-ASCII names are not taken)
+NAME = r"(?![0-9]+\.[0-9]+\.[0-9]+\.[0-9]+([:/?#]|$))(?!([A-Za-z0-9-]{1,63}\.)*[Xx][Nn]--)" \
+       r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*"
+WEBHOOK_URL = rf"^https?://({IPV4}|{IPV6}|{NAME})(:{PORT})?([/?#][!-~]*)?$"  # no user:password@
+
+
 class WebhookIn(In):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")  # the URL pattern looks ahead
+
     name: str = Field(min_length=1, max_length=100, examples=["night crew group"])
     kind: Literal["json", "dingtalk", "wecom"]
-    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000,
+    # what the notifier takes, said in the schema: an ASCII host name, an IPv4 or a bracketed
+    # IPv6 address (no user name or password: a robot's key goes in the query), a port in range,
+    # then printable ASCII; whether the address may be reached is the site's allow list's to say
+    # (422 "internal address")
+    url: str = Field(pattern=WEBHOOK_URL, max_length=2000,
                      examples=["https://oapi.dingtalk.com/robot/send?access_token=…"])
     secret: str | None = Field(None, max_length=200, description="DingTalk signing secret (SEC…)")
     min_severity: Literal["minor", "major", "critical"] = "minor"

@@ -10,7 +10,7 @@ from streetlight.registry import Road
 
 from ..auth import Principal
 from ..deps import PREFIX, Context, context, guard, principal
-from ..errors import ConflictProblem, NotFoundProblem
+from ..errors import ConflictProblem, Forbidden, NotFoundProblem
 from ..jsonresp import FastJSON
 from ..models import (
     CommandAccepted,
@@ -23,6 +23,7 @@ from ..models import (
     PolesDimRequest,
     RoadDimRequest,
 )
+from ..platform import FORCE_HINT
 from ..views import command_out
 
 router = APIRouter(prefix=PREFIX, tags=["control"])
@@ -36,18 +37,28 @@ def _dim(ctx: Context, who: Principal, road: Road, poles: list[str], req: DimReq
          action: str) -> FastJSON:
     expires = ctx.platform.now_ms() + req.expires_in_s * 1000 if req.expires_in_s else None
     params: dict[str, Any] = {"level": req.level, "ramp_ms": req.ramp_ms, "expires_in_s": req.expires_in_s,
-                              "poles": len(poles)}
+                              "poles": len(poles), "force": req.force}
+    if req.force and not who.may("admin"):
+        ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action=action, target=target,
+                         params=params, result="denied", detail="force needs the admin role")
+        raise Forbidden(f"role {who.role!r} may not force a level under a segment's floor (the lighting class of "
+                        "its measured traffic); send the request without \"force\", or ask an admin")
     try:
-        ids = ctx.platform.dim(road.id, poles, req.level, req.ramp_ms, expires, who.actor)
+        cmds = ctx.platform.dim(road.id, poles, req.level, req.ramp_ms, expires, who.actor, force=req.force)
     except Exception as err:
         ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action=action, target=target,
                          params=params, result="failed", detail=str(err)[:500])
         raise
+    ids = [c.cmd_id for c in cmds]
+    applied = [{"pole": c.pole, "cmd_id": c.cmd_id, "level": c.level, "rule": c.decision.rule if c.decision else None,
+                "why": c.decision.why if c.decision else None} for c in cmds]
+    raised = sum(1 for c in cmds if c.decision is not None and c.decision.rule == "floor")
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action=action, target=target,
-                     params={**params, "command_ids": ids}, result="ok")
+                     params={**params, "command_ids": ids, "raised": raised}, result="ok")
     ctx.metrics.commands.labels(target.split(" ")[0]).inc()
     return FastJSON({"command_ids": ids, "road": road.id, "target": target, "poles": len(poles),
-                     "level": req.level, "expires_ms": expires}, status_code=202)
+                     "level": req.level, "force": req.force, "expires_ms": expires, "applied": applied,
+                     "raised": raised, "how_to_force": FORCE_HINT if raised else None}, status_code=202)
 
 
 @router.post("/poles/{pole}/dim", status_code=202, response_model=CommandAccepted,
@@ -103,8 +114,9 @@ def identify(ctx: Ctx, who: Who, pole: Annotated[str, Path(max_length=64, exampl
     seconds = (req or IdentifyRequest()).seconds
     cmd = ctx.platform.identify(r.id, pid, seconds, who.actor)
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="identify", target=f"pole {pid}",
-                     params={"seconds": seconds, "command_ids": [cmd]}, result="ok")
-    return FastJSON({"command_ids": [cmd], "road": r.id, "target": f"pole {pid}", "poles": 1}, status_code=202)
+                     params={"seconds": seconds, "command_ids": [cmd.cmd_id]}, result="ok")
+    return FastJSON({"command_ids": [cmd.cmd_id], "road": r.id, "target": f"pole {pid}", "poles": 1},
+                    status_code=202)
 
 
 @router.post("/roads/{road}/emergency", response_model=EmergencyOut,
@@ -123,9 +135,10 @@ def emergency(ctx: Ctx, who: Who, road: Annotated[str, Path(max_length=64, examp
 
 
 @router.get("/commands", response_model=CommandBatch, **guard("read", extra=(404,)))
-def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=20_000, examples=["c-000001,c-000002"],
+def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=8_000, pattern=r"^[A-Za-z0-9_.,-]*$",
+                                                     examples=["c-000001,c-000002"],
                                                      description="comma-separated command ids")]) -> FastJSON:
-    """Several commands at once (a road dim answers with one id per pole on some platforms)."""
+    """Several commands at once (a dim answers with one command id per pole)."""
     wanted = [i for i in dict.fromkeys(ids.split(",")) if i][:2000]
     out = []
     for cmd_id in wanted:
@@ -138,7 +151,8 @@ def get_commands(ctx: Ctx, ids: Annotated[str, Query(max_length=20_000, examples
 
 
 @router.get("/commands/{cmd_id}", response_model=CommandOut, **guard("read", extra=(404,)))
-def get_command(ctx: Ctx, cmd_id: Annotated[str, Path(max_length=64, examples=["c-000001"])]) -> FastJSON:
+def get_command(ctx: Ctx, cmd_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                                    examples=["c-000001"])]) -> FastJSON:
     """A command and, per pole, pending / acked / failed / expired."""
     cmd = ctx.platform.command(cmd_id)
     if cmd is None:

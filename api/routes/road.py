@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -40,7 +40,11 @@ def list_poles(ctx: Ctx, road: RoadQ = None,
     if segment is not None and segment not in r.segment_by_id:
         raise NotFoundProblem(f"no segment {segment!r} on {r.id}; segments are {', '.join(r.segment_by_id)}")
     faults = ctx.platform.faults(road=r.id)
-    body = poles_out(r, ctx.platform.twins(r.id), faults, segment, state)
+    twins = ctx.platform.twins(r.id)
+    body = poles_out(r, twins, faults, segment, state)
+    restarts = {t["pole"]: t.get("restarts", 0) for t in twins}
+    for row in body["poles"]:
+        _with_restarts(row, restarts.get(row["id"]))
     body["now_ms"] = ctx.platform.now_ms()
     return FastJSON(body)
 
@@ -50,4 +54,10 @@ def get_pole(ctx: Ctx, pole: PoleP, road: RoadQ = None) -> FastJSON:
     """One pole: registry data and live twin."""
     r, pid = ctx.find_pole(pole, road)
     idx = fault_index(ctx.platform.faults(road=r.id))
-    return FastJSON(pole_out(r, r.pole(pid), ctx.platform.twin(r.id, pid), idx.get(pid, [])))
+    twin = ctx.platform.twin(r.id, pid)
+    return FastJSON(_with_restarts(pole_out(r, r.pole(pid), twin, idx.get(pid, [])), (twin or {}).get("restarts")))
+
+
+def _with_restarts(row: dict[str, Any], restarts: int | None) -> dict[str, Any]:
+    row["restarts"] = int(restarts or 0)
+    return row

@@ -53,7 +53,7 @@ def _check_segments(ctx: Context, road: str, req: ScheduleIn) -> None:
         raise NotFoundProblem(f"unknown segment(s) {', '.join(unknown)} on {road}; segments are {', '.join(known)}")
 
 
-@router.post("/schedules", status_code=201, response_model=ScheduleOut, **guard("schedules", extra=(404,)))
+@router.post("/schedules", status_code=201, response_model=ScheduleOut, **guard("schedules", extra=(404, 409)))
 def create_schedule(ctx: Ctx, who: Who, req: ScheduleIn, road: RoadQ = None) -> FastJSON:
     """Create a schedule (``kind: default``) or a calendar exception (``kind: exception`` with dates)."""
     r = ctx.road(road)
@@ -64,9 +64,9 @@ def create_schedule(ctx: Ctx, who: Who, req: ScheduleIn, road: RoadQ = None) -> 
     return FastJSON(s, status_code=201)
 
 
-@router.put("/schedules/{schedule_id}", response_model=ScheduleOut, **guard("schedules", extra=(404,)))
+@router.put("/schedules/{schedule_id}", response_model=ScheduleOut, **guard("schedules", extra=(404, 409)))
 def update_schedule(ctx: Ctx, who: Who, schedule_id: SchedP, req: ScheduleIn, road: RoadQ = None) -> FastJSON:
-    """Replace a schedule."""
+    """Replace a schedule; 409 when the road would be left without a road-wide default."""
     r = ctx.road(road)
     _find(ctx, r.id, schedule_id)
     _check_segments(ctx, r.id, req)
@@ -77,8 +77,9 @@ def update_schedule(ctx: Ctx, who: Who, schedule_id: SchedP, req: ScheduleIn, ro
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response,
-               **guard("schedules", extra=(404,)))
+               **guard("schedules", extra=(404, 409)))
 def delete_schedule(ctx: Ctx, who: Who, schedule_id: SchedP, road: RoadQ = None) -> Response:
+    """Delete a schedule; 409 for the road's last road-wide default (what the poles fall back to)."""
     r = ctx.road(road)
     _find(ctx, r.id, schedule_id)
     ctx.platform.delete_schedule(r.id, schedule_id, who.actor)

@@ -36,7 +36,8 @@ def healthz() -> FastJSON:
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready, "description": "not ready"}})
 def readyz(ctx: Ctx) -> FastJSON:
-    """Broker and database reachable (no token needed); 503 otherwise."""
+    """Broker and database reachable and the road's time known (no token needed); 503 otherwise.
+    Until the road's time is known (two thirds of its poles reporting) an operator's dim is 503."""
     try:
         checks = {k: bool(v) for k, v in ctx.platform.ready().items()}
     except Exception:

@@ -74,7 +74,7 @@ class FaultBook:
                           lat=loc.get("lat"), lon=loc.get("lon"), feeder=loc.get("feeder"),
                           first_seen_ts=min(fd.first_ts, now), last_seen_ts=now, summary=fd.summary,
                           evidence=fd.evidence, cabinet=loc.get("cabinet"),
-                          chainage=chainage_text(loc.get("chainage_m")))
+                          chainage=chainage_text(loc.get("chainage_m")), equipment=loc.get("equipment"))
                 self.live[key] = f
                 self.by_id[f.fault_id] = f
                 changed.append(f)

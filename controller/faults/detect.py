@@ -42,6 +42,7 @@ class Detector:
         self._held: dict[str, list[Finding]] = {}  # per feeder, the last settled supply findings
         self._held_lost: dict[str, set[str]] = {}
         self._back_since: dict[str, int] = {}  # per feeder, when part of its dark run came back
+        self._volt_feeders: set[str] = set()  # feeders whose supply is out of band as a whole
 
     def _settling(self, feeder: str, ws: list[PoleWatch], lost: list[bool], lost_ids: set[str], now: int,
                   start_ms: int) -> bool:
@@ -168,10 +169,18 @@ class Detector:
                 out.append(Finding("detector_stuck", pole_location(p),
                                    f"Traffic detector at {p.id} ({where(p)}) reads zero while its neighbours count; adaptive dimming ignores it until repaired",
                                    {"window_s": self.f.stuck_window_s}, w.last_msg_ts))
+        self._volt_feeders &= set(volt_by_feeder)
         for feeder, fds in volt_by_feeder.items():
             reporting = [watches[x] for x in self.road.feeder_by_id[feeder].poles if watches[x].last is not None and x not in covered]
-            share = len(fds) / max(1, len(reporting))
-            if len(fds) >= self.f.voltage_feeder_min_poles and share >= self.f.voltage_feeder_share:
+            # a feeder's poles report one after the other, so a tick may fall between the first
+            # and the last of them: counted are the poles whose latest report is out of band, open
+            # or not yet, and once the feeder is out as a whole it stays one fault until none of
+            # its poles is (they come back one by one too)
+            low = [w for w in reporting if w.volt.active or w.volt.bad > 0]
+            share = len(low) / max(1, len(reporting))
+            if feeder in self._volt_feeders or (
+                    len(low) >= self.f.voltage_feeder_min_poles and share >= self.f.voltage_feeder_share):
+                self._volt_feeders.add(feeder)
                 vs = [fd.evidence.get("voltage_v", 0.0) for fd in fds]
                 fd_ = self.road.feeder_by_id[feeder]
                 loc = cabinet_location(self.road, fd_.cabinet, feeder)

@@ -37,6 +37,7 @@ class Fault:
     evidence: dict[str, Any] = field(default_factory=dict)
     cabinet: str | None = None
     chainage: str | None = None  # K1+592
+    equipment: str | None = None  # the port, for an equipment_fault (protocol 1.1)
 
     def to_alert(self) -> Alert:
         d = asdict(self)
@@ -53,13 +54,17 @@ class Fault:
 
     @property
     def key(self) -> tuple[str, str]:
-        return fault_key(self.type, self.pole, self.feeder, self.cabinet)
+        return fault_key(self.type, self.pole, self.feeder, self.cabinet, self.equipment)
 
 
-def fault_key(ftype: str, pole: str | None, feeder: str | None, cabinet: str | None) -> tuple[str, str]:
-    """One root cause, one key: the pole, else the feeder (cable, feeder voltage), else the cabinet."""
+def fault_key(ftype: str, pole: str | None, feeder: str | None, cabinet: str | None,
+              equipment: str | None = None) -> tuple[str, str]:
+    """One root cause, one key: the pole (and its port, for equipment), else the feeder (cable,
+    feeder voltage), else the cabinet."""
     if ftype == "feeder_outage" and feeder is None:
         return ftype, f"cabinet:{cabinet}"
+    if equipment is not None and pole is not None:
+        return ftype, f"{pole}/{equipment}"
     return ftype, pole or feeder or f"cabinet:{cabinet}"
 
 
@@ -68,7 +73,7 @@ class Finding:
     """What one rule sees now: the fault's type, place, evidence and a crew-readable summary."""
 
     type: str
-    location: dict[str, Any]  # pole, span, segment, side, chainage_m, lat, lon, feeder, cabinet
+    location: dict[str, Any]  # pole, span, segment, side, chainage_m, lat, lon, feeder, cabinet[, equipment]
     summary: str
     evidence: dict[str, Any]
     first_ts: int
@@ -76,7 +81,7 @@ class Finding:
     @property
     def key(self) -> tuple[str, str]:
         loc = self.location
-        return fault_key(self.type, loc.get("pole"), loc.get("feeder"), loc.get("cabinet"))
+        return fault_key(self.type, loc.get("pole"), loc.get("feeder"), loc.get("cabinet"), loc.get("equipment"))
 
 
 def pole_location(p: Pole) -> dict[str, Any]:

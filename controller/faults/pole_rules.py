@@ -44,6 +44,11 @@ class Rule:
             if self.good >= self.clear_after:
                 self.active = False
 
+    def hold(self) -> None:
+        """A reading between the clear and the open thresholds: it neither opens nor clears, and
+        the count towards clearing starts again."""
+        self.good = 0
+
     def force(self, ts: int, evidence: dict[str, Any]) -> None:
         """Open at once (the device's own diagnostics reported the fault)."""
         if not self.active:
@@ -73,6 +78,7 @@ class PoleWatch:
     clock_offset_ms: int = 0  # the pole's clock minus road time, at its latest reading
     clock_since_ts: int = -1  # road time of the first reading of the current skew
     full_since: int = -1  # first report of the current run at full output whatever the level
+    driver_ratio: float | None = None  # load drawn / load expected at the last off-curve report
     ons: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -80,7 +86,7 @@ class PoleWatch:
         self.lamp = Rule(f.lamp_failure_reports, f.clear_reports)
         self.driver = Rule(f.driver_anomaly_reports, f.clear_reports)
         self.volt = Rule(f.voltage_reports, f.clear_reports)
-        self.leak = Rule(1, f.clear_reports)
+        self.leak = Rule(1, f.clear_reports)  # opened by force() only, never by a count
         self.day = Rule(f.day_burning_reports, f.clear_reports)
         self.cycling = Rule(1, 1)
 
@@ -103,12 +109,15 @@ class PoleWatch:
         must_light = t.dim >= f.on_min_level
         base = {"voltage_v": t.voltage_v, "power_w": t.power_w, "dim": t.dim, "commanded": commanded}
 
-        # leakage: dangerous at once, cleared below a lower threshold
+        # leakage: opened at once above the open threshold (with the measured value), cleared by
+        # reports below the lower clear threshold; the band between them holds what is
         if t.leakage_ma is not None:
             if t.leakage_ma > f.leakage_ma:
                 self.leak.force(t.ts, {"leakage_ma": t.leakage_ma, "limit_ma": f.leakage_ma})
+            elif t.leakage_ma > f.leakage_clear_ma:
+                self.leak.hold()
             else:
-                self.leak.observe(t.leakage_ma > f.leakage_clear_ma, t.ts)
+                self.leak.observe(False, t.ts)
 
         # voltage band (a pole with no supply at all belongs to the feeder analysis)
         out_of_band = supply and not (f.voltage_low_v <= t.voltage_v <= f.voltage_high_v)
@@ -143,9 +152,18 @@ class PoleWatch:
         # power off its expected curve for the delivered level (not dark, not day-burning, not a
         # stuck relay: one root cause, one fault, and that one is day-burning once the sun is up)
         expected_w = f.standby_w + rated * t.dim / 100.0
-        off_curve = supply and settled and not dark and not burning and not stuck_on and \
+        other_cause = dark or burning or stuck_on
+        off_curve = supply and settled and not other_cause and \
             abs(t.power_w - expected_w) > f.power_tolerance_fraction * rated
-        self.driver.observe(off_curve, t.ts, {**base, "expected_w": round(expected_w, 1)})
+        if off_curve:
+            self.driver_ratio = (t.power_w - f.standby_w) / max(rated * t.dim / 100.0, 1e-9)
+            self.driver.observe(True, t.ts, {**base, "expected_w": round(expected_w, 1)})
+        elif other_cause or not supply or (settled and self._shows_driver_fault(t.dim)):
+            self.driver.observe(False, t.ts)
+            if not self.driver.active:
+                self.driver_ratio = None
+        # else: a ramp still settling, or a level at which the driver's deviation would hide in the
+        # tolerance, is no evidence either way; counting it as good split one fault into two
 
         # cycling: the lamp comes back on by itself, repeatedly, under a steady command
         window = int(f.cycling_window_s * 1000)
@@ -160,6 +178,17 @@ class PoleWatch:
             self.cycling.force(self.ons[0], {"off_on_transitions": len(self.ons), "window_s": f.cycling_window_s})
         else:
             self.cycling.observe(False, t.ts)
+
+    def _shows_driver_fault(self, dim: float) -> bool:
+        """Whether a good report at ``dim`` is evidence the driver recovered (ISA-18.2 style hysteresis).
+
+        Only a settled level counts, and only one at which the deviation last measured (the load
+        drawn as a share of its curve) would stand out of the tolerance: a driver at half power
+        looks normal at 20 %, and a crew would get a second work order when the level rose again.
+        """
+        if self.driver_ratio is None:
+            return True
+        return abs(self.driver_ratio - 1.0) * dim / 100.0 > self.f.power_tolerance_fraction
 
     def on_lamp_fault(self, ts: int, code: str) -> None:
         self.seen(ts)

@@ -79,6 +79,9 @@ def register(app: typer.Typer) -> None:
             accepted = api.call("POST", f"/api/v1/roads/{road}/dim", json={**body, "confirm": True})
         typer.echo(f"{accepted['target']}: {accepted['poles']} pole(s) to {level:g} %, "
                    f"command(s) {', '.join(accepted['command_ids'])}")
+        raised = [a for a in accepted.get("applied", []) if a.get("rule") == "floor"]
+        if raised:  # the controller raised the level to what the segment's traffic needs
+            typer.echo(f"{len(raised)} pole(s) sent more than asked: {raised[0]['why']}")
         if wait:
             _wait(api, accepted["command_ids"])
 

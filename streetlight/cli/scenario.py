@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -34,11 +35,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run scenarios at full speed against the real broker and database with the whole platform
         (gateway and controller), print a table per scenario (fault, expected location, reported
-        location, detection delay in report intervals) and exit non-zero on any miss or false alarm."""
+        location, detection delay in report intervals) and the count of readings published, stored,
+        duplicated and rejected; exit non-zero on any miss, false alarm or reading unaccounted for."""
         from tqdm import tqdm
 
-        from runtime.outcome import format_table
         from runtime.scenario_check import run_check
+        from simulators.judge import format_table
         from simulators.scenario import shipped_scenarios
 
         from .common import settings
@@ -57,15 +59,18 @@ def register(app: typer.Typer) -> None:
 
             r = run_check(ref, settings=s, progress=progress, concentrator=concentrator)
             bar.close()
-            ok = r.outcome.passed or not check
+            ok = r.passed or not check
             typer.echo(f"\n{r.scenario.name}: {r.steps} report intervals, {r.messages_in:,} messages in {r.wall_s:.0f} s, "
                        f"{r.rejected} rejected; energy saved {r.energy.get('savings_pct', 0):.1f} %, "
-                       f"minutes under floor {sum(r.energy.get('minutes_under_floor', {}).values()):.0f}")
-            typer.echo(format_table(r.outcome))
-            typer.echo("result: " + ("PASS" if r.outcome.passed else "FAIL"))
+                       f"minutes under floor {sum(r.energy.get('minutes_under_floor', {}).values()):.0f}; "
+                       f"{r.readings.line()}")
+            typer.echo(format_table(r.verdict))
+            typer.echo("result: " + ("PASS" if r.passed else "FAIL"))
             results[r.scenario.name] = {
-                "passed": r.outcome.passed, "wall_s": round(r.wall_s, 1), "messages": r.messages_in,
-                "rows": [row.__dict__ for row in r.outcome.rows], "false_alarms": r.outcome.false_alarms,
+                "passed": r.passed, "wall_s": round(r.wall_s, 1), "messages": r.messages_in,
+                "rows": [asdict(row) for row in r.verdict.rows],
+                "false_alarms": [fa.to_dict() for fa in r.verdict.false_alarms],
+                "readings": r.readings.to_dict(),
                 "energy": {k: v for k, v in r.energy.items() if k != "pole_kwh"},
             }
             if not ok:

@@ -78,6 +78,21 @@ def _say(msg: str) -> None:
     typer.echo(f"up: {msg}", err=True)
 
 
+def _forget_simulated_night(var: Path) -> None:
+    """A simulated road replays the same hours every time: what an earlier run left (readings,
+    faults, energy, the broker's queued and retained messages, all stamped with those hours) would
+    be taken for this run's own. Tokens, webhooks, the audit and the broker's accounts stay."""
+    import shutil
+
+    gone = [p for p in (var / "mosquitto" / "persist" / "mosquitto.db", var / "influxdb", var / "gateway",
+                        *var.glob("controller.sqlite3*")) if p.exists()]
+    for p in gone:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if gone:
+        _say("a simulated night starts afresh: the previous run's readings, faults and broker queue are cleared "
+             "(--keep-history keeps them)")
+
+
 def _write_state(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -98,6 +113,9 @@ def register(app: typer.Typer) -> None:
         serve: bool = typer.Option(True, help="start the platform (streetlight serve)"),
         sim: bool = typer.Option(True, help="start the simulated road (streetlight simulate)"),
         api_wait: float = typer.Option(90.0, help="seconds to wait for the API to answer"),
+        keep_history: bool = typer.Option(False, help="with a simulated road: keep the previous run's readings, "
+                                                      "faults and broker queue (by default a simulated night starts "
+                                                      "afresh, since it replays the same hours)"),
     ) -> None:
         """Run the road on this machine: broker, database, platform and simulator. Ctrl-C stops all."""
         from ops.broker_security import PLATFORM_USER, BrokerLayout, generate, service_passwords
@@ -109,6 +127,8 @@ def register(app: typer.Typer) -> None:
         s = settings()
         var = s.state_dir().resolve()
         _refuse_second_run(var / "up.json")
+        if sim and not keep_history:
+            _forget_simulated_night(var)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -166,6 +186,8 @@ def register(app: typer.Typer) -> None:
                 child = group.start("simulate", [*CLI, "simulate", "--scenario", scenario, "--speed", speed,
                                                    "--link", "4g"], env=_device_env(env, secret))
                 _say(f"starting the simulated road: scenario {scenario} at speed {speed} (pid {child.pid})")
+                if api_up:
+                    _await_road(api_url, stop)
             if not stop.is_set():
                 state["started"] = [{"name": n, "pid": p} for n, p in group.pids().items()]
                 _write_state(state_file, state)
@@ -272,6 +294,16 @@ def _create_token(env: dict[str, str]) -> str | None:
         _say(f"'streetlight token create' failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
         return None
     return lines[-1].strip()
+
+
+def _await_road(api_url: str, stop: threading.Event, wait_s: float = 60.0) -> None:
+    """Wait until the platform is ready, road time included (two thirds of the poles have reported
+    once): before that an operator's dim is answered 503."""
+    from ops.processes import wait_for
+
+    if not wait_for(lambda: _http_ok(f"{api_url}/readyz"), wait_s, abort=stop.is_set):
+        _say(f"the road has not reported enough within {wait_s:.0f} s to know its time ({api_url}/readyz); "
+             "dims are refused until it has")
 
 
 def _banner(state: dict[str, Any], api_up: bool, var: Path) -> None:

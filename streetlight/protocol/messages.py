@@ -54,6 +54,17 @@ class Message(BaseModel):
         return orjson.dumps(self.to_dict())
 
 
+PortId = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")]
+
+
+class PortReading(Message):
+    """One switched, metered port of a multi-function pole (version 1.1)."""
+
+    on: bool
+    power_w: float = Field(ge=0, le=2000)
+    link: Literal["up", "down", "none"] = None  # type: ignore[assignment]
+
+
 class Telemetry(Message):
     ts: Ts
     seq: int = Field(ge=0, le=U32)
@@ -69,10 +80,14 @@ class Telemetry(Message):
     leakage_ma: float = Field(None, ge=0, le=1000)  # type: ignore[assignment]
     temp_c: float = Field(None, ge=-50, le=150)  # type: ignore[assignment]
     rssi_dbm: float = Field(None, ge=-150, le=0)  # type: ignore[assignment]
+    # version 1.1
+    ports: dict[PortId, PortReading] = Field(None, max_length=64)  # type: ignore[arg-type]
 
 
-TELEMETRY_FIELDS: tuple[str, ...] = tuple(f for f in Telemetry.model_fields if f not in ("ts", "seq"))
-EVENT_TYPES = ("vehicle", "pedestrian", "lamp_fault", "driver_fault", "door_open", "tilt", "reboot")
+# the lamp's scalar readings (``ports`` is a nested object, stored as a measurement of its own)
+TELEMETRY_FIELDS: tuple[str, ...] = tuple(f for f in Telemetry.model_fields if f not in ("ts", "seq", "ports"))
+EVENT_TYPES = ("vehicle", "pedestrian", "lamp_fault", "driver_fault", "door_open", "tilt", "reboot",
+               "port_trip", "equipment_offline", "equipment_online")
 
 
 class Event(Message):
@@ -124,6 +139,22 @@ class RebootEvent(Event):
     reason: str = Field("", max_length=256)
 
 
+class PortTripEvent(Event):
+    type: Literal["port_trip"] = "port_trip"
+    port: PortId
+    current_a: float = Field(ge=0, le=1000)
+
+
+class EquipmentOfflineEvent(Event):
+    type: Literal["equipment_offline"] = "equipment_offline"
+    port: PortId
+
+
+class EquipmentOnlineEvent(Event):
+    type: Literal["equipment_online"] = "equipment_online"
+    port: PortId
+
+
 EVENT_MODELS: dict[str, type[Event]] = {
     "vehicle": VehicleEvent,
     "pedestrian": PedestrianEvent,
@@ -132,7 +163,11 @@ EVENT_MODELS: dict[str, type[Event]] = {
     "door_open": DoorOpenEvent,
     "tilt": TiltEvent,
     "reboot": RebootEvent,
+    "port_trip": PortTripEvent,
+    "equipment_offline": EquipmentOfflineEvent,
+    "equipment_online": EquipmentOnlineEvent,
 }
+PORT_EVENT_TYPES = frozenset({"port_trip", "equipment_offline", "equipment_online"})
 
 
 class State(Message):
@@ -160,7 +195,20 @@ class IdentifyCommand(Command):
     seconds: int = Field(ge=1, le=600)
 
 
-COMMAND_MODELS: dict[str, type[Command]] = {"dim": DimCommand, "identify": IdentifyCommand}
+class PortCommand(Command):
+    type: Literal["port"] = "port"
+    port: PortId
+    on: bool
+
+
+class PowerCycleCommand(Command):
+    type: Literal["power_cycle"] = "power_cycle"
+    port: PortId
+    off_s: int = Field(ge=1, le=600)
+
+
+COMMAND_MODELS: dict[str, type[Command]] = {"dim": DimCommand, "identify": IdentifyCommand, "port": PortCommand,
+                                            "power_cycle": PowerCycleCommand}
 
 
 class Ack(Message):
@@ -197,6 +245,21 @@ class Config(Message):
     fallback: Fallback = Field(default_factory=Fallback)
 
 
+class CabinetFeeder(Message):
+    breaker: Literal["closed", "open"]
+    current_a: float = Field(ge=0, le=2000)
+    energy_wh: float = Field(ge=0)  # cumulative, never decreasing
+
+
+class CabinetTelemetry(Message):
+    """A distribution cabinet's report (version 1.1), keyed by the feeders it feeds."""
+
+    ts: Ts
+    seq: int = Field(ge=0, le=U32)
+    voltage_v: float = Field(None, ge=0, le=1000)  # type: ignore[assignment]
+    feeders: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")], CabinetFeeder] = Field(max_length=64)
+
+
 class Heartbeat(Message):
     ts: Ts
 
@@ -224,6 +287,7 @@ class Alert(Message):
     lat: float | None = None
     lon: float | None = None
     feeder: str | None = None
+    equipment: str | None = None  # version 1.1: the port of an equipment_fault
     first_seen_ts: Ts
     last_seen_ts: Ts
     summary: str

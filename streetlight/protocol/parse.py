@@ -19,6 +19,7 @@ from .messages import (
     MAX_PAYLOAD,
     Ack,
     Alert,
+    CabinetTelemetry,
     Command,
     Config,
     Event,
@@ -31,6 +32,8 @@ REASONS = (
     "bad_topic", "unknown_road", "unknown_pole", "too_large", "not_utf8", "invalid_json", "non_finite",
     "duplicate_key", "not_object", "missing_field", "wrong_type", "out_of_range", "bad_value",
     "unknown_type", "duplicate", "bad_status",
+    # version 1.1: a part of a message refused against the registry (the rest is kept)
+    "unknown_port", "unknown_cabinet", "unknown_feeder", "energy_decreased",
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -163,6 +166,10 @@ def parse_heartbeat(raw: bytes) -> Heartbeat:
 
 def parse_alert(raw: bytes) -> Alert:
     return _validate(Alert, loads_object(raw))
+
+
+def parse_cabinet_telemetry(raw: bytes) -> CabinetTelemetry:
+    return _validate(CabinetTelemetry, loads_object(raw))
 
 
 PARSERS = {

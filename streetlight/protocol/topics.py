@@ -3,6 +3,7 @@
     sl/v1/{road}/{pole}/{kind}     kind: telemetry event state status ack cmd config
     sl/v1/{road}/heartbeat
     sl/v1/{road}/alerts
+    sl/v1/{road}/cabinet/{cabinet}/{kind}   kind: telemetry status (version 1.1)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ POLE_KINDS = ("telemetry", "event", "state", "status", "ack", "cmd", "config")
 ROAD_KINDS = ("heartbeat", "alerts")
 UPLINK_KINDS = ("telemetry", "event", "state", "status", "ack")  # pole -> platform
 DOWNLINK_KINDS = ("cmd", "config")  # platform -> pole
+CABINET_KINDS = ("telemetry", "status")  # cabinet -> platform
+CABINET = "cabinet"
 
 Kind = Literal["telemetry", "event", "state", "status", "ack", "cmd", "config", "heartbeat", "alerts"]
 
@@ -36,10 +39,16 @@ class Topic:
     road: str
     kind: Kind
     pole: str | None = None
+    cabinet: str | None = None  # a distribution cabinet's topic (then ``pole`` is None)
 
     def __post_init__(self) -> None:
         _check_id(self.road, "road")
-        if self.kind in POLE_KINDS:
+        if self.cabinet is not None:
+            _check_id(self.cabinet, "cabinet")
+            if self.pole is not None or self.kind not in CABINET_KINDS:
+                raise ProtocolError("bad_topic", f"a cabinet topic is one of {CABINET_KINDS}, not {self.kind!r}",
+                                    "kind")
+        elif self.kind in POLE_KINDS:
             if self.pole is None:
                 raise ProtocolError("bad_topic", f"a {self.kind} topic needs a pole", "pole")
             _check_id(self.pole, "pole")
@@ -50,6 +59,8 @@ class Topic:
             raise ProtocolError("bad_topic", f"unknown topic kind {self.kind!r}", "kind")
 
     def __str__(self) -> str:
+        if self.cabinet is not None:
+            return f"{PREFIX}/{self.road}/{CABINET}/{self.cabinet}/{self.kind}"
         if self.pole is None:
             return f"{PREFIX}/{self.road}/{self.kind}"
         return f"{PREFIX}/{self.road}/{self.pole}/{self.kind}"
@@ -63,11 +74,17 @@ def road_topic(road: str, kind: Kind) -> str:
     return str(Topic(road, kind))
 
 
+def cabinet_topic(road: str, cabinet: str, kind: Literal["telemetry", "status"]) -> str:
+    return str(Topic(road, kind, None, cabinet))
+
+
 def parse_topic(topic: str) -> Topic:
     """Parse a topic string; raises :class:`ProtocolError` (``bad_topic``) if it is not in the grammar."""
     parts = topic.split("/")
     if len(parts) == 5 and parts[0] == "sl" and parts[1] == "v1" and parts[4] in POLE_KINDS:
         return Topic(parts[2], parts[4], parts[3])  # type: ignore[arg-type]
+    if len(parts) == 6 and parts[0] == "sl" and parts[1] == "v1" and parts[3] == CABINET and parts[5] in CABINET_KINDS:
+        return Topic(parts[2], parts[5], None, parts[4])  # type: ignore[arg-type]
     if len(parts) == 4 and parts[0] == "sl" and parts[1] == "v1" and parts[3] in ROAD_KINDS:
         return Topic(parts[2], parts[3])  # type: ignore[arg-type]
     raise ProtocolError("bad_topic", f"topic {topic[:200]!r} is not in the protocol grammar", "topic")
@@ -76,6 +93,11 @@ def parse_topic(topic: str) -> Topic:
 def subscription(road: str = "+", kind: str = "+", pole: str = "+") -> str:
     """A subscription filter for pole topics, e.g. ``sl/v1/+/+/telemetry``."""
     return f"{PREFIX}/{road}/{pole}/{kind}"
+
+
+def cabinet_subscription(road: str = "+", kind: str = "+", cabinet: str = "+") -> str:
+    """A subscription filter for cabinet topics, e.g. ``sl/v1/+/cabinet/+/telemetry``."""
+    return f"{PREFIX}/{road}/{CABINET}/{cabinet}/{kind}"
 
 
 def shared(group: str, topic_filter: str) -> str:

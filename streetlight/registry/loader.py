@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import RegistryError, RegistryProblem, UnknownRoadError
-from .model import EQUIPMENT, Cabinet, Feeder, Pole, Road, Segment
+from .model import EQUIPMENT, PORT_ID_RE, PORT_KINDS, Cabinet, Feeder, Pole, Port, Road, Segment
 from .synthetic import make_road
 
 ID_RE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
@@ -48,11 +48,19 @@ class CabinetEntry(_Strict):
     chainage_m: float = Field(ge=0)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    meter: str = ""
 
 
 class FeederEntry(_Strict):
     id: str = Field(pattern=ID_RE.pattern)
     cabinet: str
+
+
+class PortEntry(_Strict):
+    id: str = Field(pattern=PORT_ID_RE)
+    kind: str
+    rated_power_w: float = Field(gt=0, le=2000)
+    always_on: bool = True
 
 
 class PoleEntry(_Strict):
@@ -67,6 +75,9 @@ class PoleEntry(_Strict):
     lon: float = Field(ge=-180, le=180)
     rated_power_w: float = Field(gt=0, le=2000)
     equipment: list[str] = Field(min_length=1)
+    ports: list[PortEntry] = Field(default_factory=list)
+    lamp: str = Field(default="", max_length=200, description="the luminaire, as a crew orders a replacement")
+    driver: str = Field(default="", max_length=200, description="the LED driver, as a crew orders a replacement")
     lwm2m_endpoint: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
 
@@ -154,6 +165,14 @@ def road_from_mapping(data: Any, source: str) -> Road:
             bad("equipment", f"unknown equipment {unknown}; known: {sorted(EQUIPMENT)}")
         if "lamp" not in p.equipment:
             bad("equipment", "a streetlight pole must carry a 'lamp'")
+        port_ids = [q.id for q in p.ports]
+        if len(set(port_ids)) != len(port_ids):
+            bad("ports", f"duplicate port ids in {port_ids}")
+        for q in p.ports:
+            if q.kind not in PORT_KINDS:
+                bad(f"ports ({q.id}).kind", f"{q.kind!r} is not equipment on a port; known: {sorted(PORT_KINDS)}")
+            elif q.kind not in p.equipment:
+                bad(f"ports ({q.id}).kind", f"{q.kind!r} is on a port but not in the pole's equipment")
         slot = positions.setdefault(p.feeder, {})
         if p.feeder_position in slot:
             bad("feeder_position", f"position {p.feeder_position} on {p.feeder} is already taken by {slot[p.feeder_position]}")
@@ -176,7 +195,9 @@ def road_from_mapping(data: Any, source: str) -> Road:
         Pole(
             id=p.id, index=i, chainage_m=p.chainage_m, side=p.side, segment=p.segment, feeder=p.feeder,
             feeder_position=p.feeder_position, cabinet=p.cabinet, lat=p.lat, lon=p.lon,
-            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lwm2m_endpoint=p.lwm2m_endpoint,
+            rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lamp=p.lamp, driver=p.driver,
+            lwm2m_endpoint=p.lwm2m_endpoint,
+            ports=tuple(Port(id=q.id, kind=q.kind, rated_power_w=q.rated_power_w, always_on=q.always_on) for q in p.ports),
         )
         for i, p in enumerate(poles)
     )
@@ -236,13 +257,17 @@ def road_to_mapping(road: Road) -> dict[str, Any]:
             {"id": s.id, "name": s.name, "from_name": s.from_name, "to_name": s.to_name, "start_m": s.start_m, "end_m": s.end_m}
             for s in road.segments
         ],
-        "cabinets": [{"id": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon} for c in road.cabinets],
+        "cabinets": [{"id": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon, "meter": c.meter}
+                     for c in road.cabinets],
         "feeders": [{"id": f.id, "cabinet": f.cabinet} for f in road.feeders],
         "poles": [
             {
                 "id": p.id, "chainage_m": p.chainage_m, "side": p.side, "segment": p.segment, "feeder": p.feeder,
                 "feeder_position": p.feeder_position, "cabinet": p.cabinet, "lat": p.lat, "lon": p.lon,
                 "rated_power_w": p.rated_power_w, "equipment": list(p.equipment),
+                "ports": [{"id": q.id, "kind": q.kind, "rated_power_w": q.rated_power_w, "always_on": q.always_on}
+                          for q in p.ports],
+                **({"lamp": p.lamp} if p.lamp else {}), **({"driver": p.driver} if p.driver else {}),
                 **({"lwm2m_endpoint": p.lwm2m_endpoint} if p.lwm2m_endpoint else {}),
             }
             for p in road.poles

@@ -20,14 +20,39 @@ EQUIPMENT = frozenset(
         "display",
         "emergency_call",
         "weather_station",
+        "traffic_signal",
+        "sign",
     }
 )
+
+# Equipment fed through a switched, metered port of the pole's controller (protocol 1.1), with the
+# rated power a healthy unit draws and the prefix of its port ids (``cam-1``, ``cell-1``).
+PORT_KINDS: dict[str, tuple[str, float]] = {
+    "camera": ("cam", 25.0),
+    "small_cell": ("cell", 80.0),
+    "traffic_signal": ("sig", 60.0),
+    "sign": ("sign", 40.0),
+    "display": ("disp", 120.0),
+    "weather_station": ("env", 10.0),
+    "emergency_call": ("sos", 8.0),
+}
+PORT_ID_RE = r"^[a-z0-9-]{1,32}$"
 
 
 def format_chainage(metres: float) -> str:
     """Chainage as road engineers write it: 1592.5 m -> ``K1+592``."""
     whole = int(metres)
     return f"K{whole // 1000}+{whole % 1000:03d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """One switched, metered port of a pole and the equipment on it."""
+
+    id: str  # [a-z0-9-]{1,32}, unique within the pole
+    kind: str  # a key of PORT_KINDS
+    rated_power_w: float
+    always_on: bool = True  # everything but the lamp is fed around the clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +69,10 @@ class Pole:
     lon: float
     rated_power_w: float
     equipment: tuple[str, ...]
+    ports: tuple[Port, ...] = ()
+    # what a crew brings to replace them, as the site's asset records name them ("" if not recorded)
+    lamp: str = ""
+    driver: str = ""
     lwm2m_endpoint: str | None = None  # the LwM2M client endpoint name of its lamp controller (urn:imei:…)
 
     @property
@@ -52,6 +81,12 @@ class Pole:
 
     def has(self, equipment: str) -> bool:
         return equipment in self.equipment
+
+    def port(self, port_id: str) -> Port | None:
+        for p in self.ports:
+            if p.id == port_id:
+                return p
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +106,7 @@ class Cabinet:
     chainage_m: float
     lat: float
     lon: float
+    meter: str = ""  # the cabinet's energy meter (one metering channel per feeder), by serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +156,9 @@ class Road:
     @cached_property
     def cabinet_by_id(self) -> dict[str, Cabinet]:
         return {c.id: c for c in self.cabinets}
+
+    def feeders_of(self, cabinet_id: str) -> list[Feeder]:
+        return [f for f in self.feeders if f.cabinet == cabinet_id]
 
     def poles_of_segment(self, segment_id: str) -> list[Pole]:
         return [p for p in self.poles if p.segment == segment_id]

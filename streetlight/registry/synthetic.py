@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import math
 
-from .model import Cabinet, Feeder, Pole, Road, Segment
+from .model import PORT_KINDS, Cabinet, Feeder, Pole, Port, Road, Segment
 
 EARTH_M_PER_DEG_LAT = 111_320.0
 SIDE_OFFSET_M = 14.0  # half the kerb-to-kerb width plus the verge, for an 8-lane arterial
+
+# the two luminaires of the reference road: 200 W at the crossings, 150 W between them
+LAMPS = {True: "LED road luminaire 200 W, 4000 K, type III optic",
+         False: "LED road luminaire 150 W, 4000 K, type II optic"}
+DRIVERS = {True: "programmable LED driver 200 W, 1400 mA, DALI-2",
+           False: "programmable LED driver 150 W, 1050 mA, DALI-2"}
 
 
 def _lonlat(origin_lat: float, origin_lon: float, east_m: float, north_m: float) -> tuple[float, float]:
@@ -64,7 +70,8 @@ def make_road(
     for c in range(n_cab):
         ch = round(cab_span * (c + 0.5), 1)
         lat, lon = _lonlat(origin_lat, origin_lon, ch, -SIDE_OFFSET_M - 4)
-        cabinets.append(Cabinet(id=f"C{c + 1}", name=f"Cabinet {c + 1} ({ch:.0f} m)", chainage_m=ch, lat=lat, lon=lon))
+        cabinets.append(Cabinet(id=f"C{c + 1}", name=f"Cabinet {c + 1} ({ch:.0f} m)", chainage_m=ch, lat=lat, lon=lon,
+                                meter=f"EM-C{c + 1}"))
 
     chainages = [first_m + i * spacing_m for i in range(n_poles)]
     # which feeder each pole hangs on: its cabinet's west line (L1) or east line (L2)
@@ -85,6 +92,9 @@ def make_road(
             position[i] = pos
         feeders.append(Feeder(id=fid, cabinet=fid.split("-")[0], poles=tuple(f"{prefix}-{i + 1:0{width}d}" for _, i in ordered)))
 
+    # the pole nearest each junction the road crosses (every segment boundary but the road's start)
+    # carries its traffic signal
+    signal_poles = {min(range(n_poles), key=lambda i: abs(chainages[i] - b)) for b in bounds[1:]}
     poles = []
     seg_idx = 0
     for i, ch in enumerate(chainages):
@@ -103,6 +113,14 @@ def make_road(
             equipment.append("camera")
         if i % 8 == 0:
             equipment.append("small_cell")
+        if i in signal_poles:
+            equipment.append("traffic_signal")
+        if 70 <= seg.end_m - ch < 105:  # the advance direction sign before a junction
+            equipment.append("sign")
+        if i % 23 == 11:  # parking guidance near the road's car parks
+            equipment.append("display")
+        if i == n_poles // 2:
+            equipment.append("weather_station")
         fid, cab = pole_feeder[i]
         poles.append(
             Pole(
@@ -118,6 +136,9 @@ def make_road(
                 lon=lon,
                 rated_power_w=200.0 if near_crossing else 150.0,
                 equipment=tuple(equipment),
+                ports=_ports(equipment),
+                lamp=LAMPS[near_crossing],
+                driver=DRIVERS[near_crossing],
             )
         )
     return Road(
@@ -134,3 +155,14 @@ def make_road(
         feeders=tuple(feeders),
         note=note or "Synthetic geometry for scale tests.",
     )
+
+
+def _ports(equipment: list[str]) -> tuple[Port, ...]:
+    """One port per piece of ported equipment, numbered per kind (``cam-1``, ``cell-1``)."""
+    out: list[Port] = []
+    for kind in equipment:
+        if kind in PORT_KINDS:
+            prefix, rated = PORT_KINDS[kind]
+            n = sum(1 for q in out if q.kind == kind) + 1
+            out.append(Port(id=f"{prefix}-{n}", kind=kind, rated_power_w=rated))
+    return tuple(out)

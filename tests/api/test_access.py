@@ -98,7 +98,8 @@ def test_viewer_is_refused_on_every_control_route_and_refusals_are_audited(app: 
 
 def test_health_needs_no_token_and_401_says_how_to_get_one(api: Api) -> None:
     assert api.get("/healthz", role=None).json() == {"status": "ok"}
-    assert api.get("/readyz", role=None).json() == {"ready": True, "checks": {"broker": True, "database": True}}
+    ready = api.get("/readyz", role=None).json()
+    assert ready == {"ready": True, "checks": {"broker": True, "database": True, "road_time": True}}
     r = api.get("/api/v1/poles", role=None)
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
     assert "streetlight token create" in r.json()["detail"]

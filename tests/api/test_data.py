@@ -13,74 +13,125 @@ import pandas as pd
 from api.serve import served
 from controller.schedule import night_of
 
-from .conftest import Api
+from .conftest import Api, wait_until
 
 DAY = 86_400_000
-T0 = 1_764_000_000_000
+HOUR = 3_600_000
+
+
+def road_now(api: Api) -> int:
+    """The platform's time: the wall clock in memory, the road's (simulated) time live."""
+    return int(api.get("/api/v1/poles").json()["now_ms"])
 
 
 def test_pole_readings_json_and_csv(api: Api) -> None:
-    params = {"start_ms": T0, "end_ms": T0 + DAY, "every_s": 3600}
-    body = api.get("/api/v1/poles/NH-047/readings", params=params).json()
-    assert body["count"] == 24 and {"time", "pole", "dim", "power_w"} <= set(body["columns"])
-    assert all(r["pole"] == "NH-047" and T0 - 3_600_000 < r["time"] < T0 + DAY for r in body["readings"])
+    def fetch() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # a road that has just started has its first readings at "now": ask again as time moves on
+        end = road_now(api)
+        params = {"start_ms": end - 2 * HOUR, "end_ms": end, "every_s": 600}
+        b = api.get("/api/v1/poles/NH-047/readings", params=params).json()
+        return (params, b) if b["count"] else None
+
+    params, body = wait_until(fetch, 20, "NH-047's readings in the database")
+    start, end = params["start_ms"], params["end_ms"]
+    assert 1 <= body["count"] <= 13 and {"time", "pole", "dim", "power_w"} <= set(body["columns"])
+    assert all(r["pole"] == "NH-047" and start - 600_000 <= r["time"] <= end for r in body["readings"])
+    assert all(0 <= r["dim"] <= 100 and r["power_w"] >= 0 for r in body["readings"])
     csv = api.get("/api/v1/poles/NH-047/readings", params={**params, "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
     df = pd.read_csv(io.StringIO(csv.text))
-    assert len(df) == 24 and list(df.columns) == body["columns"]
+    assert len(df) == body["count"] and list(df.columns) == body["columns"]
 
 
 def test_segment_readings_and_range_errors(api: Api, road: Any) -> None:
-    body = api.get("/api/v1/segments/S1/readings", params={"start_ms": T0, "end_ms": T0 + DAY, "every_s": 21600}).json()
+    end = road_now(api)
+    body = api.get("/api/v1/segments/S1/readings", params={"start_ms": end - 6 * HOUR, "end_ms": end,
+                                                           "every_s": 21600}).json()
     assert {r["pole"] for r in body["readings"]} == {p.id for p in road.poles_of_segment("S1")}
-    bad = api.get("/api/v1/segments/S1/readings", params={"start_ms": T0, "end_ms": T0 - 1})
-    assert bad.status_code == 422 and "after start_ms" in bad.json()["detail"]
-    wide = api.get("/api/v1/segments/S1/readings", params={"start_ms": 0, "end_ms": T0, "every_s": 1})
-    assert wide.status_code == 422 and "larger every_s" in wide.json()["detail"]
+    for empty in ({"start_ms": end, "end_ms": end}, {"start_ms": end, "end_ms": end - 1}):
+        body = api.get("/api/v1/segments/S1/readings", params=empty).json()
+        assert body["count"] == 0 and body["readings"] == [] and "power_w" in body["columns"]
+    # 23 poles over a year at 1 s would be 725 million rows: the answer comes at a resolution that fits
+    wide = api.get("/api/v1/segments/S1/readings", params={"start_ms": end - 365 * DAY, "end_ms": end, "every_s": 1})
+    assert wide.status_code == 200 and wide.json()["every_s"] >= 365 * 86_400 * 23 // 200_000
+    assert wide.json()["count"] <= 200_000
 
 
 def test_latest_and_energy(api: Api, road: Any) -> None:
     latest = api.get("/api/v1/readings/latest").json()
     assert latest["count"] == len(road.poles)
-    energy = api.get("/api/v1/energy", params={"day": "2026-11-20"}).json()
-    assert energy["day"] == "2026-11-20" and len(energy["poles"]) == len(road.poles)
+    tonight = night_of(road_now(api), road.timezone).isoformat()
+    energy = api.get("/api/v1/energy", params={"day": tonight}).json()
+    assert energy["day"] == tonight and len(energy["poles"]) == len(road.poles)
     assert len(energy["segments"]) == len(road.segments)
-    assert 0 < energy["savings_pct"] < 100 and energy["violations"] == 0
+    # (measured energy may pass the rated baseline early in a busy evening: drivers draw a little over rated)
+    assert energy["baseline_kwh"] > 0 and energy["energy_kwh"] > 0
+    assert abs(energy["savings_kwh"] - (energy["baseline_kwh"] - energy["energy_kwh"])) < 0.01
     assert abs(sum(s["energy_kwh"] for s in energy["segments"]) - energy["energy_kwh"]) < 0.01
+    # a violation is a segment that spent time under its floor (a forced dim), on both platforms
+    assert energy["violations"] == sum(1 for s in energy["segments"] if s["minutes_under_floor"] > 0)
+    assert energy["violations"] == sum(s["violations"] for s in energy["segments"])
 
 
-def test_schedules_crud_and_active(api: Api) -> None:
+def test_a_forced_dim_under_the_floor_is_a_violation(api: Api, road: Any) -> None:
+    tonight = night_of(road_now(api), road.timezone).isoformat()
+    r = api.post("/api/v1/poles/NH-080/dim", role="admin", json={"level": 0, "force": True, "expires_in_s": 120})
+    assert r.status_code == 202 and r.json()["applied"][0]["rule"] == "forced", r.text
+    seg = road.pole("NH-080").segment
+    api.wait_command(r.json()["command_ids"][0])
+
+    def under() -> dict[str, Any] | None:
+        segments = api.get("/api/v1/energy", params={"day": tonight}).json()["segments"]
+        s = next(x for x in segments if x["segment"] == seg)
+        return s if s["minutes_under_floor"] > 0 else None
+
+    s = wait_until(under, 30, f"segment {seg}'s minutes under its floor")
+    assert s["violations"] == 1
+
+
+def test_schedules_crud_and_active(api: Api, road: Any) -> None:
     base = api.get("/api/v1/schedules").json()
-    assert [s["kind"] for s in base] == ["default"]
-    active = api.get("/api/v1/schedules/active").json()
-    assert set(active["segments"].values()) == {base[0]["id"]}
-    tonight = night_of(active["now_ms"], "Asia/Shanghai").isoformat()  # before noon: the night before
-    exc = {"name": "Festival", "kind": "exception", "segments": ["S2"], "dates": [tonight], "priority": 5,
+    assert any(s["kind"] == "default" and not s["segments"] for s in base), base  # a road-wide default
+    before = api.get("/api/v1/schedules/active").json()
+    assert set(before["segments"]) == {s.id for s in road.segments}
+    assert set(before["segments"].values()) <= {s["id"] for s in base}
+    tonight = night_of(before["now_ms"], road.timezone).isoformat()  # before noon: the night before
+    exc = {"name": "Festival", "kind": "exception", "segments": ["S2"], "dates": [tonight], "priority": 50,
            "steps": [{"at": "dusk", "level": 100}, {"at": "dawn", "level": 0}]}
     created = api.post("/api/v1/schedules", json=exc)
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
     segs = api.get("/api/v1/schedules/active").json()["segments"]
-    assert segs["S2"] == sid and segs["S1"] == base[0]["id"]
+    assert segs["S2"] == sid and segs["S1"] == before["segments"]["S1"]
     upd = api.client.put(f"/api/v1/schedules/{sid}", headers=api.auth("operator"), json={**exc, "segments": ["S3"]})
     assert upd.status_code == 200 and upd.json()["segments"] == ["S3"]
-    assert api.get("/api/v1/schedules/active").json()["segments"]["S3"] == sid
+    segs = api.get("/api/v1/schedules/active").json()["segments"]
+    assert segs["S3"] == sid and segs["S2"] == before["segments"]["S2"]
     bad = api.post("/api/v1/schedules", json={**exc, "segments": ["S9"]})
     assert bad.status_code == 404 and "S9" in bad.json()["detail"]
     badstep = api.post("/api/v1/schedules", json={**exc, "steps": [{"at": "25:00", "level": 10}]})
     assert badstep.status_code == 422
     assert api.client.delete(f"/api/v1/schedules/{sid}", headers=api.auth("operator")).status_code == 204
     assert api.get(f"/api/v1/schedules/{sid}").status_code == 404
+    assert api.get("/api/v1/schedules/active").json()["segments"] == before["segments"]
     actions = [e["action"] for e in api.get("/api/v1/audit").json()["entries"]]
     assert actions[:3] == ["delete_schedule", "update_schedule", "create_schedule"]
 
 
 def test_live_stream_carries_twin_command_and_alert_events(api: Api, inject_fault: Any) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
-    ready = threading.Event()
+    ready, seen = threading.Event(), threading.Event()
+    want: dict[str, Any] = {}
+
+    def complete() -> bool:
+        return (any(k == "alert" and d.get("fault_id") == want.get("fault") for k, d in events)
+                and any(k == "command" and d.get("pole") == "NH-005" for k, d in events)
+                and any(k == "twin" and d.get("pole") == "NH-005" and d.get("level") == want.get("level")
+                        for k, d in events))
 
     def read() -> None:
-        with api.client.stream("GET", "/api/v1/stream", headers=api.auth("viewer"), params={"max_events": 4},
+        # a live road streams every pole's changes: read until this test's three have passed by
+        with api.client.stream("GET", "/api/v1/stream", headers=api.auth("viewer"), params={"max_events": 5000},
                                timeout=30) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             kind = None
@@ -90,19 +141,24 @@ def test_live_stream_carries_twin_command_and_alert_events(api: Api, inject_faul
                 elif line.startswith("data: "):
                     events.append((kind or "message", orjson.loads(line[6:])))
                     ready.set()
+                    if want and complete():
+                        seen.set()
+                        return
 
-    t = threading.Thread(target=read)
+    t = threading.Thread(target=read, daemon=True)
     t.start()
     assert ready.wait(10)  # hello received: subscribed
-    api.post("/api/v1/poles/NH-005/dim", json={"level": 25})
-    fid = inject_fault("nanhuan-1", "NH-006")
-    t.join(timeout=20)
-    kinds = [k for k, _ in events]
-    assert kinds[0] == "hello" and sorted(kinds[1:]) == ["alert", "command", "twin"], kinds
-    alert = next(d for k, d in events if k == "alert")
-    assert alert["fault_id"] == fid and "pole NH-006" in alert["location"]
-    twin = next(d for k, d in events if k == "twin")
-    assert twin["pole"] == "NH-005" and twin["level"] == 25 and twin["state"] == "dimmed"
+    dim = api.post("/api/v1/poles/NH-005/dim", json={"level": 40, "expires_in_s": 600}).json()
+    want["level"] = dim["applied"][0]["level"]
+    want["fault"] = fid = inject_fault("nanhuan-1", "NH-006")
+    assert seen.wait(30) or complete(), [(k, d.get("pole"), d.get("fault_id")) for k, d in events][-20:]
+    assert events[0][0] == "hello" and {k for k, _ in events} <= {"hello", "twin", "command", "alert"}
+    alert = next(d for k, d in events if k == "alert" and d.get("fault_id") == fid)
+    assert "pole NH-006" in alert["location"]
+    twin = next(d for k, d in events if k == "twin" and d.get("pole") == "NH-005" and d.get("level") == want["level"])
+    assert twin["state"] in ("dimmed", "lit", "fault")
+    command = next(d for k, d in events if k == "command" and d.get("pole") == "NH-005")
+    assert command["cmd_id"] == dim["command_ids"][0] and command["status"] in ("acked", "pending")
 
 
 def test_readyz_is_503_when_the_database_is_away(platform: Any, tmp_path: Any) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from controller.energy import EnergyMeter
+from controller.errors import EnergyStateError
 from streetlight.clock import parse_local
 from streetlight.registry import load_road
 
@@ -67,3 +70,29 @@ def test_energy_bench_quick_meets_the_target_on_the_truth():
     assert step["saved_pct"] < adaptive["saved_pct"]
     assert adaptive["open_faults"] == 0
     assert stuck["detector_stuck_found"] == stuck["detectors_stuck"] and len(stuck["detectors_stuck"]) == 5
+
+
+def test_meter_state_round_trips_through_json_mid_night():
+    t0 = parse_local("2026-11-23 21:00")
+    rng = np.random.default_rng(3)
+    power = rng.uniform(40, 150, size=(120, len(ROAD.poles)))
+    idx = np.arange(len(ROAD.poles))
+    whole = EnergyMeter(ROAD, interval_ms=10_000)
+    first = EnergyMeter(ROAD, interval_ms=10_000)
+    for k in range(60):
+        for m in (whole, first):
+            m.add(idx, t0 + k * 10_000, power[k], np.ones(len(idx), dtype=bool))
+            m.add_compliance(t0 + k * 10_000, np.array([1000.0 * (k % 2)] + [0.0] * (len(ROAD.segments) - 1)))
+    second = EnergyMeter(ROAD, interval_ms=10_000)  # a new process takes the saved state up
+    second.restore(json.loads(json.dumps(first.state())))
+    for k in range(60, 120):
+        for m in (whole, second):
+            m.add(idx, t0 + k * 10_000, power[k], np.ones(len(idx), dtype=bool))
+            m.add_compliance(t0 + k * 10_000, np.zeros(len(ROAD.segments)))
+    assert second.report("2026-11-23") == whole.report("2026-11-23")
+    assert whole.report().road_kwh > 0 and whole.report().minutes_under_floor["S1"] == 0.5
+    bad = first.state() | {"poles": 3}
+    with pytest.raises(EnergyStateError, match="nanhuan-1"):
+        EnergyMeter(ROAD, interval_ms=10_000).restore(bad)
+    with pytest.raises(EnergyStateError, match="malformed"):
+        EnergyMeter(ROAD, interval_ms=10_000).restore(first.state() | {"wh": None})

@@ -141,6 +141,30 @@ def test_leakage_is_critical_on_the_first_report():
     assert f.pole == "NH-077" and f.severity == "critical" and "42 mA" in f.summary
 
 
+@pytest.mark.parametrize("ma", [25.5, 28.0, 30.0])
+def test_leakage_between_the_clear_and_open_thresholds_opens_nothing(ma: float):
+    s = warm()
+    s.patches.append(lambda pid, d: {**d, "leakage_ma": ma} if pid == "NH-077" else d)
+    s.run(5)
+    assert s.events == [], [f.summary for f in s.events]
+
+
+def test_leakage_inside_the_band_keeps_an_open_fault_open_with_its_measured_value():
+    s = warm()
+    level = {"ma": 36.0}
+    s.patches.append(lambda pid, d: {**d, "leakage_ma": level["ma"]} if pid == "NH-077" else d)
+    s.step()
+    f = only(s, "leakage")
+    assert f.evidence["leakage_ma"] == 36.0 and f.evidence["limit_ma"] == 30.0 and "36 mA" in f.summary
+    level["ma"] = 27.0  # back inside the band: not resolved, however long
+    s.run(8)
+    assert [e.state for e in s.events if e.fault_id == f.fault_id] == ["open"]
+    assert [x.fault_id for x in s.ctl.open_faults()] == [f.fault_id]
+    level["ma"] = 3.0  # below the clear threshold: resolved after the clear count
+    s.run(8)
+    assert [e.state for e in s.events if e.fault_id == f.fault_id][-1] == "resolved"
+
+
 def test_voltage_out_of_band_per_pole_and_per_feeder():
     s = warm()
     s.patches.append(lambda pid, d: {**d, "voltage_v": 241.0} if pid == "NH-066" else d)
@@ -187,6 +211,24 @@ def test_stuck_detector_is_found_and_ignored_by_dimming():
     s.patches.append(lambda pid, d: {**d, "vehicles": 0} if pid == "NH-040" else d)
     s.run(14)
     assert only(s, "detector_stuck").pole == "NH-040"
+
+
+def test_a_stuck_detector_stays_one_fault_when_the_road_quietens_and_clears_when_it_counts_again():
+    """Late at night its neighbours count too little to prove it stuck: that takes away the
+    evidence, not the fault (one work order, not one per busy spell)."""
+    s = warm()
+    s.patches.append(lambda pid, d: {**d, "vehicles": 0} if pid == "NH-040" else d)
+    s.run(14)
+    first = only(s, "detector_stuck")
+    s.vehicles_per_report = 0.02  # the road empties: the neighbours' median falls under the threshold
+    s.run(30)
+    s.vehicles_per_report = 3.0  # and fills again
+    s.run(20)
+    assert [f.fault_id for f in s.opened("detector_stuck")] == [first.fault_id]
+    assert not any(f.state == "resolved" for f in s.events if f.fault_id == first.fault_id)
+    s.patches.clear()  # repaired: it counts again
+    s.run(20)
+    assert any(f.state == "resolved" for f in s.events if f.fault_id == first.fault_id)
 
 
 def test_acknowledge_and_manual_resolve():

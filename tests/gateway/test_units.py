@@ -9,7 +9,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from gateway.dedup import Dedup
+from gateway.dedup import SLOTS, Dedup, Verdict
 from gateway.inbound import Inbound
 from gateway.rejected import RejectedStore, read_rejected
 from gateway.twins import TwinStore
@@ -30,6 +30,23 @@ def test_dedup_by_pole_boot_seq() -> None:
     assert d.is_duplicate("r", "P1", 1000, 5)  # a late redelivery from the old boot
     assert not d.is_duplicate("r", "P1", 1500, 6)  # an old-boot message never seen
     assert d.boot("r", "P1") == 1
+
+
+def test_dedup_is_the_same_reading_not_the_same_number() -> None:
+    d = Dedup()
+    for s in range(10):
+        assert d.judge("r", "P", 1000 + s, s, b"a%d" % s) is Verdict.NEW
+    assert d.judge("r", "P", 1005, 5, b"a5") is Verdict.DUPLICATE  # QoS 1 redelivery
+    assert d.judge("r", "P", 1005, 5, b"changed") is Verdict.CONFLICT  # would overwrite what is stored
+    assert d.judge("r", "P", 1008, 5, b"other") is Verdict.REUSED  # reused seq, another reading and ts
+    assert d.judge("r", "P", 5000, 0, b"b0") is Verdict.RESTART  # seq back, ts forward, no reboot event
+    assert d.judge("r", "P", 5001, 1, b"b1") is Verdict.NEW
+    assert d.judge("r", "P", 5000, 0, b"b0") is Verdict.DUPLICATE  # the new boot's own redelivery
+    assert d.judge("r", "P", 1003, 3, b"a3") is Verdict.DUPLICATE  # a late one from the old boot
+    assert d.judge("r", "P", 1010, 12, b"late") is Verdict.NEW  # from before the restart, never seen: late
+    assert d.boot("r", "P") == 1
+    assert d.judge("r", "P", 9000, 1, b"c1") is Verdict.RESTART  # the same seq again, later: restart too
+    assert d.boot("r", "P") == 2
 
 
 def tel(ts: int, seq: int, dim: float = 50.0) -> Telemetry:
@@ -56,6 +73,19 @@ def test_twins_ordered_by_ts_and_silence(road: Road) -> None:
     tw.apply(Inbound(road.id, "NH-001", "status", 63_000, "offline"))
     assert tw.get(road.id, "NH-001").online is False  # type: ignore[union-attr]
     assert tw.apply(Inbound(road.id, "NH-001", "status", 64_000, "online"))
+
+
+def test_a_status_before_road_time_is_known_does_not_set_last_seen(road: Road) -> None:
+    # a simulated road runs days away from the wall clock that stamps a status heard before road
+    # time is known: last_seen must come from the pole's readings, not from that stamp
+    tw = TwinStore([road], report_interval_s=10)
+    wall = 1_796_180_000_000
+    assert tw.apply(Inbound(road.id, "NH-001", "status", wall, "online"))
+    assert tw.get(road.id, "NH-001").last_seen_ms is None  # type: ignore[union-attr]
+    tw.apply(Inbound(road.id, "NH-001", "telemetry", 20_000, tel(20_000, 1)))
+    assert tw.get(road.id, "NH-001").last_seen_ms == 20_000  # type: ignore[union-attr]
+    tw.apply(Inbound(road.id, "NH-001", "status", 25_000, "online", road_ms=25_000))
+    assert tw.get(road.id, "NH-001").last_seen_ms == 25_000  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
@@ -106,7 +136,7 @@ def test_dedup_window_is_bounded_and_exact_inside() -> None:
     d = Dedup()
     seqs = list(range(0, 20_000, 3))
     assert not any(d.is_duplicate("r", "P", 1, s) for s in seqs)
-    assert all(d.is_duplicate("r", "P", 1, s) for s in seqs[-1000:])  # recent: remembered
+    assert all(d.is_duplicate("r", "P", 1, s) for s in seqs[-(SLOTS // 3):])  # recent: remembered
     assert not d.is_duplicate("r", "P", 1, 19_997)  # a gap inside the window is new
     assert not d.is_duplicate("r", "P", 1, 2**32 - 1)  # a jump far ahead does not blow up memory
     assert d.is_duplicate("r", "P", 1, 2**32 - 1)

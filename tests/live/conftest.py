@@ -6,8 +6,7 @@ background thread at a speed where a command is answered within about a second o
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,8 @@ from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
 from streetlight.settings import Settings
 
+from ..waiting import wait_until  # noqa: F401  (the tests import it from here too)
+
 SCENARIO = {
     "name": "live-api",
     "description": "An evening on the reference road with one lamp failing early, for the live API tests.",
@@ -38,15 +39,6 @@ SCENARIO = {
 }
 
 
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @dataclass

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+import paho.mqtt.client as mqtt
 import pytest
+
+from streetlight.protocol import pole_topic
 
 from .conftest import LiveApi, wait_until
 
@@ -108,3 +112,28 @@ def test_a_new_schedule_reaches_the_controller_and_the_poles_fallback(live: Live
     assert after > before
     wait_until(lambda: all((t.config_version_applied or 0) >= after for t in gw.twins.all("nanhuan-1")), 30,
                "every pole to report the new config version")
+
+
+def test_a_restart_without_its_reboot_event_is_counted_on_the_pole(live: LiveApi) -> None:
+    wait_until(lambda: all(p["online"] for p in _poles(live)), 60, "poles online")
+    road, pole = "nanhuan-1", "NH-090"
+    assert live.get(f"/api/v1/poles/{pole}").json()["restarts"] == 0
+    last = live.platform.gateway.twins.get(road, pole).last_telemetry  # type: ignore[union-attr]
+    assert last is not None and last.seq > 0
+    # the pole's seq goes back to 0 on a later ts, and its reboot event never came
+    # a minute ahead: later than anything the pole sends while this message is on its way
+    body = {k: v for k, v in last.to_dict().items() if v is not None} | {"ts": last.ts + 60_000, "seq": 0}
+    host, port = live.platform.settings.mqtt_host, live.platform.settings.mqtt_port
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="restart-test")
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        client.publish(pole_topic(road, pole, "telemetry"), orjson.dumps(body), qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    wait_until(lambda: live.get(f"/api/v1/poles/{pole}").json()["restarts"] == 1, 30, "the restart counted")
+    listed = {p["id"]: p["restarts"] for p in _poles(live)}
+    assert listed[pole] == 1 and sum(listed.values()) == 1
+    metrics = live.get("/metrics").text
+    assert "streetlight_unannounced_restarts_total 1.0" in metrics

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -25,7 +27,8 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_up_runs_the_road_and_stops_cleanly(tmp_path: Path) -> None:
+def _run_up(tmp_path: Path, check: Any) -> str:
+    """``streetlight up`` in ``tmp_path``; ``check(api)`` against its API; Ctrl-C; its output."""
     env = {**os.environ, "STREETLIGHT_DATA_DIR": str(tmp_path / "var"), "STREETLIGHT_LOG_LEVEL": "WARNING"}
     env.pop("STREETLIGHT_MQTT_URL", None)
     proc = subprocess.Popen(
@@ -40,15 +43,7 @@ def test_up_runs_the_road_and_stops_cleanly(tmp_path: Path) -> None:
         assert state["token"], "up prints an operator token"
         with httpx.Client(base_url=state["api_url"], headers={"Authorization": f"Bearer {state['token']}"},
                           timeout=30) as api:
-            wait_until(lambda: sum(p["online"] for p in api.get("/api/v1/poles").json()["poles"]) == 93,
-                       120, "93 poles online")
-            resp = api.post("/api/v1/segments/S3/dim", json={"level": 70, "expires_in_s": 600})
-            assert resp.status_code == 202, resp.text
-            ids = resp.json()["command_ids"]
-            assert len(ids) == 23
-            batch = wait_until(lambda: (b := api.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"]
-                               and b, 60, "acks from S3")
-            assert batch["summary"]["acked"] == 23, batch["summary"]
+            check(api)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -58,3 +53,31 @@ def test_up_runs_the_road_and_stops_cleanly(tmp_path: Path) -> None:
     assert "nothing left running" in text
     assert pids and all(wait_until(lambda p=p: _gone(p), 20, f"pid {p} gone") for p in pids)
     assert not state_file.exists()
+    return text
+
+
+def test_up_runs_the_road_and_stops_cleanly_twice_in_one_folder(tmp_path: Path) -> None:
+    def dim_s3(api: httpx.Client) -> None:
+        wait_until(lambda: sum(p["online"] for p in api.get("/api/v1/poles").json()["poles"]) == 93,
+                   120, "93 poles online")
+        resp = api.post("/api/v1/segments/S3/dim", json={"level": 70, "expires_in_s": 600})
+        assert resp.status_code == 202, resp.text
+        ids = resp.json()["command_ids"]
+        assert len(ids) == 23
+        batch = wait_until(lambda: (b := api.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"]
+                           and b, 60, "acks from S3")
+        assert batch["summary"]["acked"] == 23, batch["summary"]
+
+    _run_up(tmp_path, dim_s3)
+
+    def nothing_carried_over(api: httpx.Client) -> None:
+        # the same simulated hours again: nothing the first run left is taken for this run's (its
+        # queued readings would have made every pole's clock look hours off)
+        wait_until(lambda: sum(p["online"] for p in api.get("/api/v1/poles").json()["poles"]) == 93,
+                   120, "93 poles online")
+        time.sleep(3)  # a few report intervals of road time at x20
+        faults = api.get("/api/v1/faults", params={"state": "open"}).json()["faults"]
+        assert faults == [], [f["summary"] for f in faults]
+
+    text = _run_up(tmp_path, nothing_carried_over)
+    assert "starts afresh" in text

@@ -268,3 +268,71 @@ def test_a_driver_drifts_gradually_over_its_ramp():
     assert sim.drift.at(T_EVENING + 300_000)[i] == pytest.approx(1.2)
     assert sim.drift.at(T_EVENING + 900_000)[i] == pytest.approx(1.4)
     assert sim.drift.at(T_EVENING + 900_000)[i + 1] == 1.0
+
+
+def test_the_supply_is_a_220_v_network_inside_its_band_with_drop_and_daily_swing():
+    """GB/T 12325-2008: 220 V single-phase, +7 % / -10 % (198-235.4 V). A day and a night of
+    normal operation stays inside with margin; the far end of a feeder sits lower than its
+    cabinet end while the lamps burn; the cabinet end is higher in the small hours than at the
+    evening peak of the network."""
+    t0 = parse_local("2026-11-23 12:00")
+    sim = RoadSim(ROAD, t0, seed=7, heartbeat_required=False)
+    volts, hours = [], []
+    for k in range(1, 24 * 60 + 1):
+        t = t0 + k * 60_000
+        sim.apply_targets(t)
+        volts.append(sim.step(t).columns["voltage_v"])
+        hours.append(sim._hour(t))
+    v, h = np.array(volts), np.array(hours)
+    assert 203 < v.min() and v.max() < 234
+    assert 218 < np.median(v) < 226
+    pos = ROAD.arrays.feeder_position
+    near, far = pos == 1, pos >= 20
+    night = (h > 19) & (h < 20)  # full output at the evening peak
+    assert v[night][:, near].mean() - v[night][:, far].mean() > 4
+    small_hours = (h > 3) & (h < 4)
+    assert v[small_hours][:, near].mean() > v[night][:, near].mean() + 2
+
+
+def test_a_breaker_trip_darkens_exactly_its_feeder_until_closed():
+    sim = _sim()
+    enc = Encoder(sim)
+    fi = [f.id for f in ROAD.feeders].index("C1-L2")
+    on_feeder = ROAD.arrays.feeder == fi
+    trip = Fault("breaker_trip", T_EVENING + 10_000, tuple(np.flatnonzero(on_feeder)), fi, T_EVENING + 30_000)
+    faults = FaultSchedule(FaultState(sim), [trip])
+    reporting, events = [], []
+    for k in range(1, 5):
+        t = T_EVENING + k * 10_000
+        out = sim.step(t)
+        enc.step(out)
+        faults.due(t)
+        reporting.append(out.report.copy())
+        events.append(out.events)
+    assert reporting[0].all()
+    assert not reporting[1][on_feeder].any() and reporting[1][~on_feeder].all()  # silent, as a power loss is
+    assert sim.powered.all()  # closed again: the feeder's poles restart and say so
+    assert sorted(e.pole for e in events[3] if e.type == "reboot") == np.flatnonzero(on_feeder).tolist()
+
+
+def test_a_cycling_lamp_goes_out_once_a_minute_and_comes_back_by_itself():
+    sim = _sim()
+    i = ROAD.pole("NH-075").index
+    at = T_EVENING + 60_000
+    faults = FaultSchedule(FaultState(sim), [Fault("lamp_cycling", at, (i,))])
+    power, light, dims = [], [], []
+    for k in range(1, 20):
+        t = T_EVENING + k * 10_000
+        out = sim.step(t)
+        faults.due(t)
+        if t > at:
+            power.append(out.columns["power_w"][i])
+            dims.append(out.columns["dim"][i])
+            assert out.truth is not None
+            light.append(out.truth.light_pct[i])
+    dark = [p < 5 for p in power]
+    # the report after the fault is dark, then lit for five reports, dark again, ...
+    assert dark == [k % 6 == 0 for k in range(len(power))]
+    assert len(set(dims)) == 1 and dims[0] >= 10  # the level never moved: it goes out by itself
+    assert [x == 0 for x in light] == dark  # the truth saw the same dark spells
+    assert not any(e.type == "lamp_fault" for e in sim.pending_events)  # no diagnostics, unlike a failed lamp

@@ -9,7 +9,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from streetlight.protocol import parse_topic, road_topic
+from simulators.expect import SimulationReport
+from streetlight.protocol import Alert, parse_topic, road_topic
 
 from .conftest import ROAD, write_scenario
 
@@ -81,3 +82,24 @@ def test_replay_fixture_returns_the_alerts(replay_recording, broker, tmp_path, s
     finally:
         platform.close()
     assert [a.type for a in alerts] == ["lamp_failure"]
+
+
+def _alert(fid: str, state: str, ts: int, pole: str = "NH-040") -> Alert:
+    return Alert.model_validate({"fault_id": fid, "type": "lamp_failure", "severity": "major", "state": state,
+                                 "road": ROAD, "pole": pole, "first_seen_ts": ts, "last_seen_ts": ts,
+                                 "summary": f"lamp failed at {pole}"})
+
+
+def test_the_plugin_report_uses_the_scenario_judge(tmp_path):
+    """The fixture's report and `scenario run --check` share one judge: an alert before the fault's
+    first evidence is a false alarm, and a fault reopened under a new id while never repaired misses."""
+    sc = write_scenario(tmp_path, BODY)
+    lamp, leak = sc.expected
+    early = SimulationReport(sc, None, [_alert("F-1", "open", lamp.after_ms - 10_000)])
+    assert early.unexpected() == early.alerts and lamp in early.unmet()
+    assert "before the fault's first evidence" in early.verdict().false_alarms[0].why
+    split = SimulationReport(sc, None, [_alert("F-1", "open", lamp.after_ms + 10_000),
+                                        _alert("F-1", "resolved", lamp.after_ms + 40_000),
+                                        _alert("F-2", "open", lamp.after_ms + 70_000)])
+    assert split.unexpected() == [] and split.unmet() == [lamp, leak]
+    assert "opened as 2 faults" in split.verdict().rows[0].note

@@ -1,13 +1,17 @@
 """Scenario files: the shipped library loads; a mistake names the file, the line and the problem."""
 
+import numpy as np
 import pytest
 
+from simulators.engine import RoadSim
 from simulators.errors import ScenarioError
+from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "day-burning", "demo-night", "lamp-failures", "leakage",
-           "normal-night", "stuck-detectors"]
+SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "cycling", "day-burning", "demo-night",
+           "driver-fault", "feeder-outage", "hung-camera", "lamp-failures", "leakage", "normal-night", "pole-struck",
+           "silent-reboot", "stuck-detectors", "voltage-sag"]
 
 GOOD = """\
 name: t
@@ -29,11 +33,17 @@ def test_the_library_has_every_named_scenario_on_the_93_pole_road():
     for name in SHIPPED:
         sc = load_scenario(name)
         assert sc.name == name and len(sc.road.poles) == 93
-        assert 2 * 3600 <= sc.duration_s <= (13 if name == "demo-night" else 5) * 3600  # the demo is a whole night
+        # a fault drill lasts half an hour or more, a night a few hours; the demo is a whole night
+        assert 30 * 60 <= sc.duration_s <= (13 if name == "demo-night" else 5) * 3600
     cut = load_scenario("cable-cut")
     assert cut.expected[0].span == ("NH-061", "NH-060")
     assert cut.expected[0].after_ms == cut.faults[0].at_ms == cut.start_ms + 45 * 60_000
     assert len(cut.faults[0].poles) == 14  # NH-060 … NH-047, downstream on C2-L1
+    # a feeder's faults are expected at the feeder, from the fault on it
+    out = load_scenario("feeder-outage")
+    assert out.expected[0].feeder == "C1-L2" and out.expected[0].pole is None
+    assert out.expected[0].after_ms == out.faults[0].at_ms and len(out.faults[0].poles) == 23
+    assert load_scenario("voltage-sag").expected[0].feeder == "C2-L2"
 
 
 def test_times_resolve_relative_clock_and_expected(tmp_path):
@@ -57,6 +67,9 @@ def test_times_resolve_relative_clock_and_expected(tmp_path):
         ("duration: 2h", "duration: soon", 4, "bad duration"),
         ("seed: 4", "seed: 4\ncolour: red", 6, "colour"),
         ("{type: lamp_failure, pole: NH-012}", "{type: lamp_failure, pole: NH-013}", 10, "no fault"),
+        ('pole: NH-012, at: "+30m"}', 'pole: NH-012, at: "+30m", reboot_event: false}', 7, "only cable_cut"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C9-L9}", 10, "unknown feeder 'C9-L9'"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C1-L2}", 10, "no fault"),
     ],
 )
 def test_a_mistake_names_file_line_and_problem(tmp_path, old, new, line, words):
@@ -80,3 +93,21 @@ def test_bad_yaml_and_missing_file(tmp_path):
     assert info.value.line is not None and "YAML" in info.value.problem
     with pytest.raises(ScenarioError, match="no such scenario"):
         load_scenario(str(tmp_path / "nope.yaml"))
+
+
+def test_a_silent_restart_sends_no_reboot_event_and_starts_seq_at_zero():
+    sc = load_scenario("silent-reboot")
+    cut = sc.faults[0]
+    assert cut.type == "cable_cut" and not cut.reboot_event and len(cut.poles) == 14
+    for announce in (True, False):
+        sim = RoadSim(sc.road, sc.start_ms, sc.seed)
+        sim.seq[:] = 500
+        state = FaultState(sim)
+        f = Fault("cable_cut", sc.start_ms, cut.poles, reboot_event=announce)
+        state.apply(f, sc.start_ms, True)
+        sim.pending_events.clear()
+        state.apply(f, sc.start_ms + 60_000, False)  # repaired: the poles come back
+        back = np.array(cut.poles)
+        assert (sim.seq[back] == 0).all() and (np.delete(sim.seq, back) == 500).all()
+        reboots = [e for e in sim.pending_events if e.type == "reboot"]
+        assert len(reboots) == (len(back) if announce else 0)
