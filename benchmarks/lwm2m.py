@@ -4,7 +4,6 @@ MQTT path in the same run (same gateway, broker and InfluxDB)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import threading
 import time
@@ -16,25 +15,18 @@ import paho.mqtt.client as mqtt
 
 from gateway.service import GatewayService
 from lwm2m.adapter import Lwm2mAdapter
+from ops.processes import wait_for
 from ops.servers import start_influxd, start_mosquitto
 from simulators.lwm2m_device import STARTED, SimLwm2mDevice
+from streetlight.net import LOOPBACK, free_udp_port
 from streetlight.protocol import pole_topic
 from streetlight.registry import make_road, with_lwm2m_share
 from streetlight.settings import Settings
 
 
-def _udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait(cond: Any, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the platform did not get there in time")
-        time.sleep(0.01)
+    if not wait_for(cond, timeout_s, interval_s=0.01):
+        raise TimeoutError("the platform did not get there in time")
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -43,7 +35,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sl-bench-lwm2m-") as tmp:
         mq, db = start_mosquitto(Path(tmp) / "mq"), start_influxd(Path(tmp) / "db")
-        port = _udp_port()
+        port = free_udp_port()
         settings = Settings(mqtt_url=mq.url, influx_url=db.url, influx_db="bench_lwm2m", data_dir=Path(tmp) / "state",
                             road_clock="wall", lwm2m_enabled=True, lwm2m_port=port,
                             _env_file=None)  # type: ignore[call-arg]
@@ -59,7 +51,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             return asyncio.run_coroutine_threadsafe(coro, loop).result(300)
 
         try:
-            devices = [SimLwm2mDevice(p.lwm2m_endpoint or "", ("127.0.0.1", port)) for p in road.poles]
+            devices = [SimLwm2mDevice(p.lwm2m_endpoint or "", (LOOPBACK, port)) for p in road.poles]
             for d in devices:
                 d.values.update(STARTED)
 

@@ -72,6 +72,7 @@ class Lwm2mAdapter:
         self.registrations = Registrations(roads, settings.lwm2m_lifetime_s)
         self.counts: Counter[str] = Counter()  # refused or dropped input, by reason
         self.notifications = 0
+        self.handed_on: Counter[str] = Counter()  # messages handed to the gateway, by kind
         self.registered_total = 0
         fmt = FORMATS[settings.lwm2m_write_format]
         self.server = Lwm2mServer(self.registrations, self, OBSERVED, Timing(
@@ -124,6 +125,7 @@ class Lwm2mAdapter:
 
     # -- to the pipeline ---------------------------------------------------------------------------
     def _submit(self, road: str, pole: str, kind: Kind, payload: bytes) -> None:
+        self.handed_on[kind] += 1
         self.gw.submit([Raw(pole_topic(road, pole, kind), payload, 0, 0, -1)])
 
     def _now(self, road: str) -> int:

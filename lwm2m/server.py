@@ -27,8 +27,8 @@ from .registrations import Registration, Registrations, parse_query
 log = logging.getLogger(__name__)
 OBSERVE_AFTER_S = 0.2  # a device starts listening only once it has the answer to its register
 OBSERVE_ATTEMPTS = 4
-SETUP_CONCURRENCY = 64
-STOP_WAIT_S = 5.0  # observe set-ups in flight at once: a registration storm queues, never floods
+SETUP_CONCURRENCY = 64  # observe set-ups in flight at once: a registration storm queues, never floods
+STOP_WAIT_S = 5.0
 
 
 class Handler(Protocol):
@@ -46,6 +46,7 @@ class Timing:
     request_timeout_s: float = 10.0
     queue_awake_s: float = 2.0  # a queue-mode device listens this long after it last spoke
     write_format: int = TEXT
+    setup_concurrency: int = SETUP_CONCURRENCY
 
 
 @dataclass(slots=True)
@@ -69,7 +70,7 @@ class Lwm2mServer(resource.Resource, resource.PathCapable):
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
-        self._setup = asyncio.Semaphore(SETUP_CONCURRENCY)
+        self._setup = asyncio.Semaphore(self.timing.setup_concurrency)
         self.ctx = await aiocoap.Context.create_server_context(self, bind=(host, port), transports=["udp6"])
         self._spawn(self._sweep())
 

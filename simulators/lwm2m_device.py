@@ -18,6 +18,8 @@ from collections.abc import Callable
 import aiocoap
 from aiocoap import Code, Message, resource
 
+from streetlight.net import LOOPBACK
+
 log = logging.getLogger(__name__)
 Path = tuple[int, int, int]
 TEXT, LINK_FORMAT, SENML_JSON, TLV = 0, 40, 110, 11542
@@ -26,7 +28,8 @@ WRITABLE: frozenset[Path] = frozenset({(3416, 0, 1)})
 # readings are None (not measured yet: left out of a read) until the simulation sets them
 INITIAL: dict[Path, object] = {
     (3, 0, 0): "streetlight simulator", (3, 0, 1): "sim-lamp-controller",
-    (3416, 0, 1): 100, (3416, 0, 3): None, (3416, 0, 5): False, (3416, 0, 7): False,
+    (3416, 0, 1): 100, (3416, 0, 3): None, (3416, 0, 5): False, (3416, 0, 7): False, (3416, 0, 9): False,
+    (3416, 0, 10): False, (3416, 0, 11): False, (3416, 0, 12): False,
     (3418, 0, 1): None, (3418, 0, 2): None, (3418, 0, 4): None, (3418, 0, 5): None, (3418, 0, 6): None,
     (3418, 0, 5518): None,
 }
@@ -134,7 +137,7 @@ class SimLwm2mDevice:
         for inst in {(p[0], p[1]) for p in self.values}:
             self._instances[inst] = whole = _Instance(self, inst)
             site.add_resource([str(inst[0]), str(inst[1])], whole)
-        self.ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", port), transports=["udp6"])
+        self.ctx = await aiocoap.Context.create_server_context(site, bind=(LOOPBACK, port), transports=["udp6"])
 
     def _uri(self, path: str) -> str:
         return f"coap://{self.server[0]}:{self.server[1]}/{path}"

@@ -14,6 +14,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -44,6 +45,7 @@ class Lwm2mFleet:
         self.devices: dict[int, SimLwm2mDevice] = {}
         self._last_ts: dict[int, int] = {}
         self._ids = itertools.count(1)
+        self.taken: Counter[str] = Counter()  # messages of the simulation carried over LwM2M, by kind
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="sim-lwm2m", daemon=True)
         self._thread.start()
@@ -97,6 +99,7 @@ class Lwm2mFleet:
         if m.kind == "telemetry":
             body = orjson.loads(m.payload)
             self._last_ts[m.pole] = int(body["ts"])
+            self.taken["telemetry"] += 1
             if dev is not None:
                 values: list[tuple[Path, object]] = [((3418, 0, 5518), int(body["ts"]) // 1000),
                                                      ((3416, 0, 3), round(float(body["dim"])))]
@@ -108,6 +111,7 @@ class Lwm2mFleet:
             flag = FAULT_FLAGS.get(body.get("type", ""))
             if flag is None:
                 return False
+            self.taken["event"] += 1
             if dev is not None:
                 flagged: list[tuple[Path, object]] = [(flag, True)]
                 self.loop.call_soon_threadsafe(_set_all, dev, flagged)

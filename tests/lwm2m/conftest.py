@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from api.serve import served
 from lwm2m.adapter import Lwm2mAdapter
 from ops.servers import InfluxServer, MosquittoServer
 from runtime.live_platform import LivePlatform
+from streetlight.net import free_udp_port
 from streetlight.registry import Road, load_road, road_from_mapping, road_to_mapping
 from streetlight.settings import Settings
 
@@ -37,12 +37,6 @@ RUN_CLIENT = ("const dir = process.argv[1]; const c = require(dir + '/config');"
               "require(dir + '/bin/iotagent-lwm2m-client.js');")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def lwm2m_road(poles: list[str] | None = None) -> Road:
     """The reference road with an LwM2M lamp controller on ``poles`` (all by default)."""
     data = road_to_mapping(load_road("nanhuan-1"))
@@ -50,17 +44,6 @@ def lwm2m_road(poles: list[str] | None = None) -> Road:
         if poles is None or p["id"] in poles:
             p["lwm2m_endpoint"] = ENDPOINTS[p["id"]]
     return road_from_mapping(data, "nanhuan-1 with LwM2M controllers")
-
-
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 class NodeClient:
@@ -157,9 +140,12 @@ def start_platform(mosquitto: MosquittoServer, influxdb: InfluxServer, data: Pat
         live.stop()
 
 
-@pytest.fixture
-def platform(mosquitto: MosquittoServer, influxdb: InfluxServer, tmp_path: Path) -> Iterator[Platform]:
-    yield from start_platform(mosquitto, influxdb, tmp_path / "state", lwm2m_road(["NH-001", "NH-002", "NH-003"]))
+@pytest.fixture(scope="module")
+def platform(mosquitto: MosquittoServer, influxdb: InfluxServer,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One platform for a module's tests (each test uses poles of its own)."""
+    yield from start_platform(mosquitto, influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
+                              lwm2m_road(["NH-001", "NH-002", "NH-003", "NH-004"]))
 
 
 @pytest.fixture

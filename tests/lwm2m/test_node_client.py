@@ -3,9 +3,12 @@ lamp controller, with objects 3, 3416 and 3418, seen through the REST API."""
 
 from __future__ import annotations
 
-from .conftest import ENDPOINTS, NodeClient, Platform, wait_until
+from streetlight.net import LOOPBACK
+from tests.waiting import wait_until
 
-LAMP = {1: "50", 3: "50", 5: "false", 7: "false", 9: "false"}
+from .conftest import ENDPOINTS, NodeClient, Platform
+
+LAMP = {1: "50", 3: "50", 5: "false", 7: "false", 9: "false", 10: "false", 11: "false"}
 METER = {1: "229.5", 2: "0.38", 4: "84", 5: "0.96", 6: "1000"}
 
 
@@ -19,7 +22,7 @@ def _connect(client: NodeClient, port: int, pole: str, *, create: bool = True) -
         client.send("create /3418/0")
         for rid, value in METER.items():
             client.send(f"set /3418/0 {rid} {value}")
-    client.send(f"connect 127.0.0.1 {port} {ENDPOINTS[pole]} /")
+    client.send(f"connect {LOOPBACK} {port} {ENDPOINTS[pole]} /")
     client.expect(r"Device location: rd/")
 
 
@@ -66,9 +69,13 @@ def test_register_observe_dim_fault_deregister_and_back(platform: Platform, node
     assert done["status"] == "acked", done
     wait_until(lambda: (_latest(platform, "NH-001") or {}).get("dim") == 30, 30, "the new level stored")
 
-    # the device's own failure flag raises the matching alert
+    # the device's own failure flags raise the matching alerts
     client.send("set /3416/0 5 true")
     wait_until(lambda: _fault(platform, "NH-001", "lamp_failure"), 30, "lamp_failure at NH-001")
+    client.send("set /3416/0 10 true")  # day burner: on while it should be off
+    wait_until(lambda: _fault(platform, "NH-001", "day_burning"), 30, "day_burning at NH-001")
+    client.send("set /3416/0 11 true")  # cycling failure: switching on and off too often
+    wait_until(lambda: _fault(platform, "NH-001", "cycling"), 30, "cycling at NH-001")
 
     # de-registering marks it offline; registering again restores the observations
     client.send("disconnect")
@@ -88,14 +95,14 @@ def test_lifetime_running_out_marks_offline(platform: Platform, node_client) -> 
     wait_until(lambda: platform.pole("NH-002")["online"], 20, "NH-002 online")
     # the client never updates its registration: three seconds later it has lapsed
     wait_until(lambda: platform.pole("NH-002")["online"] is False, 20, "NH-002 offline when its lifetime ran out")
-    untouched = platform.live.gateway.twins.get("nanhuan-1", "NH-001")
+    untouched = platform.live.gateway.twins.get("nanhuan-1", "NH-004")
     assert untouched is not None and untouched.online is None  # nothing else disturbed
 
 
 def test_unknown_endpoint_is_refused_and_counted(platform: Platform, node_client) -> None:
     client = node_client()
     client.send("create /3416/0")
-    client.send(f"connect 127.0.0.1 {platform.port} urn:imei:999999999999999 /")
+    client.send(f"connect {LOOPBACK} {platform.port} urn:imei:999999999999999 /")
     client.expect(r"(?i)error|fail|4\.03")
     wait_until(lambda: platform.adapter.counts["unknown_endpoint"] == 1, 10, "the refusal counted")
-    assert len(platform.adapter.registrations) == 0
+    assert "urn:imei:999999999999999" not in {r.endpoint for r in platform.adapter.registrations.all()}

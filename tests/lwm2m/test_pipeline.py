@@ -13,10 +13,12 @@ import orjson
 import pytest
 
 from simulators.lwm2m_device import STARTED, SimLwm2mDevice
+from streetlight.net import LOOPBACK, free_udp_port
 from streetlight.protocol import pole_topic
+from tests.waiting import wait_until
 
 from ..gateway.helpers import Publisher
-from .conftest import ENDPOINTS, Platform, free_udp_port, start_platform, wait_until
+from .conftest import ENDPOINTS, Platform, start_platform
 from .conftest import lwm2m_road as _road
 
 T = TypeVar("T")
@@ -49,17 +51,24 @@ def loop() -> Iterator[Loop]:
     lp.close()
 
 
-@pytest.fixture
-def queued_platform(mosquitto, influxdb, tmp_path) -> Iterator[Platform]:
-    yield from start_platform(mosquitto, influxdb, tmp_path / "state", _road(["NH-001", "NH-003"]),
-                              lwm2m_queue_awake_s=0.3)
+@pytest.fixture(scope="module")
+def queued_platform(mosquitto, influxdb, tmp_path_factory) -> Iterator[Platform]:
+    """One platform for the module (each test on poles of its own); queue-mode devices sleep soon."""
+    yield from start_platform(mosquitto, influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
+                              _road(["NH-001", "NH-002", "NH-003"]), lwm2m_queue_awake_s=0.3)
 
 
 def _device(loop: Loop, platform: Platform, pole: str, **kw: Any) -> SimLwm2mDevice:
-    dev = SimLwm2mDevice(ENDPOINTS[pole], ("127.0.0.1", platform.port), **kw)
+    dev = SimLwm2mDevice(ENDPOINTS[pole], (LOOPBACK, platform.port), **kw)
     dev.values.update(STARTED)  # a lamp that is on and measured
     loop.run(dev.start(free_udp_port()))
     return dev
+
+
+def _fault(platform: Platform, pole: str, type_: str) -> bool:
+    r = platform.get("/api/v1/faults", params={"type": type_})
+    assert r.status_code == 200, r.text
+    return any(f.get("pole") == pole for f in r.json()["faults"])
 
 
 def _status(platform: Platform, cmd_id: str, pole: str) -> str:
@@ -110,4 +119,19 @@ def test_bad_values_are_counted_and_nothing_else_is_disturbed(queued_platform: P
     wait_until(lambda: (platform.live.twin("nanhuan-1", "NH-003") or {}).get("voltage_v") == 231.0, 20,
                "NH-003 reporting again")
     assert platform.pole("NH-003")["online"]
+    loop.run(dev.stop())
+
+
+def test_the_controllers_failure_flags_raise_their_alerts(queued_platform: Platform, loop: Loop) -> None:
+    """/3416/0/10 (day burner) and /3416/0/11 (cycling failure) as /5 and /7 do: the alert at once."""
+    platform = queued_platform
+    dev = _device(loop, platform, "NH-002")
+    loop.run(dev.register())
+    wait_until(lambda: platform.pole("NH-002")["online"], 20, "NH-002 online")
+    assert not _fault(platform, "NH-002", "day_burning") and not _fault(platform, "NH-002", "cycling")
+    loop.call(dev.set, (3416, 0, 10), True)
+    wait_until(lambda: _fault(platform, "NH-002", "day_burning"), 30, "day_burning at NH-002")
+    loop.call(dev.set, (3416, 0, 11), True)
+    wait_until(lambda: _fault(platform, "NH-002", "cycling"), 30, "cycling at NH-002")
+    assert platform.adapter.counts["unknown_resource"] == 0
     loop.run(dev.stop())
