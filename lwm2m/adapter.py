@@ -126,7 +126,10 @@ class Lwm2mAdapter:
     # -- to the pipeline ---------------------------------------------------------------------------
     def _submit(self, road: str, pole: str, kind: Kind, payload: bytes) -> None:
         self.handed_on[kind] += 1
-        self.gw.submit([Raw(pole_topic(road, pole, kind), payload, 0, 0, -1)])
+        # LwM2M numbers nothing: the seq is made here, so the gateway does not judge it for duplicates
+        # or restarts (a pole whose other equipment still speaks MQTT keeps that seq to itself);
+        # a CON notification resent by the device is dropped by CoAP's own message-id deduplication
+        self.gw.submit([Raw(pole_topic(road, pole, kind), payload, 0, 0, -1, sequenced=False)])
 
     def _now(self, road: str) -> int:
         return self.gw.clock.now_or_wall(road)
@@ -189,9 +192,10 @@ class Lwm2mAdapter:
         return now
 
     def _seq(self, st: _Pole, road: str) -> int:
-        """The protocol's per-pole sequence, which LwM2M does not have: tenths of a second of road
-        time, kept increasing, so that it never repeats across registrations or restarts of this
-        server (the gateway would take a repeated number for a duplicate)."""
+        """The protocol's per-pole sequence, which LwM2M does not have. The gateway does not judge it
+        (``Raw.sequenced`` is False); it only tells apart two readings of one millisecond in storage
+        (the point time carries ``seq``). Tenths of a second of road time, kept increasing, so that it
+        does not repeat across registrations or restarts of this server."""
         st.seq = max(st.seq + 1, (self._now(road) // 100) & 0xFFFF_FFFF)
         return st.seq
 
