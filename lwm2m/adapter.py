@@ -157,13 +157,14 @@ class Lwm2mAdapter:
     def on_values(self, reg: Registration, values: dict[Path, Value]) -> None:
         self.notifications += 1
         st = self._poles.setdefault((reg.road, reg.pole), _Pole())
+        for path in TIMESTAMPS:  # a timestamp dates everything notified with it, wherever it stands
+            if path in values:
+                st.stamp = int(values[path]) * 1000
         for path, value in values.items():
             if kind_of(path) is None or path[1] != 0:
                 self.count("unknown_resource", f"{path_str(path)} is not read here", reg, str(value).encode())
                 continue
             st.values[path] = value
-            if path in TIMESTAMPS:
-                st.stamp = int(value) * 1000
             if path in READINGS or path == ON_OFF:
                 if not st.dirty:
                     st.dirty = True

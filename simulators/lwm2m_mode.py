@@ -101,7 +101,9 @@ class Lwm2mFleet:
             self._last_ts[m.pole] = int(body["ts"])
             self.taken["telemetry"] += 1
             if dev is not None:
-                values: list[tuple[Path, object]] = [((3418, 0, 5518), int(body["ts"]) // 1000),
+                # each object instance is notified whole, with its own timestamp: the time of its values
+                stamp = int(body["ts"]) // 1000
+                values: list[tuple[Path, object]] = [((3418, 0, 5518), stamp), ((3416, 0, 5518), stamp),
                                                      ((3416, 0, 3), round(float(body["dim"])))]
                 values += [(path, float(body[f])) for f, path in READINGS.items() if f in body]
                 self.loop.call_soon_threadsafe(_set_all, dev, values)
@@ -112,8 +114,8 @@ class Lwm2mFleet:
             if flag is None:
                 return False
             self.taken["event"] += 1
-            if dev is not None:
-                flagged: list[tuple[Path, object]] = [(flag, True)]
+            if dev is not None:  # the controller's own time of the fault first, then the flag it dates
+                flagged: list[tuple[Path, object]] = [((3416, 0, 5518), int(body["ts"]) // 1000), (flag, True)]
                 self.loop.call_soon_threadsafe(_set_all, dev, flagged)
             return True
         return False
