@@ -3,8 +3,9 @@
 The LwM2M poles keep their MQTT connection for what is not the lamp controller's (status, state,
 vehicle and pedestrian events, config, heartbeat); their lamp and meter readings, lamp and driver
 faults and dim commands go over LwM2M to the platform's LwM2M server (``--lwm2m-share`` of
-``streetlight simulate``). A power cut ends a controller without a word; power back, it registers
-again, as a rebooted module does.
+``streetlight simulate``). Each object instance (3416, 3418) carries its own Timestamp (5518), set
+with its values, so a reading and a fault flag are dated by the controller, not by their arrival. A
+power cut ends a controller without a word; power back, it registers again, as a rebooted module does.
 """
 
 from __future__ import annotations
