@@ -156,7 +156,8 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
         sim: Simulation
         if adapter is not None:
             sim = MixedSimulation(scenario, mqtt_url=settings.mqtt_url, speed=None, concentrator=concentrator,
-                                  lwm2m_server=(settings.lwm2m_host, settings.lwm2m_port))
+                                  lwm2m_server=(settings.lwm2m_host, settings.lwm2m_port),
+                                  road_time=lambda: platform.gateway.clock.now_ms(road.id))
         else:
             sim = Simulation(scenario, mqtt_url=settings.mqtt_url, speed=None, concentrator=concentrator)
         sim.start()
