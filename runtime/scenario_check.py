@@ -44,6 +44,7 @@ from .live_platform import LivePlatform
 log = logging.getLogger(__name__)
 
 READING_KINDS = ("telemetry", "event")  # the measurements every reading lands in
+LWM2M_LEAD_REPORTS = 1
 
 
 @dataclass
@@ -163,6 +164,11 @@ def run_check(ref: str, *, settings: Settings | None = None, progress: Callable[
         sim.start()
         stack.callback(sim.close)
         interval = scenario.report_interval_s * 1000
+        if adapter is not None:
+            # an LwM2M flag reaches its device once road time reaches it (simulators.lwm2m_mode); the
+            # MQTT half's queue may then carry road time on by as many reports as the road runs ahead,
+            # so on a mixed road it runs less far ahead, or the flag's fault opens late
+            lead_reports = min(lead_reports, LWM2M_LEAD_REPORTS)
         total = max(1, (scenario.end_ms - scenario.start_ms) // interval)
         steps = 0
         while sim.step():

@@ -29,7 +29,7 @@ WRITABLE: frozenset[Path] = frozenset({(3416, 0, 1)})
 INITIAL: dict[Path, object] = {
     (3, 0, 0): "streetlight simulator", (3, 0, 1): "sim-lamp-controller",
     (3416, 0, 1): 100, (3416, 0, 3): None, (3416, 0, 5): False, (3416, 0, 7): False, (3416, 0, 9): False,
-    (3416, 0, 10): False, (3416, 0, 11): False, (3416, 0, 12): False, (3416, 0, 5518): None,
+    (3416, 0, 10): False, (3416, 0, 11): False, (3416, 0, 12): False,
     (3418, 0, 1): None, (3418, 0, 2): None, (3418, 0, 4): None, (3418, 0, 5): None, (3418, 0, 6): None,
     (3418, 0, 5518): None,
 }

@@ -3,9 +3,8 @@
 The LwM2M poles keep their MQTT connection for what is not the lamp controller's (status, state,
 vehicle and pedestrian events, config, heartbeat); their lamp and meter readings, lamp and driver
 faults and dim commands go over LwM2M to the platform's LwM2M server (``--lwm2m-share`` of
-``streetlight simulate``). Each object instance (3416, 3418) carries its own Timestamp (5518), set
-with its values, so a reading and a fault flag are dated by the controller, not by their arrival. A
-power cut ends a controller without a word; power back, it registers again, as a rebooted module does.
+``streetlight simulate``). A power cut ends a controller without a word; power back, it registers
+again, as a rebooted module does.
 """
 
 from __future__ import annotations
@@ -113,9 +112,7 @@ class Lwm2mFleet:
             self._last_ts[m.pole] = int(body["ts"])
             self.taken["telemetry"] += 1
             if dev is not None:
-                # each object instance is notified whole, with its own timestamp: the time of its values
-                stamp = int(body["ts"]) // 1000
-                values: list[tuple[Path, object]] = [((3418, 0, 5518), stamp), ((3416, 0, 5518), stamp),
+                values: list[tuple[Path, object]] = [((3418, 0, 5518), int(body["ts"]) // 1000),
                                                      ((3416, 0, 3), round(float(body["dim"])))]
                 values += [(path, float(body[f])) for f, path in READINGS.items() if f in body]
                 self.loop.call_soon_threadsafe(_set_all, dev, values)
@@ -129,8 +126,8 @@ class Lwm2mFleet:
             if self.road_time is not None:
                 with self._held_lock:
                     self._held.append((int(body["ts"]), m.pole, flag))
-            elif dev is not None:  # the controller's own time of the fault first, then the flag it dates
-                flagged: list[tuple[Path, object]] = [((3416, 0, 5518), int(body["ts"]) // 1000), (flag, True)]
+            elif dev is not None:
+                flagged: list[tuple[Path, object]] = [(flag, True)]
                 self.loop.call_soon_threadsafe(_set_all, dev, flagged)
             return True
         return False
