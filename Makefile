@@ -13,7 +13,7 @@ demo: install
 
 # style (ruff), the package rules (import-linter, [tool.importlinter]), types (mypy, [tool.mypy])
 lint: install
-	.venv/bin/ruff check streetlight gateway controller telemetry simulators api runtime ops benchmarks tests
+	.venv/bin/ruff check streetlight gateway lwm2m controller telemetry simulators api runtime ops benchmarks tests
 	.venv/bin/lint-imports --no-cache
 	.venv/bin/mypy
 

@@ -23,6 +23,7 @@ BENCHES: dict[str, str] = {  # name -> module:function
     "energy": "benchmarks.energy:run",
     "api": "benchmarks.api:run",
     "scale": "benchmarks.scale:run",
+    "lwm2m": "benchmarks.lwm2m:run",
 }
 
 

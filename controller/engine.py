@@ -138,6 +138,10 @@ class Controller:
             w.on_lamp_fault(e.ts, str(getattr(e, "code", "")))
         elif e.type == "driver_fault":
             w.on_driver_fault(e.ts, str(getattr(e, "code", "")))
+        elif e.type == "day_burner":  # a lamp controller's own diagnosis (LwM2M /3416/0/10)
+            w.on_day_burner(e.ts, str(getattr(e, "code", "")))
+        elif e.type == "cycling_failure":  # a lamp controller's own diagnosis (LwM2M /3416/0/11)
+            w.on_cycling_failure(e.ts, str(getattr(e, "code", "")))
         elif e.type == "reboot":
             self.traffic.reset_pole(i)  # counts restart with the device
         else:

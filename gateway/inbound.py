@@ -16,6 +16,10 @@ class Raw:
     mid: int
     qos: int
     generation: int  # connection number: a packet id is only valid on the connection it came on
+    # the device numbers its messages as the MQTT contract asks (``seq`` per boot), so ``seq`` is
+    # judged for duplicates and restarts; another edge whose devices number nothing (LwM2M: the
+    # ``seq`` is the adapter's own) hands over False and is never judged by rules it did not promise
+    sequenced: bool = True
 
 
 @dataclass(frozen=True, slots=True)

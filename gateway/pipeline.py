@@ -145,10 +145,11 @@ class Pipeline:
                     self.rejected.add(raw.topic, raw.payload, "out_of_range",
                                       "ts is beyond the year 2262, which the time-series store cannot hold", road, pole)
                     continue
-                reboot = kind == "event" and msg.type == "reboot"
-                verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
-                if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
-                    continue
+                if raw.sequenced:
+                    reboot = kind == "event" and msg.type == "reboot"
+                    verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
+                    if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
+                        continue
             inb = self._on_road_time(inb)
             if kind in ("telemetry", "event"):
                 line = telemetry_line if kind == "telemetry" else event_line

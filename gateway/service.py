@@ -25,6 +25,7 @@ from streetlight.protocol import (
     Alert,
     Config,
     cabinet_subscription,
+    parse_topic,
     shared,
     subscription,
 )
@@ -33,7 +34,7 @@ from streetlight.settings import Settings
 from telemetry import TelemetryStore
 
 from .cabinets import CABINET_STATUS, CABINET_TELEMETRY, Cabinets
-from .commands import CommandDispatcher
+from .commands import CommandDispatcher, Publish
 from .downlink import ConfigPublisher, publish_alert, publish_heartbeat
 from .inbound import Inbound, Raw
 from .metrics import GatewayMetrics
@@ -67,7 +68,8 @@ class GatewayService:
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
         self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
-        self.commands = CommandDispatcher(roads, self.twins, self.link.publish, now_issued=self.clock.now_or_wall,
+        self._downlinks: dict[tuple[str, str], Publish] = {}  # poles served by another edge (LwM2M)
+        self.commands = CommandDispatcher(roads, self.twins, self._publish_command, now_issued=self.clock.now_or_wall,
                                           ack_timeout_s=ack_timeout_s, max_attempts=max_attempts,
                                           on_latency=self.metrics.command_latency.observe)
         self.config = ConfigPublisher(roads, self.link.publish, state / "config-versions.json")
@@ -113,6 +115,20 @@ class GatewayService:
         """``fn(inbound)`` for every valid, deduplicated message, on the committer thread, after storage."""
         self._listeners.append(fn)
 
+    def submit(self, raws: list[Raw]) -> None:
+        """Hand uplink messages from another edge (LwM2M) to the same pipeline as MQTT: validation,
+        rejection counts, dedup, road time, storage, twins, command acks and listeners. They come as
+        QoS 0 ``Raw`` on the protocol's own topics, so nothing is acknowledged to the broker for them.
+        Blocks while the inbox is full, as the broker's flow control does for MQTT."""
+        if raws:
+            self._inbox.put(raws)
+
+    def route_downlink(self, poles: list[tuple[str, str]], publish: Publish) -> None:
+        """Commands to these (road, pole) go to ``publish(topic, payload, qos, retain)`` instead of the
+        broker: another edge speaks to those poles and answers with an Ack through :meth:`submit`."""
+        for key in poles:
+            self._downlinks[key] = publish
+
     def publish_config(self, road: str, config: Config) -> Config:
         cfg = self.config.publish(road, config)
         self.twins.set_desired(road, cfg.version)
@@ -137,6 +153,15 @@ class GatewayService:
         return self.link.connected
 
     # -- internals -------------------------------------------------------------------------------
+    def _publish_command(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self._downlinks:
+            t = parse_topic(topic)
+            other = self._downlinks.get((t.road, t.pole or ""))
+            if other is not None:
+                other(topic, payload, qos, retain)
+                return
+        self.link.publish(topic, payload, qos, retain)
+
     def _on_valid(self, batch: list[Inbound]) -> None:
         for inb in batch:
             if inb.kind in (CABINET_TELEMETRY, CABINET_STATUS):

@@ -7,13 +7,30 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
+if TYPE_CHECKING:
+    from gateway.service import GatewayService
+    from lwm2m.adapter import Lwm2mAdapter
+
 log = logging.getLogger(__name__)
+
+
+def start_lwm2m(settings: Settings, gateway: GatewayService, roads: list[Road]) -> Lwm2mAdapter | None:
+    """The LwM2M server beside the MQTT edge when ``STREETLIGHT_LWM2M_ENABLED`` (started; stop it
+    before the gateway)."""
+    if not settings.lwm2m_enabled:
+        return None
+    from lwm2m.adapter import Lwm2mAdapter
+
+    adapter = Lwm2mAdapter(gateway, settings, roads)
+    adapter.start()
+    return adapter
 
 
 class _Server(uvicorn.Server):
@@ -47,6 +64,7 @@ def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, s
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     gw.start()
+    lwm2m = start_lwm2m(settings, gw, roads)
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -56,6 +74,8 @@ def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, s
         while not stop.wait(1.0):
             pass
     finally:
+        if lwm2m is not None:
+            lwm2m.stop()
         gw.stop()
 
 
@@ -70,14 +90,18 @@ def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id:
     platform = LivePlatform(settings, roads, client_id=client_id, shared_group=shared_group,
                             report_interval_s=report_interval_s)
     platform.start()
+    lwm2m = start_lwm2m(settings, platform.gateway, roads)
     app = create_app(platform, settings, default_store_path(settings))
     server = _Server(uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
                                     timeout_graceful_shutdown=3))
     print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles): "
           f"dashboard and API on http://{settings.api_host}:{port}/  broker {settings.mqtt_url}  "
-          f"database {settings.influx_url}/{settings.influx_db}", flush=True)
+          f"database {settings.influx_url}/{settings.influx_db}"
+          + (f"  LwM2M coap://{settings.lwm2m_host}:{settings.lwm2m_port}" if lwm2m is not None else ""), flush=True)
     try:
         server.run()
     finally:
+        if lwm2m is not None:
+            lwm2m.stop()  # no more LwM2M input before the gateway finishes its last batch
         platform.stop()  # the gateway finishes its batch and closes the spool; the store is flushed
         log.info("platform stopped")

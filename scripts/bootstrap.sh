@@ -10,6 +10,8 @@ have mosquitto || debs+=(mosquitto)
 have mosquitto_pub || debs+=(mosquitto-clients)
 have influxd || debs+=(influxdb)
 have openssl || debs+=(openssl)
+have node || debs+=(nodejs)  # the independent LwM2M client of the tests (lwm2m-node-lib) runs on Node.js
+have npm || debs+=(npm)
 if [ "${STREETLIGHT_BROWSER_TESTS:-1}" = 1 ]; then
   have chromium || debs+=(chromium)
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || debs+=(fonts-wqy-microhei)
@@ -41,4 +43,11 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import streetlight, paho.mqtt, fastapi, influxdb_client' 
   touch .venv/.installed
+fi
+# The LwM2M client nobody here wrote, which the tests drive against the platform's LwM2M server
+LWM2M_NODE_LIB=lwm2m-node-lib@1.4.0
+if [ ! -f .venv/npm/node_modules/lwm2m-node-lib/package.json ]; then
+  echo "==> installing $LWM2M_NODE_LIB (npm) into .venv/npm"
+  mkdir -p .venv/npm
+  npm install --prefix .venv/npm --no-audit --no-fund --loglevel=error "$LWM2M_NODE_LIB" >/dev/null
 fi

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     streams_per_token: int = Field(4, ge=1, description="live streams one token may hold open at once")
     audit_retention_days: float = Field(400.0, gt=0, description="audit rows older than this are deleted")
     audit_max_rows: int = Field(1_000_000, ge=1000, description="the audit table's size bound (oldest go first)")
+    # LwM2M lamp controllers (docs/protocol.md "LwM2M devices", docs/operations.md)
+    lwm2m_enabled: bool = Field(False, description="serve LwM2M lamp controllers (poles with an lwm2m_endpoint)")
+    lwm2m_host: str = Field("127.0.0.1", description="UDP address of the LwM2M server: loopback or a private "
+                            "network only, since this server has no DTLS")
+    lwm2m_port: int = Field(5683, ge=1, le=65535, description="UDP port of the LwM2M server (CoAP)")
+    lwm2m_lifetime_s: int = Field(86_400, ge=1, description="registration lifetime when a device gives none (lt)")
+    lwm2m_pmin_s: int = Field(1, ge=0, description="observe: least seconds between two notifications")
+    lwm2m_pmax_s: int = Field(10, ge=1, description="observe: most seconds without a notification; at most the "
+                              "road's report interval, or a quiet lamp is taken for a silent one")
+    lwm2m_request_timeout_s: float = Field(10.0, gt=0, description="how long a request to a device may take")
+    lwm2m_queue_awake_s: float = Field(2.0, ge=0, description="queue mode: how long a device listens after it "
+                                       "last spoke; writes after that wait for its next update")
+    lwm2m_write_format: Literal["text", "tlv", "senml-json"] = Field("text", description="encoding of Writes")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -80,6 +80,60 @@ def test_geojson_has_every_pole():
     assert 119 < lon < 121 and 31 < lat < 32
 
 
+def _with_endpoints(**by_pole: str):
+    data = road_to_mapping(load_road("nanhuan-1"))
+    for p in data["poles"]:
+        if p["id"] in by_pole:
+            p["lwm2m_endpoint"] = by_pole[p["id"]]
+    return data
+
+
+def test_lwm2m_endpoint_round_trips_and_shows_in_geojson():
+    road = road_from_mapping(_with_endpoints(**{"NH-001": "urn:imei:860000000000001"}), "mixed.yaml")
+    assert road.pole("NH-001").lwm2m_endpoint == "urn:imei:860000000000001"
+    assert road.pole("NH-002").lwm2m_endpoint is None
+    again = road_from_mapping(road_to_mapping(road), "again")
+    assert again.pole("NH-001").lwm2m_endpoint == "urn:imei:860000000000001"
+    props = {f["properties"]["id"]: f["properties"] for f in road_geojson(road)["features"]
+             if f["properties"]["kind"] == "pole"}
+    assert props["NH-001"]["lwm2m_endpoint"] == "urn:imei:860000000000001"
+    assert props["NH-002"]["lwm2m_endpoint"] is None
+
+
+def test_one_lwm2m_endpoint_serves_one_pole():
+    with pytest.raises(RegistryError) as info:
+        road_from_mapping(_with_endpoints(**{"NH-001": "urn:imei:1", "NH-002": "urn:imei:1", "NH-003": "a b"}), "x")
+    problems = {(p.pole, p.field) for p in info.value.problems}
+    assert ("NH-002", "lwm2m_endpoint") in problems
+    assert ("NH-003", "lwm2m_endpoint") in problems
+
+
+def test_road_show_lists_lwm2m_controllers(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from streetlight.cli import app
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(_with_endpoints(**{"NH-007": "urn:imei:860000000000007"}), allow_unicode=True))
+    out = CliRunner().invoke(app, ["road", "show", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "NH-007" in out.output and "urn:imei:860000000000007" in out.output
+
+
+@pytest.mark.parametrize(("share", "count"), [(0.0, 0), (0.5, 46), (1.0, 93)])
+def test_an_lwm2m_share_is_spread_along_the_road(share, count):
+    from streetlight.registry import with_lwm2m_share
+
+    road = with_lwm2m_share(load_road("nanhuan-1"), share)
+    chosen = [p.id for p in road.poles if p.lwm2m_endpoint]
+    assert len(chosen) == count
+    if share == 0.5:
+        assert chosen[:3] == ["NH-002", "NH-004", "NH-006"]
+        assert road.pole("NH-002").lwm2m_endpoint == "urn:dev:sl:nanhuan-1:NH-002"
+        assert road.pole("NH-001").lwm2m_endpoint is None
+
+
 def test_nanhuan_equipment_sits_on_ports_fed_around_the_clock():
     road = load_road("nanhuan-1")
     kinds = [q.kind for p in road.poles for q in p.ports]

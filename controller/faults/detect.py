@@ -208,10 +208,14 @@ class Detector:
         if ftype == "voltage_out_of_band":
             return f"Supply voltage {ev.get('voltage_v', 0):.0f} V at {at}, outside 198–235 V; check the pole's connection"
         if ftype == "day_burning":
+            if "device_code" in ev:
+                return f"Lamp burning in daylight at {at}: device reports {ev['device_code'] or 'day burner'}; check the relay and light sensor"
             if "full_output_since_ts" in ev:
                 return f"Lamp burning in daylight at {at}: full output ({ev.get('power_w', 0):.0f} W) although told {ev.get('commanded', 0):.0f} %; the relay is stuck closed, replace it"
             return f"Lamp burning in daylight at {at}: drawing {ev.get('power_w', 0):.0f} W; check the relay and light sensor"
         if ftype == "cycling":
+            if "device_code" in ev:
+                return f"Lamp cycling at {at}: device reports {ev['device_code'] or 'cycling failure'}; replace the lamp or driver"
             return f"Lamp cycling at {at}: went off and on by itself {ev.get('off_on_transitions', 0)} times in {ev.get('window_s', 0) / 60:.0f} min; replace the lamp or driver"
         return f"{ftype} at {at}"
 

@@ -80,6 +80,7 @@ class PoleWatch:
     full_since: int = -1  # first report of the current run at full output whatever the level
     driver_ratio: float | None = None  # load drawn / load expected at the last off-curve report
     ons: deque[int] = field(default_factory=deque)
+    device_cycling_ts: int = -1  # the device's own cycling diagnosis, held for a cycling window
 
     def __post_init__(self) -> None:
         f = self.f
@@ -176,6 +177,8 @@ class PoleWatch:
         cycling = len(self.ons) >= f.cycling_transitions
         if cycling:
             self.cycling.force(self.ons[0], {"off_on_transitions": len(self.ons), "window_s": f.cycling_window_s})
+        elif self.cycling.active and 0 <= t.ts - self.device_cycling_ts < window:
+            self.cycling.hold()  # the device saw the cycling itself; reports between its cycles do not clear it
         else:
             self.cycling.observe(False, t.ts)
 
@@ -197,6 +200,15 @@ class PoleWatch:
     def on_driver_fault(self, ts: int, code: str) -> None:
         self.seen(ts)
         self.driver.force(ts, {"device_code": code, "source": "driver_fault event"})
+
+    def on_day_burner(self, ts: int, code: str) -> None:
+        self.seen(ts)
+        self.day.force(ts, {"device_code": code, "source": "day_burner event"})
+
+    def on_cycling_failure(self, ts: int, code: str) -> None:
+        self.seen(ts)
+        self.device_cycling_ts = ts
+        self.cycling.force(ts, {"device_code": code, "source": "cycling_failure event"})
 
     def _went_offline(self) -> bool:
         return self.online is False and self.status_ts >= self.last_msg_ts

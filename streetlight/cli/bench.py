@@ -18,6 +18,7 @@ NAMES: dict[str, str] = {
     "energy": "a simulated week: adaptive dimming vs full power vs a fixed schedule",
     "api": "road dim to last ack latency; pole list read throughput",
     "scale": "10,000 poles through 1, 2 and 4 gateway processes",
+    "lwm2m": "LwM2M registrations/s and notifications/s stored, against MQTT telemetry in the same run",
 }
 
 

@@ -41,6 +41,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {f.id:<8} cabinet {f.cabinet}  {len(f.poles):>3} poles  {f.poles[0]} → {f.poles[-1]}")
         if len(r.feeders) > 20:
             typer.echo(f"  … {len(r.feeders) - 20} more")
+        lwm2m = [p for p in r.poles if p.lwm2m_endpoint]
+        if lwm2m:
+            typer.echo(f"lwm2m     {len(lwm2m)} poles with an LwM2M lamp controller")
+            for p in lwm2m[:20]:
+                typer.echo(f"  {p.id:<8} {p.lwm2m_endpoint}")
+            if len(lwm2m) > 20:
+                typer.echo(f"  … {len(lwm2m) - 20} more")
         if r.note:
             typer.echo(f"note      {r.note}")
 

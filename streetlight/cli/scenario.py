@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         names: list[str] = typer.Argument(..., help="scenario names or YAML files ('all' for the whole library)"),
         check: bool = typer.Option(True, "--check/--no-check", help="compare what the platform reported with the expected outcome"),
         concentrator: bool = typer.Option(False, help="carry the poles over one concentrator connection"),
+        lwm2m_share: float = typer.Option(0.0, "--lwm2m-share", min=0.0, max=1.0,
+                                          help="a mixed road: this share (0 … 1) of the lamp controllers on LwM2M"),
         use_configured: bool = typer.Option(False, "--use-configured",
                                             help="use the STREETLIGHT_* broker and database instead of starting fresh ones"),
         json_out: Path = typer.Option(None, "--json", help="write the results as JSON here"),
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 bar.n = i
                 bar.refresh() if i % 50 == 0 or i == n else None
 
-            r = run_check(ref, settings=s, progress=progress, concentrator=concentrator)
+            r = run_check(ref, settings=s, progress=progress, concentrator=concentrator, lwm2m_share=lwm2m_share)
             bar.close()
             ok = r.passed or not check
             typer.echo(f"\n{r.scenario.name}: {r.steps} report intervals, {r.messages_in:,} messages in {r.wall_s:.0f} s, "

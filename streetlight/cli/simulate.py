@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
         link: str = typer.Option(None, help="the poles' link for command delays: 4g, nbiot or plc [scenario's]"),
         device_latency_ms: float = typer.Option(None, min=0, help="a fixed command delay in ms instead of a link "
                                                 "(0: poles act at once, for benchmarks)"),
+        lwm2m_share: float = typer.Option(0.0, min=0.0, max=1.0, help="share of the poles whose lamp controllers "
+                                          "speak LwM2M to STREETLIGHT_LWM2M_HOST:PORT (a mixed road; the platform's "
+                                          "registry must name their endpoints: streetlight.registry.with_lwm2m_share)"),
     ) -> None:
         """Run a scenario's poles against the broker, with a progress bar in simulated time."""
         from simulators.device import LINKS, fixed_link, link_model
@@ -75,9 +78,17 @@ def register(app: typer.Typer) -> None:
             def creds(pid: str) -> tuple[str, str]:
                 return pid, pole_password(secret, pid)
 
-        stats = run_simulation(sc, mqtt_url=s.mqtt_url, speed=run_speed, record=record,  # type: ignore[arg-type]
-                               concentrator=concentrator, credentials=creds, progress=True,
-                               heartbeat_required=not standalone, disconnect=disconnect, link=chosen_link)
+        if lwm2m_share > 0:
+            from simulators.lwm2m_mode import run_mixed, with_lwm2m
+
+            stats = run_mixed(with_lwm2m(sc, lwm2m_share), lwm2m_server=(s.lwm2m_host, s.lwm2m_port),
+                              mqtt_url=s.mqtt_url, speed=run_speed, record=record, concentrator=concentrator,
+                              credentials=creds, progress=True, heartbeat_required=not standalone,
+                              disconnect=disconnect, link=chosen_link)
+        else:
+            stats = run_simulation(sc, mqtt_url=s.mqtt_url, speed=run_speed, record=record,  # type: ignore[arg-type]
+                                   concentrator=concentrator, credentials=creds, progress=True,
+                                   heartbeat_required=not standalone, disconnect=disconnect, link=chosen_link)
         typer.echo(f"{stats.scenario}: {stats.poles} poles, {stats.steps} steps, {stats.published:,} messages "
                    f"({', '.join(f'{k} {v:,}' for k, v in sorted(stats.messages.items()))}) in {stats.wall_s:.1f} s")
         if record:

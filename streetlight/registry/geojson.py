@@ -31,6 +31,7 @@ def road_geojson(road: Road) -> dict[str, Any]:
                 "kind": "pole", "id": p.id, "chainage": p.chainage, "chainage_m": p.chainage_m, "side": p.side,
                 "segment": p.segment, "feeder": p.feeder, "feeder_position": p.feeder_position,
                 "cabinet": p.cabinet, "rated_power_w": p.rated_power_w, "equipment": list(p.equipment),
+                "lwm2m_endpoint": p.lwm2m_endpoint,
             },
         })
     return {"type": "FeatureCollection", "properties": {"road": road.id, "name": road.name, "note": road.note}, "features": features}

@@ -78,6 +78,7 @@ class PoleEntry(_Strict):
     ports: list[PortEntry] = Field(default_factory=list)
     lamp: str = Field(default="", max_length=200, description="the luminaire, as a crew orders a replacement")
     driver: str = Field(default="", max_length=200, description="the LED driver, as a crew orders a replacement")
+    lwm2m_endpoint: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
 
 def _problems_from(err: ValidationError, pole: str | None, prefix: str) -> list[RegistryProblem]:
@@ -135,6 +136,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
             problems.append(RegistryProblem(None, f"segments ({s.id}).end_m", "must be greater than start_m"))
 
     seen: set[str] = set()
+    endpoints: dict[str, str] = {}
     positions: dict[str, dict[int, str]] = {}
     last_chainage = -1.0
     for p in poles:
@@ -175,6 +177,10 @@ def road_from_mapping(data: Any, source: str) -> Road:
         if p.feeder_position in slot:
             bad("feeder_position", f"position {p.feeder_position} on {p.feeder} is already taken by {slot[p.feeder_position]}")
         slot[p.feeder_position] = p.id
+        if p.lwm2m_endpoint is not None:
+            if p.lwm2m_endpoint in endpoints:
+                bad("lwm2m_endpoint", f"{p.lwm2m_endpoint!r} is already the controller of {endpoints[p.lwm2m_endpoint]}")
+            endpoints.setdefault(p.lwm2m_endpoint, p.id)
     for fid, slot in positions.items():
         expected = set(range(1, len(slot) + 1))
         if set(slot) != expected:
@@ -190,6 +196,7 @@ def road_from_mapping(data: Any, source: str) -> Road:
             id=p.id, index=i, chainage_m=p.chainage_m, side=p.side, segment=p.segment, feeder=p.feeder,
             feeder_position=p.feeder_position, cabinet=p.cabinet, lat=p.lat, lon=p.lon,
             rated_power_w=p.rated_power_w, equipment=tuple(p.equipment), lamp=p.lamp, driver=p.driver,
+            lwm2m_endpoint=p.lwm2m_endpoint,
             ports=tuple(Port(id=q.id, kind=q.kind, rated_power_w=q.rated_power_w, always_on=q.always_on) for q in p.ports),
         )
         for i, p in enumerate(poles)
@@ -261,6 +268,7 @@ def road_to_mapping(road: Road) -> dict[str, Any]:
                 "ports": [{"id": q.id, "kind": q.kind, "rated_power_w": q.rated_power_w, "always_on": q.always_on}
                           for q in p.ports],
                 **({"lamp": p.lamp} if p.lamp else {}), **({"driver": p.driver} if p.driver else {}),
+                **({"lwm2m_endpoint": p.lwm2m_endpoint} if p.lwm2m_endpoint else {}),
             }
             for p in road.poles
         ],

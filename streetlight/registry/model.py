@@ -73,6 +73,7 @@ class Pole:
     # what a crew brings to replace them, as the site's asset records name them ("" if not recorded)
     lamp: str = ""
     driver: str = ""
+    lwm2m_endpoint: str | None = None  # the LwM2M client endpoint name of its lamp controller (urn:imei:…)
 
     @property
     def chainage(self) -> str:

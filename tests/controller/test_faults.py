@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.errors import FaultStateError
-from streetlight.protocol import DriverFaultEvent, LampFaultEvent
+from streetlight.protocol import DriverFaultEvent, Event, LampFaultEvent
 
 from .road_stream import RoadStream
 
@@ -124,6 +124,18 @@ def test_device_reported_faults_open_at_once():
     s.patches.append(lambda pid, d: {**d, "power_w": 1.0} if pid == "NH-020" else d)
     s.step()
     assert sorted((f.type, f.pole) for f in s.opened()) == [("driver_fault", "NH-021"), ("lamp_failure", "NH-020")]
+
+
+def test_a_controllers_own_day_burner_and_cycling_flags_open_their_faults():
+    s = warm()
+    s.ctl.on_event("NH-030", Event(ts=s.now, seq=999, type="day_burner", code="LWM2M_DAY_BURNER"))
+    s.ctl.on_event("NH-031", Event(ts=s.now, seq=999, type="cycling_failure", code="LWM2M_CYCLING_FAILURE"))
+    s.step()
+    assert sorted((f.type, f.pole) for f in s.opened()) == \
+        [("cycling", "NH-031"), ("day_burning", "NH-030")]
+    assert "device reports" in s.opened("cycling")[0].summary
+    s.run(5)  # normal reports between the lamp's cycles do not clear what the device saw
+    assert "NH-031" in {f.pole for f in s.ctl.open_faults() if f.type == "cycling"}
 
 
 def test_driver_power_off_its_curve():

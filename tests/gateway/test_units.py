@@ -3,6 +3,7 @@ the rejected store and its command."""
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 
 import orjson
@@ -10,12 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.dedup import SLOTS, Dedup, Verdict
-from gateway.inbound import Inbound
+from gateway.inbound import Inbound, Raw
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline import Pipeline
 from gateway.rejected import RejectedStore, read_rejected
 from gateway.twins import TwinStore
 from gateway.validate import Validator
+from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import State, Telemetry
+from streetlight.protocol import State, Telemetry, pole_topic
 from streetlight.registry import Road
 
 
@@ -140,3 +144,30 @@ def test_dedup_window_is_bounded_and_exact_inside() -> None:
     assert not d.is_duplicate("r", "P", 1, 19_997)  # a gap inside the window is new
     assert not d.is_duplicate("r", "P", 1, 2**32 - 1)  # a jump far ahead does not blow up memory
     assert d.is_duplicate("r", "P", 1, 2**32 - 1)
+
+
+def _pipeline(road: Road) -> Pipeline:
+    rejected = RejectedStore()
+    return Pipeline([road], queue.Queue(), None, rejected, GatewayMetrics(rejected),  # type: ignore[arg-type]
+                    RoadClocks({road.id: road.pole_ids}), lambda raws: None, lambda inbs: None)
+
+
+@pytest.mark.parametrize("lwm2m_sequenced", [False, True])
+def test_a_pole_half_on_lwm2m_is_not_taken_for_a_restarting_pole(road: Road, lwm2m_sequenced: bool) -> None:
+    """A pole whose lamp controller speaks LwM2M (readings handed on by another edge, with a seq made
+    there from road time) while its sensors' events still come over MQTT with the pole's own small
+    counter: only the MQTT seq is judged, so nothing looks like a restart. Judged as one sequence
+    (the parameter True), every MQTT event would be a restart."""
+    p = _pipeline(road)
+    batch = []
+    for i in range(10):
+        ts = 1_764_000_000_000 + i * 10_000
+        lwm2m = {"ts": ts, "seq": (ts // 100) & 0xFFFF_FFFF, "dim": 50.0, "power_w": 60.0, "voltage_v": 230.0}
+        batch.append(Raw(pole_topic(road.id, "NH-002", "telemetry"), orjson.dumps(lwm2m), 0, 0, -1,
+                         sequenced=lwm2m_sequenced))
+        mqtt = {"ts": ts + 5_000, "seq": i, "type": "vehicle", "speed_kmh": 40.0, "direction": 1}
+        batch.append(Raw(pole_topic(road.id, "NH-002", "event"), orjson.dumps(mqtt), i + 1, 1, 1))
+    prepared = p.prepare(batch)
+    assert len(prepared.lines) == 20  # every reading stored either way
+    assert p.metrics.restarts_total == (10 if lwm2m_sequenced else 0)  # judged as one: each MQTT event "restarts"
+    assert p.metrics.duplicates == 0 and p.rejected.total == 0
