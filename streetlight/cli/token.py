@@ -18,9 +18,9 @@ ROLE_HELP = "viewer (read), operator (dim, overrides, schedules), maintenance (f
 
 def _store(path: Path | None):  # type: ignore[no-untyped-def]
     from api.auth import TokenStore
-    from api.store import Store, default_store_path
+    from api.store import Store, default_store_location
 
-    return TokenStore(Store(path or default_store_path(settings())))
+    return TokenStore(Store(path or default_store_location(settings())))
 
 
 def _audit(tokens, action: str, target: str, params: dict[str, object] | None = None) -> None:  # type: ignore[no-untyped-def]
