@@ -28,9 +28,9 @@ class Settings(BaseSettings):
     influx_token: SecretStr | None = Field(None, description="token for InfluxDB 2.x/3.x v1-compatibility auth")
     pole_secret: SecretStr | None = Field(None, description="site secret from which each pole's broker password is derived")
     data_dir: Path = Path("./var")
-    state_url: str | None = Field(None, description="operational state (faults, schedules, tokens, audit …) in "
-                                  "PostgreSQL: postgresql://user:password@host:port/database; unset: SQLite files "
-                                  "in data_dir")
+    state_url: SecretStr | None = Field(None, description="operational state (faults, schedules, tokens, audit …) "
+                                        "in PostgreSQL: postgresql://user:password@host:port/database; unset: SQLite "
+                                        "files in data_dir (secret: it carries the password)")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     roads: list[str] = Field(default_factory=lambda: ["nanhuan-1"], description="road ids or registry files served")
@@ -68,10 +68,10 @@ class Settings(BaseSettings):
 
     @field_validator("state_url")
     @classmethod
-    def _check_state_url(cls, value: str | None) -> str | None:
-        if not value:
+    def _check_state_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
             return None
-        parts = urlsplit(value)
+        parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg") or not parts.hostname:
             raise ValueError(f"expected postgresql://user:password@host:port/database, got {parts.scheme}://…")
         return value
@@ -104,4 +104,4 @@ class Settings(BaseSettings):
 
     def state_location(self, file_name: str) -> str | Path:
         """Where operational state lives: the PostgreSQL URL when one is set, else ``file_name`` in data_dir."""
-        return self.state_url or self.state_dir() / file_name
+        return self.state_url.get_secret_value() if self.state_url else self.state_dir() / file_name
