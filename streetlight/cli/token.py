@@ -41,7 +41,8 @@ def _when(ms: int | None) -> str:
 def register(app: typer.Typer) -> None:
     token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
     app.add_typer(token_app, name="token")
-    store_opt = typer.Option(None, "--store", help="the API's SQLite file [default: DATA_DIR/api.sqlite3]")
+    store_opt = typer.Option(None, "--store", help="the API's SQLite file "
+                             "[default: STREETLIGHT_STATE_URL when set, else DATA_DIR/api.sqlite3]")
 
     @token_app.command("create")
     def create(
