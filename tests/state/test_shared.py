@@ -115,3 +115,17 @@ def test_the_api_rows_on_both_backends(state_location: str | Path) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_processes_starting_together_migrate_once(state_location: str | Path) -> None:
+    from sqlalchemy import text
+
+    from streetlight.statedb import Database
+    from streetlight.statedb.migrate import head
+
+    opened = _together(lambda i: Database(state_location))
+    assert all(isinstance(d, Database) for d in opened), opened
+    with opened[0].read() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head()]
+    for d in opened:
+        d.close()
