@@ -22,6 +22,7 @@ from streetlight.statedb.schema import audit
 from .store import Store
 
 PRUNE_EVERY_S = 3600.0
+_INSERT = insert(audit).returning(audit.c.id)  # built once: the hot path of every request and refusal
 
 
 @dataclass
@@ -50,10 +51,10 @@ class AuditLog:
     def record(self, *, actor: str, role: str, token_id: str | None, action: str, target: str,
                result: str, params: dict[str, Any] | None = None, detail: str = "") -> int:
         with self.store.tx() as db:
-            row = int(db.execute(
-                insert(audit).values(ts_ms=int(time.time() * 1000), actor=actor, role=role, token_id=token_id,
-                                     action=action, target=target, params=orjson.dumps(params or {}).decode(),
-                                     result=result, detail=detail).returning(audit.c.id)).scalar_one())
+            row = int(db.execute(_INSERT, {
+                "ts_ms": int(time.time() * 1000), "actor": actor, "role": role, "token_id": token_id, "action": action,
+                "target": target, "params": orjson.dumps(params or {}).decode(), "result": result,
+                "detail": detail}).scalar_one())
         if time.monotonic() - self._pruned > PRUNE_EVERY_S:
             self.prune()
         return row

@@ -70,7 +70,7 @@ class Store:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.db = Database(path, private=True)
+        self.db = Database(path, private=True, synchronous="NORMAL")  # as before: the audit log is written per request
         self.path = self.db.path if self.db.path is not None else path
 
     @contextmanager

@@ -76,10 +76,15 @@ class Database:
     """An engine on the state database with the schema at the newest migration.
 
     ``private``: a SQLite file (and its -wal and -shm) readable by its owner only, for one
-    holding token hashes and webhook secrets.
+    holding token hashes and webhook secrets. ``synchronous``: SQLite's setting, ``FULL`` (every
+    commit on disk before it returns) or ``NORMAL`` (in WAL mode: safe from a crash of the
+    process, the last commits may be lost with the power).
     """
 
-    def __init__(self, location: str | Path, *, private: bool = False) -> None:
+    def __init__(self, location: str | Path, *, private: bool = False, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        self.synchronous = synchronous
         self.url = sqlalchemy_url(location)
         self.where = _masked(self.url)
         self.path: Path | None = None
@@ -124,7 +129,7 @@ class Database:
             cur = dbapi_conn.cursor()
             if not self._memory:
                 cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={self.synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cur.close()
 
