@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 
 from streetlight.statedb.schema import tokens
 
@@ -96,7 +96,8 @@ class TokenStore:
         return token, record
 
     @staticmethod
-    def _usable() -> Any:
+    def _usable() -> ColumnElement[bool]:
+        """Neither revoked nor expired, now."""
         return and_(tokens.c.revoked_ms.is_(None), or_(tokens.c.expires_ms.is_(None), tokens.c.expires_ms > _now_ms()))
 
     def authenticate(self, token: str) -> Principal | None:
