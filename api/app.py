@@ -60,7 +60,7 @@ class ApiOptions:
     resolve: Resolver = system_resolve  # how webhook host names become addresses (checked before use)
 
 
-def create_app(platform: PlatformPort, settings: Settings, store_path: Path,
+def create_app(platform: PlatformPort, settings: Settings, store_path: Path | str,
                options: ApiOptions | None = None) -> FastAPI:
     opts = options or ApiOptions()
     store = Store(store_path)

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import delete, func, insert, select, update
+
+from streetlight.statedb.schema import audit
 
 from .store import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, actor TEXT NOT NULL,
-    role TEXT NOT NULL, token_id TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
-    params TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1
-)"""
 PRUNE_EVERY_S = 3600.0
+_INSERT = insert(audit).returning(audit.c.id)  # built once: the hot path of every request and refusal
 
 
 @dataclass
@@ -47,24 +45,16 @@ class AuditLog:
         self.flush_s = flush_s
         self._open: dict[tuple[str, ...], _Open] = {}
         self._lock = threading.Lock()
-        with store.tx() as db:
-            db.execute(_SCHEMA)
-            if "count" not in {r[1] for r in db.execute("PRAGMA table_info(audit)")}:
-                db.execute("ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
-            db.execute("CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts_ms)")
         self._pruned = 0.0
         self.prune()
 
     def record(self, *, actor: str, role: str, token_id: str | None, action: str, target: str,
                result: str, params: dict[str, Any] | None = None, detail: str = "") -> int:
         with self.store.tx() as db:
-            cur = db.execute(
-                "INSERT INTO audit (ts_ms, actor, role, token_id, action, target, params, result, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (int(time.time() * 1000), actor, role, token_id, action, target,
-                 orjson.dumps(params or {}).decode(), result, detail),
-            )
-            row = int(cur.lastrowid or 0)
+            row = int(db.execute(_INSERT, {
+                "ts_ms": int(time.time() * 1000), "actor": actor, "role": role, "token_id": token_id, "action": action,
+                "target": target, "params": orjson.dumps(params or {}).decode(), "result": result,
+                "detail": detail}).scalar_one())
         if time.monotonic() - self._pruned > PRUNE_EVERY_S:
             self.prune()
         return row
@@ -104,7 +94,7 @@ class AuditLog:
 
     def _add(self, row_id: int, n: int) -> None:
         with self.store.tx() as db:
-            db.execute("UPDATE audit SET count = count + ? WHERE id = ?", (n, row_id))
+            db.execute(update(audit).where(audit.c.id == row_id).values(count=audit.c.count + n))
 
     def flush(self) -> None:
         """Write the counts still held for open refusal rows (before a read, at shutdown)."""
@@ -120,23 +110,20 @@ class AuditLog:
         self._pruned = time.monotonic()
         cutoff = int(time.time() * 1000) - self.retention_ms
         with self.store.tx() as db:
-            gone = db.execute("DELETE FROM audit WHERE ts_ms < ?", (cutoff,)).rowcount
-            top = db.execute("SELECT MAX(id) FROM audit").fetchone()[0]
+            gone = db.execute(delete(audit).where(audit.c.ts_ms < cutoff)).rowcount
+            top = db.execute(select(func.max(audit.c.id))).scalar()
             if top is not None:
-                gone += db.execute("DELETE FROM audit WHERE id <= ?", (top - self.max_rows,)).rowcount
+                gone += db.execute(delete(audit).where(audit.c.id <= top - self.max_rows)).rowcount
         return int(gone)
 
     def list(self, *, actor: str | None = None, action: str | None = None, target: str | None = None,
              result: str | None = None, since_ms: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         self.flush()
-        where, args = [], []
+        q = select(audit)
         for col, value in (("actor", actor), ("action", action), ("target", target), ("result", result)):
             if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
+                q = q.where(audit.c[col] == value)
         if since_ms is not None:
-            where.append("ts_ms >= ?")
-            args.append(since_ms)
-        sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self.store.query(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            q = q.where(audit.c.ts_ms >= since_ms)
+        rows = self.store.query(q.order_by(audit.c.id.desc()).limit(limit))
         return [{**dict(r), "params": orjson.loads(r["params"])} for r in rows]

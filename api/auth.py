@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+
+from streetlight.statedb.schema import tokens
+
 from .store import Store
 
 ROLES = ("viewer", "operator", "maintenance", "admin")
@@ -34,13 +38,6 @@ PERMISSION_WORDS = {
     "identify": "identify poles", "schedules": "change schedules",
     "faults": "acknowledge or resolve faults", "admin": "manage tokens and webhooks",
 }
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created_ms INTEGER NOT NULL, revoked_ms INTEGER, expires_ms INTEGER
-)"""
-
 
 class UnknownRole(ValueError):
     def __init__(self, role: str) -> None:
@@ -79,10 +76,6 @@ def _now_ms() -> int:
 class TokenStore:
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.tx() as db:
-            db.execute(_SCHEMA)
-            if "expires_ms" not in {r[1] for r in db.execute("PRAGMA table_info(tokens)")}:
-                db.execute("ALTER TABLE tokens ADD COLUMN expires_ms INTEGER")  # a file from before expiry
 
     def create(self, role: str, name: str, expires_in_s: float | None = None) -> tuple[str, dict[str, Any]]:
         """A new token: returns the token (shown once) and its stored record."""
@@ -98,13 +91,18 @@ class TokenStore:
                   "created_ms": now, "revoked_ms": None,
                   "expires_ms": None if expires_in_s is None else now + int(expires_in_s * 1000)}
         with self.store.tx() as db:
-            db.execute("INSERT INTO tokens (id, name, role, hash, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                       (record["id"], record["name"], role, _hash(token), now, record["expires_ms"]))
+            db.execute(insert(tokens).values(id=record["id"], name=record["name"], role=role, hash=_hash(token),
+                                             created_ms=now, expires_ms=record["expires_ms"]))
         return token, record
 
+    @staticmethod
+    def _usable() -> ColumnElement[bool]:
+        """Neither revoked nor expired, now."""
+        return and_(tokens.c.revoked_ms.is_(None), or_(tokens.c.expires_ms.is_(None), tokens.c.expires_ms > _now_ms()))
+
     def authenticate(self, token: str) -> Principal | None:
-        rows = self.store.query("SELECT id, name, role, expires_ms FROM tokens WHERE hash = ? AND revoked_ms IS NULL"
-                                " AND (expires_ms IS NULL OR expires_ms > ?)", (_hash(token), _now_ms()))
+        rows = self.store.query(select(tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.expires_ms)
+                                .where(tokens.c.hash == _hash(token), self._usable()))
         if not rows:
             return None
         r = rows[0]
@@ -112,19 +110,19 @@ class TokenStore:
 
     def active(self, token_id: str) -> bool:
         """The token is neither revoked nor expired (asked again while a live stream is open)."""
-        return bool(self.store.query("SELECT 1 FROM tokens WHERE id = ? AND revoked_ms IS NULL"
-                                     " AND (expires_ms IS NULL OR expires_ms > ?)", (token_id, _now_ms())))
+        return bool(self.store.query(select(tokens.c.id).where(tokens.c.id == token_id, self._usable())))
 
     def list(self, include_revoked: bool = True) -> list[dict[str, Any]]:
-        sql = "SELECT id, name, role, created_ms, revoked_ms, expires_ms FROM tokens"
+        q = select(tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.created_ms, tokens.c.revoked_ms,
+                   tokens.c.expires_ms)
         if not include_revoked:
-            sql += " WHERE revoked_ms IS NULL"
-        return [dict(r) for r in self.store.query(sql + " ORDER BY created_ms")]
+            q = q.where(tokens.c.revoked_ms.is_(None))
+        return [dict(r) for r in self.store.query(q.order_by(tokens.c.created_ms, tokens.c.id))]
 
     def revoke(self, token_id: str) -> dict[str, Any]:
         with self.store.tx() as db:
-            cur = db.execute("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
-                             (int(time.time() * 1000), token_id))
-            if cur.rowcount == 0 and not list(db.execute("SELECT 1 FROM tokens WHERE id = ?", (token_id,))):
+            cur = db.execute(update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_ms.is_(None))
+                             .values(revoked_ms=int(time.time() * 1000)))
+            if cur.rowcount == 0 and db.execute(select(tokens.c.id).where(tokens.c.id == token_id)).first() is None:
                 raise UnknownToken(token_id)
         return next(t for t in self.list() if t["id"] == token_id)

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import delete, insert, select
+
+from streetlight.statedb.schema import deliveries, webhooks
 
 from .formats import FORMATS, SEVERITY_RANK
 from .platform import LiveEvent
@@ -45,16 +48,6 @@ log = logging.getLogger(__name__)
 # access_token, client_secret, password, auth …)
 SECRET_WORDS = ("token", "key", "sig", "secret", "pass", "pwd", "auth", "credential", "code")
 KINDS = tuple(FORMATS)
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhooks (
-        id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, url TEXT NOT NULL,
-        secret TEXT, min_severity TEXT NOT NULL, created_ms INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, fault_id TEXT NOT NULL,
-        fault_state TEXT NOT NULL, ts_ms INTEGER NOT NULL, attempt INTEGER NOT NULL,
-        ok INTEGER NOT NULL, status_code INTEGER, error TEXT NOT NULL)""",
-)
 
 
 def is_secret_param(name: str) -> bool:
@@ -235,9 +228,6 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self.dropped = 0
         install_log_masking()
-        with store.tx() as db:
-            for sql in _SCHEMA:
-                db.execute(sql)
 
     # ------------------------------------------------------------ configuration
     def add(self, name: str, kind: str, url: str, secret: str | None = None, min_severity: str = "minor") -> dict[str, Any]:
@@ -247,16 +237,16 @@ class Notifier:
         hook = {"id": "wh_" + secrets.token_hex(4), "name": name, "kind": kind, "url": url, "secret": secret,
                 "min_severity": min_severity, "created_ms": int(time.time() * 1000)}
         with self.store.tx() as db:
-            db.execute("INSERT INTO webhooks VALUES (:id, :name, :kind, :url, :secret, :min_severity, :created_ms)", hook)
+            db.execute(insert(webhooks).values(**hook))
         return self.public(hook)
 
     def remove(self, webhook_id: str) -> None:
         with self.store.tx() as db:
-            if db.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,)).rowcount == 0:
+            if db.execute(delete(webhooks).where(webhooks.c.id == webhook_id)).rowcount == 0:
                 raise UnknownWebhook(webhook_id)
 
     def hooks(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.store.query("SELECT * FROM webhooks ORDER BY created_ms")]
+        return [dict(r) for r in self.store.query(select(webhooks).order_by(webhooks.c.created_ms, webhooks.c.id))]
 
     @staticmethod
     def public(hook: dict[str, Any]) -> dict[str, Any]:
@@ -266,10 +256,10 @@ class Notifier:
                 "created_ms": hook["created_ms"]}
 
     def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        if not self.store.query("SELECT 1 FROM webhooks WHERE id = ?", (webhook_id,)):
+        if not self.store.query(select(webhooks.c.id).where(webhooks.c.id == webhook_id)):
             raise UnknownWebhook(webhook_id)
-        rows = self.store.query("SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?",
-                                (webhook_id, limit))
+        rows = self.store.query(select(deliveries).where(deliveries.c.webhook_id == webhook_id)
+                                .order_by(deliveries.c.id.desc()).limit(limit))
         return [{**dict(r), "ok": bool(r["ok"])} for r in rows]
 
     # ------------------------------------------------------------ delivery
@@ -347,7 +337,6 @@ class Notifier:
     def _log(self, hook: dict[str, Any], fault: dict[str, Any], attempt: int, ok: bool, code: int | None,
              error: str) -> None:
         with self.store.tx() as db:
-            db.execute("INSERT INTO deliveries (webhook_id, fault_id, fault_state, ts_ms, attempt, ok, status_code, error)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (hook["id"], fault.get("fault_id", "?"), fault.get("state", "?"), int(time.time() * 1000),
-                        attempt, int(ok), code, error))
+            db.execute(insert(deliveries).values(
+                webhook_id=hook["id"], fault_id=fault.get("fault_id", "?"), fault_state=fault.get("state", "?"),
+                ts_ms=int(time.time() * 1000), attempt=attempt, ok=int(ok), status_code=code, error=error))

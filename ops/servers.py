@@ -1,4 +1,4 @@
-"""Start and stop real local Mosquitto and InfluxDB servers on loopback.
+"""Start and stop real local Mosquitto, InfluxDB and PostgreSQL servers on loopback.
 
 Used by the test fixtures, ``streetlight up`` and the benchmarks. Each server gets a free port
 on 127.0.0.1 (or the one asked for), its data in a folder of its own, and is stopped with its
@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -37,7 +38,8 @@ def find_binary(name: str) -> str:
         None,
     )
     if found is None:
-        package = {"mosquitto": "mosquitto", "influxd": "influxdb"}.get(name, name)
+        package = {"mosquitto": "mosquitto", "influxd": "influxdb", "initdb": "postgresql",
+                   "postgres": "postgresql"}.get(name, name)
         raise ServerStartError(name, f"'{name}' is not installed; install the Debian package '{package}' "
                                      f"(apt-get install {package}) or run 'make test', which installs it")
     return found
@@ -261,9 +263,93 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
         raise ServerStartError("influxd", f"/ping did not answer within {timeout:.0f} s")
 
 
+def find_postgres_binary(name: str) -> str:
+    """``initdb`` or ``postgres``: Debian keeps them under /usr/lib/postgresql/<version>/bin, off the PATH."""
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3])
+                      if p.parts[-3].isdigit() else 0)
+    return str(versions[-1]) if versions else find_binary(name)
+
+
+@dataclass
+class PostgresServer(ManagedServer):
+    """A throwaway PostgreSQL cluster on loopback: ``initdb`` into a folder of its own, ``postgres``
+    in the foreground (stopped with its process group like the others), trust authentication on
+    127.0.0.1 only, no Unix socket, durability off (a test's data is not worth an fsync).
+
+    PostgreSQL refuses to run as root; started by root, the cluster belongs to the ``postgres``
+    user that Debian's package creates, in a folder of its own under the system temp directory
+    (a test's temporary folder is not reachable by that user), removed again by :meth:`stop`.
+    """
+
+    user: str = "postgres"  # the cluster's superuser
+    cluster_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return self.url_of("postgres")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://{self.user}@{LOOPBACK}:{self.port}/{database}"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def start(self, timeout: float = 60.0) -> PostgresServer:
+        if self.running:
+            return self
+        if self.cluster_dir is None:
+            self.cluster_dir = Path(tempfile.mkdtemp(prefix="streetlight-pg-"))
+            if os.geteuid() == 0:
+                shutil.chown(self.cluster_dir, "postgres", "postgres")
+            pgdata = self.cluster_dir / "data"
+            init = subprocess.run(self._as_owner([find_postgres_binary("initdb"), "-D", str(pgdata), "-U", self.user,
+                                                  "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"]),
+                                  capture_output=True, text=True, cwd=self.cluster_dir, check=False)
+            if init.returncode != 0:
+                raise ServerStartError("postgres", f"initdb failed: {init.stderr[-2000:]}")
+        self._spawn(self._as_owner([
+            find_postgres_binary("postgres"), "-D", str(self.cluster_dir / "data"), "-p", str(self.port),
+            "-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_directories=", "-c", "fsync=off",
+            "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]))
+        assert self.proc is not None
+        _wait_port(self.port, self.proc, "postgres", self.log_path, timeout)
+        deadline = time.monotonic() + timeout
+        while True:  # the port opens before the cluster accepts connections
+            try:
+                self.execute("SELECT 1")
+                return self
+            except Exception as err:  # noqa: BLE001 - psycopg's "starting up" answers, until the deadline
+                if time.monotonic() > deadline:
+                    raise ServerStartError("postgres", f"did not accept connections within {timeout:.0f} s: {err}") from err
+                time.sleep(0.1)
+
+    def execute(self, sql: str, database: str = "postgres") -> None:
+        """One statement outside a transaction (CREATE DATABASE cannot run in one)."""
+        import psycopg
+
+        with psycopg.connect(self.url_of(database), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.encode())
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; returns its URL."""
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url_of(name)
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
+        """SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave)."""
+        super().stop(sig, timeout)
+        if self.cluster_dir is not None:
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+            self.cluster_dir = None
+
+
 def start_mosquitto(data_dir: Path, port: int | None = None, **kw: object) -> MosquittoServer:
     return MosquittoServer(name="mosquitto", port=port or free_port(), data_dir=data_dir, **kw).start()  # type: ignore[arg-type]
 
 
 def start_influxd(data_dir: Path, port: int | None = None) -> InfluxServer:
     return InfluxServer(name="influxd", port=port or free_port(), data_dir=data_dir).start()
+
+
+def start_postgres(data_dir: Path, port: int | None = None) -> PostgresServer:
+    return PostgresServer(name="postgres", port=port or free_port(), data_dir=data_dir).start()

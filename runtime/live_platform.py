@@ -66,7 +66,7 @@ class LivePlatform:
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
-        self.store = ControllerStore(data / "controller.sqlite3")
+        self.store = ControllerStore(settings.state_location("controller.sqlite3"))
         import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
         self.live = Subscribers()

@@ -83,7 +83,7 @@ def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id:
                  shared_group: str | None = None, report_interval_s: int = 10) -> None:
     """The whole platform until SIGINT/SIGTERM: the API (and dashboard) on ``port``."""
     from api.app import create_app
-    from api.store import default_store_path
+    from api.store import default_store_location
 
     from .live_platform import LivePlatform
 
@@ -91,7 +91,7 @@ def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id:
                             report_interval_s=report_interval_s)
     platform.start()
     lwm2m = start_lwm2m(settings, platform.gateway, roads)
-    app = create_app(platform, settings, default_store_path(settings))
+    app = create_app(platform, settings, default_store_location(settings))
     server = _Server(uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
                                     timeout_graceful_shutdown=3))
     print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles): "

@@ -1,6 +1,11 @@
-"""SQLite storage of the controller's operational state: faults and their lifecycle, overrides,
-schedules (versioned), the energy meters' running totals; standard library only. The controller itself does no I/O; this is where
-what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
+"""Storage of the controller's operational state: faults and their lifecycle, overrides,
+schedules (versioned), the energy meters' running totals. The controller itself does no I/O; this
+is where what it decides is kept. Fault transitions follow ``controller.faults.lifecycle``.
+
+The rows live in the state database (``streetlight.statedb``): a SQLite file by default, or
+PostgreSQL when ``STREETLIGHT_STATE_URL`` is set, shared by every process of the platform. Each
+method is one transaction; a read-then-write (a fault's transition, the next schedule version,
+a block of fault numbers) locks what it read, so two processes cannot both take the same.
 
 Schedules are stored once, here: each version's body is the road's schedule entries as operators
 edit them (ids, names, priorities; see ``api.platform``) with the astronomical clock's setting; the
@@ -14,39 +19,31 @@ version) is stored with who did it and when (message time, as everywhere).
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, func, insert, select, update
+
 from controller.errors import UnknownFaultError
 from controller.faults import Fault, lifecycle
 from controller.overrides import Override
+from streetlight.statedb import Database, upsert
+from streetlight.statedb.schema import counters, energy, fault_log, faults, overrides, schedules
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS faults (
-    fault_id TEXT PRIMARY KEY, road TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL,
-    severity TEXT NOT NULL, pole TEXT, feeder TEXT, first_seen_ts INTEGER NOT NULL,
-    last_seen_ts INTEGER NOT NULL, body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS faults_state ON faults (road, state);
-CREATE TABLE IF NOT EXISTS fault_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, fault_id TEXT NOT NULL, ts INTEGER NOT NULL,
-    state TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS overrides (
-    id TEXT PRIMARY KEY, road TEXT NOT NULL, body TEXT NOT NULL, active INTEGER NOT NULL,
-    set_by TEXT NOT NULL, set_ts INTEGER NOT NULL, cleared_by TEXT, cleared_ts INTEGER
-);
-CREATE TABLE IF NOT EXISTS schedules (
-    road TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, actor TEXT NOT NULL,
-    ts INTEGER NOT NULL, PRIMARY KEY (road, version)
-);
-CREATE TABLE IF NOT EXISTS energy (
-    road TEXT PRIMARY KEY, ts INTEGER NOT NULL, body TEXT NOT NULL
-);
-"""
+# Each road's controller numbers its new faults itself from the first number it is given at
+# start (``next_fault_seq``); a block this large is set aside for it, so that controllers started
+# together (several roads, several processes) never hand out the same fault id.
+FAULT_SEQ_BLOCK = 1000
+
+
+class FaultIdTakenError(RuntimeError):
+    """A fault id already stored for another road: two controllers numbered from one block."""
+
+    def __init__(self, fault_id: str, stored_road: str, road: str) -> None:
+        self.fault_id, self.stored_road, self.road = fault_id, stored_road, road
+        super().__init__(f"fault id {fault_id} of road {road} is already stored for road {stored_road}; "
+                         f"the road's controller must take its first number from ControllerStore.next_fault_seq()")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,76 +58,104 @@ class StoredSchedules:
     ts_ms: int
 
 
+def _fault_seq(fault_id: str) -> int | None:
+    return int(fault_id[2:]) if fault_id.startswith("F-") and fault_id[2:].isdigit() else None
+
+
 class ControllerStore:
-    """One SQLite file; safe to share between the service's threads."""
+    """The controller's rows in the state database; safe to share between threads and processes.
+
+    ``path`` is a SQLite file (or ``:memory:``) or a ``postgresql://`` URL.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()  # re-entered: a transition reads the fault under it
+        self.db = Database(path)
 
     def close(self) -> None:
-        self._db.close()
-
-    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        self.db.close()
 
     # --- faults --------------------------------------------------------------------------
     def save_fault(self, f: Fault, actor: str = "controller") -> None:
         """Store a fault as the controller reported it; a change of state is logged, and one the
         lifecycle does not allow raises FaultStateError (the stored fault stays as it was)."""
-        with self._lock:
-            row = self._db.execute("SELECT state FROM faults WHERE fault_id = ?", (f.fault_id,)).fetchone()
-            if row is not None and row[0] != f.state:
-                lifecycle.check(f.fault_id, row[0], f.state)
-            self._db.execute(
-                "INSERT OR REPLACE INTO faults VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (f.fault_id, f.road, f.type, f.state, f.severity, f.pole, f.feeder, f.first_seen_ts,
-                 f.last_seen_ts, json.dumps(f.to_dict())))
-            if row is None or row[0] != f.state:
-                self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
-                                 (f.fault_id, f.last_seen_ts, f.state, actor, f.summary if row is None else ""))
+        row = {"fault_id": f.fault_id, "road": f.road, "type": f.type, "state": f.state, "severity": f.severity,
+               "pole": f.pole, "feeder": f.feeder, "first_seen_ts": f.first_seen_ts, "last_seen_ts": f.last_seen_ts,
+               "body": json.dumps(f.to_dict())}
+
+        def work(conn: Connection) -> None:
+            stored = conn.execute(select(faults.c.state, faults.c.road).where(faults.c.fault_id == f.fault_id)
+                                  .with_for_update()).first()
+            if stored is not None and stored.road != f.road:
+                raise FaultIdTakenError(f.fault_id, stored.road, f.road)
+            if stored is not None and stored.state != f.state:
+                lifecycle.check(f.fault_id, stored.state, f.state)
+            if stored is None:
+                conn.execute(insert(faults).values(**row))  # a race lost here is run again, as an update
+            else:
+                conn.execute(update(faults).where(faults.c.fault_id == f.fault_id).values(**row))
+            if stored is None or stored.state != f.state:
+                conn.execute(insert(fault_log).values(fault_id=f.fault_id, ts=f.last_seen_ts, state=f.state,
+                                                      actor=actor, note=f.summary if stored is None else ""))
+
+        self.db.write_retrying(work)
 
     def fault(self, fault_id: str) -> Fault:
-        rows = self._exec("SELECT body FROM faults WHERE fault_id = ?", (fault_id,))
-        if not rows:
+        with self.db.read() as conn:
+            body = conn.execute(select(faults.c.body).where(faults.c.fault_id == fault_id)).scalar()
+        if body is None:
             raise UnknownFaultError(fault_id, "in the store")
-        return Fault.from_dict(json.loads(rows[0][0]))
+        return Fault.from_dict(json.loads(body))
 
     def faults(self, road: str, state: str | None = None, limit: int = 1000) -> list[Fault]:
+        q = select(faults.c.body).where(faults.c.road == road)
         if state:
-            rows = self._exec("SELECT body FROM faults WHERE road = ? AND state = ? ORDER BY fault_id DESC LIMIT ?",
-                              (road, state, limit))
-        else:
-            rows = self._exec("SELECT body FROM faults WHERE road = ? ORDER BY fault_id DESC LIMIT ?", (road, limit))
-        return [Fault.from_dict(json.loads(r[0])) for r in rows]
+            q = q.where(faults.c.state == state)
+        # newest first: F-000999 before F-000998, and F-1000000 (seven digits) before both
+        q = q.order_by(func.length(faults.c.fault_id).desc(), faults.c.fault_id.desc()).limit(limit)
+        with self.db.read() as conn:
+            return [Fault.from_dict(json.loads(b)) for b in conn.execute(q).scalars()]
 
     def live_faults(self, road: str) -> list[Fault]:
         """Open and acknowledged faults: what a restarted controller takes up again."""
-        rows = self._exec("SELECT body FROM faults WHERE road = ? AND state != ? ORDER BY fault_id",
-                          (road, lifecycle.RESOLVED))
-        return [Fault.from_dict(json.loads(r[0])) for r in rows]
+        q = (select(faults.c.body).where(faults.c.road == road, faults.c.state != lifecycle.RESOLVED)
+             .order_by(func.length(faults.c.fault_id), faults.c.fault_id))
+        with self.db.read() as conn:
+            return [Fault.from_dict(json.loads(b)) for b in conn.execute(q).scalars()]
 
     def next_fault_seq(self) -> int:
-        rows = self._exec("SELECT fault_id FROM faults")
-        seqs = [int(r[0].split("-")[1]) for r in rows if r[0].startswith("F-") and r[0][2:].isdigit()]
-        return max(seqs, default=0) + 1
+        """The first number of a block of FAULT_SEQ_BLOCK fault numbers set aside for the caller
+        (a road's controller at start): above every stored fault and every block given before."""
+
+        def work(conn: Connection) -> int:
+            given = conn.execute(select(counters.c.value).where(counters.c.name == "fault_seq")
+                                 .with_for_update()).scalar()
+            stored = max((s for s in map(_fault_seq, conn.execute(select(faults.c.fault_id)).scalars())
+                          if s is not None), default=0)
+            first = max(given or 0, stored) + 1
+            if given is None:
+                conn.execute(insert(counters).values(name="fault_seq", value=first + FAULT_SEQ_BLOCK - 1))
+            else:
+                conn.execute(update(counters).where(counters.c.name == "fault_seq")
+                             .values(value=first + FAULT_SEQ_BLOCK - 1))
+            return first
+
+        return self.db.write_retrying(work)
 
     def _transition(self, fault_id: str, to: str, actor: str, ts_ms: int, note: str) -> Fault:
-        with self._lock:  # read, check and write as one step: two crews may answer at once
-            f = self.fault(fault_id)
+        def work(conn: Connection) -> Fault:  # read, check and write as one step: two crews may answer at once
+            body = conn.execute(select(faults.c.body).where(faults.c.fault_id == fault_id).with_for_update()).scalar()
+            if body is None:
+                raise UnknownFaultError(fault_id, "in the store")
+            f = Fault.from_dict(json.loads(body))
             f.state = lifecycle.check(fault_id, f.state, to)
             f.evidence = {**f.evidence, f"{to}_by": actor, f"{to}_ts": ts_ms}
-            self._db.execute("UPDATE faults SET state = ?, body = ? WHERE fault_id = ?",
-                             (to, json.dumps(f.to_dict()), fault_id))
-            self._db.execute("INSERT INTO fault_log (fault_id, ts, state, actor, note) VALUES (?,?,?,?,?)",
-                             (fault_id, ts_ms, to, actor, note))
-        return f
+            conn.execute(update(faults).where(faults.c.fault_id == fault_id)
+                         .values(state=to, body=json.dumps(f.to_dict())))
+            conn.execute(insert(fault_log).values(fault_id=fault_id, ts=ts_ms, state=to, actor=actor, note=note))
+            return f
+
+        return self.db.write_retrying(work)
 
     def acknowledge(self, fault_id: str, actor: str, ts_ms: int, note: str = "") -> Fault:
         return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, ts_ms, note)
@@ -139,30 +164,39 @@ class ControllerStore:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, ts_ms, note)
 
     def fault_log(self, fault_id: str) -> list[dict[str, Any]]:
-        rows = self._exec("SELECT ts, state, actor, note FROM fault_log WHERE fault_id = ? ORDER BY id", (fault_id,))
-        return [{"ts": r[0], "state": r[1], "actor": r[2], "note": r[3]} for r in rows]
+        q = (select(fault_log.c.ts, fault_log.c.state, fault_log.c.actor, fault_log.c.note)
+             .where(fault_log.c.fault_id == fault_id).order_by(fault_log.c.id))
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     def fault_logs(self, road: str) -> dict[str, list[dict[str, Any]]]:
         """Every logged transition of a road's faults, by fault id, in one query."""
-        rows = self._exec("SELECT l.fault_id, l.ts, l.state, l.actor, l.note FROM fault_log l "
-                          "JOIN faults f ON f.fault_id = l.fault_id WHERE f.road = ? ORDER BY l.id", (road,))
+        q = (select(fault_log.c.fault_id, fault_log.c.ts, fault_log.c.state, fault_log.c.actor, fault_log.c.note)
+             .join(faults, faults.c.fault_id == fault_log.c.fault_id).where(faults.c.road == road)
+             .order_by(fault_log.c.id))
         out: dict[str, list[dict[str, Any]]] = {}
-        for fid, ts, state, actor, note in rows:
-            out.setdefault(fid, []).append({"ts": ts, "state": state, "actor": actor, "note": note})
+        with self.db.read() as conn:
+            for fid, ts, state, actor, note in conn.execute(q):
+                out.setdefault(fid, []).append({"ts": ts, "state": state, "actor": actor, "note": note})
         return out
 
     # --- overrides -----------------------------------------------------------------------
     def save_override(self, road: str, o: Override) -> None:
-        self._exec("INSERT OR REPLACE INTO overrides VALUES (?,?,?,?,?,?,NULL,NULL)",
-                   (o.id, road, json.dumps(asdict(o)), 1, o.actor, o.start_ms))
+        with self.db.write() as conn:
+            upsert(conn, overrides, {"id": o.id, "road": road, "body": json.dumps(asdict(o)), "active": 1,
+                                     "set_by": o.actor, "set_ts": o.start_ms, "cleared_by": None, "cleared_ts": None},
+                   ("id",))
 
     def clear_override(self, override_id: str, actor: str, ts_ms: int) -> None:
-        self._exec("UPDATE overrides SET active = 0, cleared_by = ?, cleared_ts = ? WHERE id = ?",
-                   (actor, ts_ms, override_id))
+        with self.db.write() as conn:
+            conn.execute(update(overrides).where(overrides.c.id == override_id)
+                         .values(active=0, cleared_by=actor, cleared_ts=ts_ms))
 
     def active_overrides(self, road: str, now_ms: int) -> list[Override]:
-        rows = self._exec("SELECT body FROM overrides WHERE road = ? AND active = 1", (road,))
-        out = [Override(**json.loads(r[0])) for r in rows]
+        with self.db.read() as conn:
+            bodies = conn.execute(select(overrides.c.body).where(overrides.c.road == road, overrides.c.active == 1)
+                                  .order_by(overrides.c.set_ts, overrides.c.id)).scalars().all()
+        out = [Override(**json.loads(b)) for b in bodies]
         return [o for o in out if o.expires_ms is None or o.expires_ms > now_ms]
 
     # --- schedules -----------------------------------------------------------------------
@@ -170,39 +204,45 @@ class ControllerStore:
                       ts_ms: int, version: int = 0) -> int:
         """Store the road's schedule entries as a new version (at least ``version``, and one higher
         than the last); returns that version."""
-        with self._lock:
-            row = self._db.execute("SELECT MAX(version) FROM schedules WHERE road = ?", (road,)).fetchone()
-            version = max(version, (row[0] or 0) + 1)
-            body = {"version": version, "astro": {"depression_deg": depression_deg}, "entries": entries}
-            self._db.execute("INSERT INTO schedules VALUES (?,?,?,?,?)",
-                             (road, version, json.dumps(body, ensure_ascii=False), actor, ts_ms))
-        return version
+
+        def work(conn: Connection) -> int:
+            last = conn.execute(select(func.max(schedules.c.version)).where(schedules.c.road == road)).scalar()
+            chosen = max(version, (last or 0) + 1)
+            body = {"version": chosen, "astro": {"depression_deg": depression_deg}, "entries": entries}
+            # two writers who read the same last version collide on (road, version): the loser runs again
+            conn.execute(insert(schedules).values(road=road, version=chosen, body=json.dumps(body, ensure_ascii=False),
+                                                  actor=actor, ts=ts_ms))
+            return chosen
+
+        return self.db.write_retrying(work)
 
     def schedule(self, road: str, version: int | None = None) -> StoredSchedules | None:
         """The road's last stored schedules (or the given version); ``None`` when none is stored."""
-        if version is None:
-            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? "
-                              "ORDER BY version DESC LIMIT 1", (road,))
-        else:
-            rows = self._exec("SELECT version, body, actor, ts FROM schedules WHERE road = ? AND version = ?",
-                              (road, version))
-        if not rows:
+        q = select(schedules.c.version, schedules.c.body, schedules.c.actor, schedules.c.ts).where(schedules.c.road == road)
+        q = q.order_by(schedules.c.version.desc()).limit(1) if version is None else q.where(schedules.c.version == version)
+        with self.db.read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
             return None
-        version, body, actor, ts = rows[0]
+        version, body, actor, ts = row
         data = json.loads(body)
         depression = float(data.get("astro", {}).get("depression_deg", 3.0))
         entries = data.get("entries")
         return StoredSchedules(version, entries, depression, None if entries is not None else data, actor, ts)
 
     def schedule_versions(self, road: str) -> list[dict[str, Any]]:
-        rows = self._exec("SELECT version, actor, ts FROM schedules WHERE road = ? ORDER BY version", (road,))
-        return [{"version": r[0], "actor": r[1], "ts": r[2]} for r in rows]
+        q = (select(schedules.c.version, schedules.c.actor, schedules.c.ts).where(schedules.c.road == road)
+             .order_by(schedules.c.version))
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     # --- energy ----------------------------------------------------------------------------
     def save_energy(self, road: str, ts_ms: int, state: dict[str, Any]) -> None:
         """The energy meter's accumulated state of a road as of platform time ``ts_ms``."""
-        self._exec("INSERT OR REPLACE INTO energy VALUES (?,?,?)", (road, ts_ms, json.dumps(state)))
+        with self.db.write() as conn:
+            upsert(conn, energy, {"road": road, "ts": ts_ms, "body": json.dumps(state)}, ("road",))
 
     def energy(self, road: str) -> dict[str, Any] | None:
-        rows = self._exec("SELECT body FROM energy WHERE road = ?", (road,))
-        return json.loads(rows[0][0]) if rows else None
+        with self.db.read() as conn:
+            body = conn.execute(select(energy.c.body).where(energy.c.road == road)).scalar()
+        return json.loads(body) if body is not None else None

@@ -9,6 +9,8 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have mosquitto || debs+=(mosquitto)
 have mosquitto_pub || debs+=(mosquitto-clients)
 have influxd || debs+=(influxdb)
+# PostgreSQL for the operational state of a city deployment and its tests (binaries off the PATH)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || debs+=(postgresql)
 have openssl || debs+=(openssl)
 have node || debs+=(nodejs)  # the independent LwM2M client of the tests (lwm2m-node-lib) runs on Node.js
 have npm || debs+=(npm)
@@ -41,7 +43,7 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   echo "==> installing the project and its Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import streetlight, paho.mqtt, fastapi, influxdb_client' 
+  .venv/bin/python -c 'import streetlight, paho.mqtt, fastapi, influxdb_client, sqlalchemy, alembic, psycopg' 
   touch .venv/.installed
 fi
 # The LwM2M client nobody here wrote, which the tests drive against the platform's LwM2M server

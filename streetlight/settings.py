@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     influx_writers: int = Field(1, ge=1, le=16, description="concurrent requests a large write batch is split into")
     pole_secret: SecretStr | None = Field(None, description="site secret from which each pole's broker password is derived")
     data_dir: Path = Path("./var")
+    state_url: SecretStr | None = Field(None, description="operational state (faults, schedules, tokens, audit …) "
+                                        "in PostgreSQL: postgresql://user:password@host:port/database; unset: SQLite "
+                                        "files in data_dir (secret: it carries the password)")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     roads: list[str] = Field(default_factory=lambda: ["nanhuan-1"], description="road ids or registry files served")
@@ -77,6 +80,16 @@ class Settings(BaseSettings):
             raise ValueError(f"expected http://host:port, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("state_url")
+    @classmethod
+    def _check_state_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg") or not parts.hostname:
+            raise ValueError(f"expected postgresql://user:password@host:port/database, got {parts.scheme}://…")
+        return value
+
     @property
     def mqtt_host(self) -> str:
         return urlsplit(self.mqtt_url).hostname or "127.0.0.1"
@@ -102,3 +115,7 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+    def state_location(self, file_name: str) -> str | Path:
+        """Where operational state lives: the PostgreSQL URL when one is set, else ``file_name`` in data_dir."""
+        return self.state_url.get_secret_value() if self.state_url else self.state_dir() / file_name

@@ -18,9 +18,9 @@ ROLE_HELP = "viewer (read), operator (dim, overrides, schedules), maintenance (f
 
 def _store(path: Path | None):  # type: ignore[no-untyped-def]
     from api.auth import TokenStore
-    from api.store import Store, default_store_path
+    from api.store import Store, default_store_location
 
-    return TokenStore(Store(path or default_store_path(settings())))
+    return TokenStore(Store(path or default_store_location(settings())))
 
 
 def _audit(tokens, action: str, target: str, params: dict[str, object] | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -41,7 +41,8 @@ def _when(ms: int | None) -> str:
 def register(app: typer.Typer) -> None:
     token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
     app.add_typer(token_app, name="token")
-    store_opt = typer.Option(None, "--store", help="the API's SQLite file [default: DATA_DIR/api.sqlite3]")
+    store_opt = typer.Option(None, "--store", help="the API's SQLite file "
+                             "[default: STREETLIGHT_STATE_URL when set, else DATA_DIR/api.sqlite3]")
 
     @token_app.command("create")
     def create(

@@ -83,8 +83,8 @@ def test_the_book_follows_the_rule(frm: str, to: str) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ControllerStore]:
-    s = ControllerStore(tmp_path / "ctl.sqlite3")
+def store(state_location: str | Path) -> Iterator[ControllerStore]:
+    s = ControllerStore(state_location)  # on SQLite and on PostgreSQL
     yield s
     s.close()
 

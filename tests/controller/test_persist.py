@@ -1,4 +1,4 @@
-"""SQLite persistence of faults, overrides and schedules, and taking them up after a restart."""
+"""Persistence of faults, overrides and schedules (SQLite and PostgreSQL), and taking them up after a restart."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from runtime.state import ControllerStore
 from .road_stream import RoadStream
 
 
-def test_fault_lifecycle_is_stored_with_who_and_when(tmp_path):
-    store = ControllerStore(tmp_path / "ctl.sqlite")
+def test_fault_lifecycle_is_stored_with_who_and_when(state_location):
+    store = ControllerStore(state_location)
     s = RoadStream()
     s.run_minutes(6)
     s.patches.append(lambda pid, d: {**d, "leakage_ma": 55.0} if pid == "NH-009" else d)
@@ -39,8 +39,8 @@ def test_fault_lifecycle_is_stored_with_who_and_when(tmp_path):
     store.close()
 
 
-def test_restart_keeps_live_faults_and_overrides(tmp_path):
-    path = tmp_path / "ctl.sqlite"
+def test_restart_keeps_live_faults_and_overrides(state_location):
+    path = state_location
     store = ControllerStore(path)
     s = RoadStream()
     s.run_minutes(6)
@@ -66,8 +66,8 @@ def test_restart_keeps_live_faults_and_overrides(tmp_path):
     assert s2.ctl.faults.next_seq > int(live[0].fault_id[2:])
 
 
-def test_schedule_versions(tmp_path):
-    store = ControllerStore(tmp_path / "ctl.sqlite")
+def test_schedule_versions(state_location):
+    store = ControllerStore(state_location)
     road = RoadStream().road
     entries = book_to_entries(road, ScheduleBook.default())
     v1 = store.save_schedule("nanhuan-1", entries, 3.0, "planner", 1)
