@@ -32,6 +32,7 @@ from streetlight.registry import Road
 from streetlight.settings import Settings
 from telemetry import TelemetryStore
 
+from .acks import AckDesk
 from .cabinets import CABINET_STATUS, CABINET_TELEMETRY, Cabinets
 from .commands import CommandDispatcher
 from .downlink import ConfigPublisher, publish_alert, publish_heartbeat
@@ -66,13 +67,15 @@ class GatewayService:
         filters = [subscription(kind=k) for k in UPLINK_KINDS] + [cabinet_subscription(kind=k) for k in CABINET_KINDS]
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
-        self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
+        self.link = MqttLink(settings, client_id, filters, self._receive, receive_maximum=receive_maximum)
         self.commands = CommandDispatcher(roads, self.twins, self.link.publish, now_issued=self.clock.now_or_wall,
                                           ack_timeout_s=ack_timeout_s, max_attempts=max_attempts,
-                                          on_latency=self.metrics.command_latency.observe)
+                                          on_latency=self.metrics.command_latency.observe,
+                                          publish_many=self.link.publish_many)
         self.config = ConfigPublisher(roads, self.link.publish, state / "config-versions.json")
         self.pipeline = Pipeline(roads, self._inbox, self.store.writer, self.rejected, self.metrics, self.clock,
                                  self.link.ack, self._on_valid, max_batch=max_batch)
+        self.acks = AckDesk(self.pipeline.validator, self.commands)  # settles commands ahead of the batch
         self._listeners: list[Callable[[Inbound], None]] = []
         self._create_schema = create_schema
         self._stop = threading.Event()
@@ -87,6 +90,7 @@ class GatewayService:
             except Exception as err:  # the database may be away: ingest spools until it is back
                 log.warning("could not prepare the InfluxDB schema (will spool until it answers): %s", err)
         self.pipeline.start()
+        self.acks.start()
         self.link.start()
         self._stop.clear()
         self._timer = threading.Thread(target=self._timer_loop, name="gateway-timer", daemon=True)
@@ -96,6 +100,7 @@ class GatewayService:
         self._stop.set()
         self.pipeline.stop()  # what is prepared is stored and acknowledged before we disconnect
         self.link.stop()
+        self.acks.stop()
         if self._timer is not None:
             self._timer.join(5)
         self.store.close()
@@ -132,6 +137,11 @@ class GatewayService:
         return self.link.connected
 
     # -- internals -------------------------------------------------------------------------------
+    def _receive(self, raws: list[Raw]) -> None:
+        """Each read of the ingest connection: Acks to the desk at once, everything to the pipeline."""
+        self.acks.offer(raws)
+        self._inbox.put(raws)
+
     def _on_valid(self, batch: list[Inbound]) -> None:
         for inb in batch:
             if inb.kind in (CABINET_TELEMETRY, CABINET_STATUS):
