@@ -281,11 +281,11 @@ class Simulation:
                 sim.integrate_energy(t)
                 acks = self.device.handle([item], t)
                 out = [self.encoder.ack(i, t, payload) for i, payload in acks]
-                key = sim.state_key()
                 for i in {i for i, _ in acks}:
-                    if sim.alive[i] and np.any(key[i] != self._last_key[i]):
+                    row = sim.state_row(i)
+                    if sim.alive[i] and np.any(row != self._last_key[i]):
                         out.append(self.encoder.state(i, t))
-                        self._last_key[i] = key[i]
+                        self._last_key[i] = row
                 self._send_all(out)  # a pole's ack and its new state in one write
 
     def _send(self, m: Outgoing) -> None:
