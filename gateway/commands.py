@@ -81,7 +81,8 @@ class CommandDispatcher:
         self._publish_many = publish_many or self._one_by_one
         # command ids: unique across restarts (a random prefix drawn once) and cheap to make (a
         # counter): a uuid4 per command costs a system call, and a road dim makes 93 of them
-        self._ids = (f"c-{os.urandom(6).hex()}-{n:x}" for n in itertools.count(1))
+        self._id_prefix = f"c-{os.urandom(6).hex()}-"
+        self._id_count = itertools.count(1)  # its next() is atomic: records are made outside the lock
         self._now_issued = now_issued
         self.ack_timeout_s = ack_timeout_s
         self.max_attempts = max_attempts
@@ -140,7 +141,7 @@ class CommandDispatcher:
         return self._issue_many(road, [(pole, kind, params, reason, source)])[0]
 
     def _issue_many(self, road: str, items: list[tuple[str, str, dict[str, Any], str, str]]) -> list[CommandRecord]:
-        recs = [CommandRecord(next(self._ids), road, pole, kind, params, reason=reason, source=source)
+        recs = [CommandRecord(f"{self._id_prefix}{next(self._id_count):x}", road, pole, kind, params, reason=reason, source=source)
                 for pole, kind, params, reason, source in items]
         with self._lock:
             out: list[CommandRecord] = []
@@ -159,13 +160,13 @@ class CommandDispatcher:
             self._trim()
             return [replace(rec) for rec in recs]
 
-    def _payload(self, rec: CommandRecord) -> bytes:
+    def _payload(self, rec: CommandRecord, issued_ts: int) -> bytes:
         model: Command
         if rec.type == "dim":
-            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), level=float(rec.params["level"]),
+            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, level=float(rec.params["level"]),
                                ramp_ms=int(rec.params["ramp_ms"]))
         else:
-            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), seconds=int(rec.params["seconds"]))
+            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, seconds=int(rec.params["seconds"]))
         return model.to_bytes()
 
     def _one_by_one(self, msgs: list[tuple[str, bytes]]) -> None:
@@ -179,13 +180,16 @@ class CommandDispatcher:
         if not recs:
             return
         now = wall_ms()
+        issued: dict[str, int] = {}  # road time, asked once per road for the batch
         msgs = []
         for rec in recs:
             rec.held = False
             rec.attempts += 1
             rec.sent_ms = rec.sent_ms or now
             rec.last_sent_ms = now
-            msgs.append((pole_topic(rec.road, rec.pole, "cmd"), self._payload(rec)))
+            if rec.road not in issued:
+                issued[rec.road] = self._now_issued(rec.road)
+            msgs.append((pole_topic(rec.road, rec.pole, "cmd"), self._payload(rec, issued[rec.road])))
         try:
             self._publish_many(msgs)
         except Exception as err:  # the retry timer tries again; never lose the record

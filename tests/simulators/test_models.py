@@ -336,3 +336,13 @@ def test_a_cycling_lamp_goes_out_once_a_minute_and_comes_back_by_itself():
     assert len(set(dims)) == 1 and dims[0] >= 10  # the level never moved: it goes out by itself
     assert [x == 0 for x in light] == dark  # the truth saw the same dark spells
     assert not any(e.type == "lamp_fault" for e in sim.pending_events)  # no diagnostics, unlike a failed lamp
+
+
+def test_a_poles_state_row_is_its_row_of_the_state_key() -> None:
+    from streetlight.registry import load_road
+
+    sim = RoadSim(load_road("nanhuan-1"), 1_764_000_000_000, 7)
+    sim.ramp_to[:] = np.linspace(0.0, 100.0, len(sim.ramp_to)) + 0.05  # halves, where rounding could differ
+    sim.mode[3] = FALLBACK
+    key = sim.state_key()
+    assert all((sim.state_row(i) == key[i]).all() for i in range(len(key)))
