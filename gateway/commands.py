@@ -11,6 +11,7 @@ Times in a record are wall-clock milliseconds: they measure how long each step t
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import logging
 import os
@@ -140,11 +141,12 @@ class CommandDispatcher:
             raise UnknownPoleError(road, pole if r is not None else None)
         return self._issue_many(road, [(pole, kind, params, reason, source)])[0]
 
-    def _issue_many(self, road: str, items: list[tuple[str, str, dict[str, Any], str, str]]) -> list[CommandRecord]:
+    def _issue_many(self, road: str,
+                    items: builtins.list[tuple[str, str, dict[str, Any], str, str]]) -> builtins.list[CommandRecord]:
         recs = [CommandRecord(f"{self._id_prefix}{next(self._id_count):x}", road, pole, kind, params, reason=reason, source=source)
                 for pole, kind, params, reason, source in items]
         with self._lock:
-            out: list[CommandRecord] = []
+            out: builtins.list[CommandRecord] = []
             for rec in recs:
                 self._records[rec.cmd_id] = rec
                 self._open[rec.cmd_id] = rec
@@ -169,14 +171,14 @@ class CommandDispatcher:
             model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, seconds=int(rec.params["seconds"]))
         return model.to_bytes()
 
-    def _one_by_one(self, msgs: list[tuple[str, bytes]]) -> None:
+    def _one_by_one(self, msgs: builtins.list[tuple[str, bytes]]) -> None:
         for topic, payload in msgs:
             self._publish(topic, payload, 1, False)
 
     def _send(self, rec: CommandRecord) -> None:
         self._send_many([rec])
 
-    def _send_many(self, recs: list[CommandRecord]) -> None:
+    def _send_many(self, recs: builtins.list[CommandRecord]) -> None:
         if not recs:
             return
         now = wall_ms()
