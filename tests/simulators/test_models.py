@@ -161,6 +161,11 @@ def test_commands_ack_once_and_repeats_are_not_executed_again():
     assert not ack.ok and "unknown_type" in ack.error
     assert dev.handle([Inbound(3, 4, topic, b"not json")], T_EVENING) == []
     assert dev.counts["invalid_invalid_json"] == 1
+    # without a cmd_id there is nothing to acknowledge: counted, not answered
+    assert dev.handle([Inbound(4, 4, topic, b'{"type":"dim","issued_ts":1,"level":30}')], T_EVENING) == []
+    assert dev.counts["invalid_missing_field"] == 1
+    # an invalid body under a known cmd_id gets that command's ack again, not a refusal
+    assert dev.handle([Inbound(5, 4, topic, b'{"cmd_id":"c-1","type":"dim","level":300}')], T_EVENING) == first
 
 
 def test_no_heartbeat_means_fallback_and_heartbeat_ends_it():
