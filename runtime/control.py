@@ -278,12 +278,11 @@ class ControlService:
         rc = self.roads[road]
         with rc.lock:
             now = self._acting_now(rc)
-            scope_targets = _scopes(rc.road, poles)
-            for scope, target in scope_targets:
-                o = Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
+            made = [Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
                              expires_ms=expires_ms, priority=10, actor=actor, force=force)
+                    for scope, target in _scopes(rc.road, poles)]
+            for o in made:
                 rc.ctl.set_override(o)
-                self.store.save_override(road, o)
             if rc.last_tick_ms is None:  # no tick yet, so no floors: this one decides the whole road
                 sent = self._tick(rc, now, _Operator(actor, ramp_ms, frozenset(poles)))
                 missing = [p for p in poles if p not in sent]
@@ -296,6 +295,15 @@ class ControlService:
                 # the operator's poles only, at once: a whole-road tick (traffic, faults, energy)
                 # would make them wait for decisions they do not need; the next tick takes the road
                 sent = self._dispatch(rc, rc.ctl.operator_levels(now, poles, ramp_ms), dict.fromkeys(poles, actor))
+            # stored after the commands have left: a commit (an fsync, tens of ms on a busy disk) is
+            # not on the path of the light. A crash in between loses the override, not the light:
+            # after a restart the road follows its schedule and traffic, never under its floors
+            for o in made:
+                try:
+                    self.store.save_override(road, o)
+                except Exception:
+                    log.exception("override %s on %s is in force but could not be stored; a restart would "
+                                  "drop it (check the state database under data_dir)", o.id, road)
             return [sent[p] for p in poles if p in sent]
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
