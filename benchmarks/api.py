@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from ops.servers import LOOPBACK, free_port
 
@@ -172,28 +173,106 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _road_dim(client: httpx.Client, runs: int, timeout_s: float = 30.0) -> dict[str, Any]:
+class _Wire:
+    """Watches the broker for the dim's commands and acks (QoS 0, its own connection), so the
+    stage table can say where the time went; it never takes part in the measured path."""
+
+    def __init__(self, mqtt_url: str) -> None:
+        from urllib.parse import urlsplit
+
+        import paho.mqtt.client as mqtt
+
+        self.seen: dict[tuple[str, str], float] = {}  # (kind, cmd_id) -> wall time first seen
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        u = urlsplit(mqtt_url)
+        c = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-api-wire",
+                                      protocol=mqtt.MQTTv5)
+        c.on_connect = lambda cl, *_: cl.subscribe([(f"sl/v1/{ROAD}/+/cmd", 0), (f"sl/v1/{ROAD}/+/ack", 0)])
+        c.on_subscribe = lambda *_: self._ready.set()
+        c.on_message = self._on_message
+        c.connect(u.hostname or LOOPBACK, u.port or 1883)
+        c.loop_start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"could not watch the broker at {mqtt_url}")
+
+    def _on_message(self, _c: object, _u: object, m: Any) -> None:
+        t = time.time()
+        kind = m.topic.rsplit("/", 1)[1]
+        try:
+            cmd_id = orjson.loads(m.payload)["cmd_id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        with self._lock:
+            self.seen.setdefault((kind, cmd_id), t)
+
+    def span(self, kind: str, ids: list[str]) -> tuple[float, float] | None:
+        with self._lock:
+            times = [self.seen[(kind, i)] for i in ids if (kind, i) in self.seen]
+        return (min(times), max(times)) if len(times) == len(ids) else None
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# the stages of one road dim, each as wall time since the request left the client (ms)
+STAGES = ("first command issued", "last command issued", "first command at the broker",
+          "last command at the broker", "API answered the dim", "first ack at the broker",
+          "last ack at the broker", "last ack settled by the platform", "client saw the last ack")
+
+
+def _stages(t0: float, answered: float, done: float, batch: dict[str, Any], wire: _Wire | None,
+            ids: list[str]) -> dict[str, float]:
+    issued = [c["issued_ms"] / 1000 for c in batch["commands"]]
+    settled = [p["ack_ms"] / 1000 for c in batch["commands"] for p in c["poles"].values() if p["ack_ms"]]
+    out = {"first command issued": min(issued), "last command issued": max(issued), "API answered the dim": answered,
+           "client saw the last ack": done}
+    if settled:
+        out["last ack settled by the platform"] = max(settled)
+    if wire is not None:
+        for kind, name in (("cmd", "command"), ("ack", "ack")):
+            span = wire.span(kind, ids)
+            if span is not None:
+                out[f"first {name} at the broker"], out[f"last {name} at the broker"] = span
+    return {k: (v - t0) * 1000 for k, v in out.items()}
+
+
+def _road_dim(client: httpx.Client, runs: int, wire: _Wire | None = None,
+              timeout_s: float = 30.0) -> list[dict[str, Any]]:
     latencies = []
     acked = 0
     errors: Counter[str] = Counter()
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
     for i in range(runs):
-        t0 = time.perf_counter()
+        t0 = time.time()  # wall time: the platform's command times are wall times, in another process
+        p0 = time.perf_counter()
         r = client.post(f"/api/v1/roads/{ROAD}/dim", json={"level": 30 + i % 50, "confirm": True})
         r.raise_for_status()
+        answered = time.time()
         ids = r.json()["command_ids"]
         while not (batch := client.get("/api/v1/commands", params={"ids": ",".join(ids)}).json())["done"]:
-            if time.perf_counter() - t0 > timeout_s:
+            if time.perf_counter() - p0 > timeout_s:
                 raise RuntimeError(f"road dim {i}: {batch['summary']} after {timeout_s:.0f} s")
             time.sleep(0.002)
-        latencies.append((time.perf_counter() - t0) * 1000)
+        latencies.append((time.perf_counter() - p0) * 1000)
+        done = time.time()
+        time.sleep(0.05)  # the watcher's last ack may still be on its way
+        for name, ms in _stages(t0, answered, done, batch, wire, ids).items():
+            stages[name].append(ms)
         acked += batch["summary"].get("acked", 0)
         errors.update(p["error"] or p["status"] for c in batch["commands"] for p in c["poles"].values()
                       if p["status"] != "acked")
     row = {"case": "road dim → last ack (93 poles)", "runs": runs, "acked_pct": 100.0 * acked / (93 * runs),
-           "median_ms": statistics.median(latencies), "p99_ms": _pct(latencies, 0.99)}
+           "median_ms": statistics.median(latencies), "p95_ms": _pct(latencies, 0.95), "p99_ms": _pct(latencies, 0.99)}
     if errors:  # a command that was not acked says why (fallback, no ack after retries)
         row["not_acked"] = "; ".join(f"{n}× {e[:60]}" for e, n in errors.most_common(2))
-    return row
+    rows = [row]
+    for name in STAGES:  # where the time went: each stage's time since the request, over the runs
+        if v := stages[name]:
+            rows.append({"case": f"  dim stage: {name}", "runs": len(v), "median_ms": statistics.median(v),
+                         "p95_ms": _pct(v, 0.95), "p99_ms": _pct(v, 0.99)})
+    return rows
 
 
 def _client(port: int, path: str, token: str, stop: float, lat: list[float]) -> None:
@@ -229,14 +308,22 @@ def _reads(port: int, token: str, path: str, clients: int, seconds: float) -> di
             "median_ms": statistics.median(lat), "p99_ms": _pct(lat, 0.99)}
 
 
-def _measure(stack: str, port: int, token: str, quick: bool, live: bool) -> list[dict[str, Any]]:
+def _measure(stack: str, port: int, token: str, quick: bool, mqtt_url: str | None = None,
+             dims_only: bool = False) -> list[dict[str, Any]]:
     url = f"http://{LOOPBACK}:{port}"
     _wait_http(url)
     rows = []
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-        if live:
-            _wait_online(client)
-        rows.append(_road_dim(client, 5 if quick else 40))
+    wire = _Wire(mqtt_url) if mqtt_url else None
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            if mqtt_url:
+                _wait_online(client)
+            rows += _road_dim(client, 5 if quick else 40, wire)
+    finally:
+        if wire is not None:
+            wire.close()
+    if dims_only:
+        return [{"case": r.pop("case"), "stack": stack, **r} for r in rows]
     seconds = 1.0 if quick else 5.0
     base = _reads(port, token, "/api/v1/whoami", 4, seconds)
     base["vs_whoami"] = 1.0
@@ -266,12 +353,19 @@ def _ratios(live: list[dict[str, Any]], memory: list[dict[str, Any]]) -> None:
             r["median_vs_memory"] = r["median_ms"] / m["median_ms"]
 
 
+def live_dims(quick: bool = False) -> list[dict[str, Any]]:
+    """Only the live stack's road dims and their stages (to compare two trees back to back)."""
+    port = free_port()
+    with _child(_live_child, port) as hello, _child(_sim_child, hello["mqtt_url"], LIVE_SPEED):
+        return _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, hello["mqtt_url"], dims_only=True)
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     port = free_port()
     with _child(_memory_child, port) as hello:
-        memory = _measure("in-memory", port, hello["token"], quick, live=False)
+        memory = _measure("in-memory", port, hello["token"], quick)
     port = free_port()
     with _child(_live_child, port) as hello, _child(_sim_child, hello["mqtt_url"], LIVE_SPEED):
-        live = _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, live=True)
+        live = _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, hello["mqtt_url"])
     _ratios(live, memory)
     return memory + live

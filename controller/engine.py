@@ -282,6 +282,31 @@ class Controller:
         self.last_tick_ms = now_ms
         return out
 
+    def operator_levels(self, now_ms: int, poles: Iterable[str], ramp_ms: int) -> list[LevelCommand]:
+        """The levels of poles an operator has just set, decided at once for those poles alone.
+
+        A pole gets its winning override, raised to the floor the last tick set for it (unless
+        forced); emergency all-on still beats it. Every pole named gets a command, even one already
+        at its level: the operator asked. Traffic, faults and the rest of the road wait for the
+        next tick (at most one tick away), which finds these poles at their level already. Before
+        the first tick the floors are unknown: call :meth:`tick` instead.
+        """
+        if self.last_tick_ms is None:
+            raise ControllerError("no tick yet: the segments' floors are unknown, so an operator's level waits for one")
+        out = []
+        for pole_id in poles:
+            i = self.index.get(pole_id)
+            if i is None:
+                raise UnknownPoleError(self.road.id, pole_id)
+            ov = self.overrides.winner(self.road.poles[i], now_ms)
+            if self.emergency[0] or ov is None:  # all-on, or no override (expired meanwhile): as the last tick left it
+                level, why = self.level_of(pole_id)
+            else:
+                level, why = (ov.level if ov.force else max(ov.level, float(self.floors[i]))), "override"
+                self.level[i], self.reason[i], self.command_ts[i] = level, why, now_ms
+            out.append(LevelCommand(pole_id, float(level), ramp_ms, why))
+        return out
+
     def _account(self, now: int, floors: np.ndarray, lit: np.ndarray) -> None:
         nseg = len(self.road.segments)
         seg = self.road.arrays.segment

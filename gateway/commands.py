@@ -11,11 +11,13 @@ Times in a record are wall-clock milliseconds: they measure how long each step t
 
 from __future__ import annotations
 
+import builtins
+import itertools
 import logging
+import os
 import threading
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +29,7 @@ from .twins import TwinStore
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes, int, bool], None]  # topic, payload, qos, retain
+PublishMany = Callable[[list[tuple[str, bytes]]], None]  # QoS 1 (topic, payload), handed over together
 
 
 def wall_ms() -> int:
@@ -57,13 +60,30 @@ class CommandRecord:
         return self.status != "pending"
 
 
+@dataclass(frozen=True, slots=True)
+class DimOrder:
+    """One pole's share of a dim that leaves with others (a road or a segment at once)."""
+
+    pole: str
+    level: float
+    ramp_ms: int = 0
+    reason: str = "operator"
+    source: str = "api"
+
+
 class CommandDispatcher:
     def __init__(self, roads: list[Road], twins: TwinStore, publish: Publish, *, now_issued: Callable[[str], int],
                  ack_timeout_s: float = 2.0, max_attempts: int = 4, hold_ttl_s: float = 3600.0,
-                 keep: int = 20_000, on_latency: Callable[[float], None] | None = None) -> None:
+                 keep: int = 20_000, on_latency: Callable[[float], None] | None = None,
+                 publish_many: PublishMany | None = None) -> None:
         self.roads = {r.id: r for r in roads}
         self.twins = twins
         self._publish = publish
+        self._publish_many = publish_many or self._one_by_one
+        # command ids: unique across restarts (a random prefix drawn once) and cheap to make (a
+        # counter): a uuid4 per command costs a system call, and a road dim makes 93 of them
+        self._id_prefix = f"c-{os.urandom(6).hex()}-"
+        self._id_count = itertools.count(1)  # its next() is atomic: records are made outside the lock
         self._now_issued = now_issued
         self.ack_timeout_s = ack_timeout_s
         self.max_attempts = max_attempts
@@ -78,11 +98,22 @@ class CommandDispatcher:
     # -- issuing ---------------------------------------------------------------------------------
     def dim(self, road: str, pole: str, level: float, ramp_ms: int = 0, reason: str = "operator",
             source: str = "api") -> CommandRecord:
-        if not 0 <= level <= 100:
-            raise ValueError(f"dim level must be 0 … 100, got {level}")
-        if ramp_ms < 0:
-            raise ValueError(f"ramp_ms must be ≥ 0, got {ramp_ms}")
-        return self._issue(road, pole, "dim", {"level": level, "ramp_ms": ramp_ms}, reason, source)
+        return self.dim_many(road, [DimOrder(pole, level, ramp_ms, reason, source)])[0]
+
+    def dim_many(self, road: str, orders: Iterable[DimOrder]) -> list[CommandRecord]:
+        """Dims for several poles of ``road``, checked first (one bad order issues none), then
+        registered under one lock and published together: a road dim leaves at once."""
+        orders = list(orders)
+        r = self.roads.get(road)
+        for o in orders:
+            if r is None or not r.has_pole(o.pole):
+                raise UnknownPoleError(road, o.pole if r is not None else None)
+            if not 0 <= o.level <= 100:
+                raise ValueError(f"dim level must be 0 … 100, got {o.level}")
+            if o.ramp_ms < 0:
+                raise ValueError(f"ramp_ms must be ≥ 0, got {o.ramp_ms}")
+        return self._issue_many(road, [(o.pole, "dim", {"level": o.level, "ramp_ms": o.ramp_ms}, o.reason, o.source)
+                                       for o in orders])
 
     def identify(self, road: str, pole: str, seconds: int, reason: str = "operator",
                  source: str = "api") -> CommandRecord:
@@ -108,39 +139,63 @@ class CommandDispatcher:
         r = self.roads.get(road)
         if r is None or not r.has_pole(pole):
             raise UnknownPoleError(road, pole if r is not None else None)
-        rec = CommandRecord(f"c-{uuid.uuid4().hex[:20]}", road, pole, kind, params, reason=reason, source=source)
-        with self._lock:
-            self._records[rec.cmd_id] = rec
-            self._open[rec.cmd_id] = rec
-            if self.twins.is_offline(road, pole):
-                for other in list(self._open.values()):
-                    if other is not rec and other.held and (other.road, other.pole, other.type) == (road, pole, kind):
-                        self._finish(other, "expired", "superseded by a newer command while the pole was offline")
-                rec.held = True
-            else:
-                self._send(rec)
-            self._trim()
-        return replace(rec)
+        return self._issue_many(road, [(pole, kind, params, reason, source)])[0]
 
-    def _payload(self, rec: CommandRecord) -> bytes:
+    def _issue_many(self, road: str,
+                    items: builtins.list[tuple[str, str, dict[str, Any], str, str]]) -> builtins.list[CommandRecord]:
+        recs = [CommandRecord(f"{self._id_prefix}{next(self._id_count):x}", road, pole, kind, params, reason=reason, source=source)
+                for pole, kind, params, reason, source in items]
+        with self._lock:
+            out: builtins.list[CommandRecord] = []
+            for rec in recs:
+                self._records[rec.cmd_id] = rec
+                self._open[rec.cmd_id] = rec
+                if self.twins.is_offline(road, rec.pole):
+                    for other in list(self._open.values()):
+                        if other is not rec and other.held and (other.road, other.pole, other.type) == (
+                                road, rec.pole, rec.type):
+                            self._finish(other, "expired", "superseded by a newer command while the pole was offline")
+                    rec.held = True
+                else:
+                    out.append(rec)
+            self._send_many(out)
+            self._trim()
+            return [replace(rec) for rec in recs]
+
+    def _payload(self, rec: CommandRecord, issued_ts: int) -> bytes:
         model: Command
         if rec.type == "dim":
-            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), level=float(rec.params["level"]),
+            model = DimCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, level=float(rec.params["level"]),
                                ramp_ms=int(rec.params["ramp_ms"]))
         else:
-            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), seconds=int(rec.params["seconds"]))
+            model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, seconds=int(rec.params["seconds"]))
         return model.to_bytes()
 
+    def _one_by_one(self, msgs: builtins.list[tuple[str, bytes]]) -> None:
+        for topic, payload in msgs:
+            self._publish(topic, payload, 1, False)
+
     def _send(self, rec: CommandRecord) -> None:
+        self._send_many([rec])
+
+    def _send_many(self, recs: builtins.list[CommandRecord]) -> None:
+        if not recs:
+            return
         now = wall_ms()
-        rec.held = False
-        rec.attempts += 1
-        rec.sent_ms = rec.sent_ms or now
-        rec.last_sent_ms = now
+        issued: dict[str, int] = {}  # road time, asked once per road for the batch
+        msgs = []
+        for rec in recs:
+            rec.held = False
+            rec.attempts += 1
+            rec.sent_ms = rec.sent_ms or now
+            rec.last_sent_ms = now
+            if rec.road not in issued:
+                issued[rec.road] = self._now_issued(rec.road)
+            msgs.append((pole_topic(rec.road, rec.pole, "cmd"), self._payload(rec, issued[rec.road])))
         try:
-            self._publish(pole_topic(rec.road, rec.pole, "cmd"), self._payload(rec), 1, False)
+            self._publish_many(msgs)
         except Exception as err:  # the retry timer tries again; never lose the record
-            log.warning("publishing %s failed: %s", rec.cmd_id, err)
+            log.warning("publishing %d command(s) (%s …) failed: %s", len(recs), recs[0].cmd_id, err)
 
     # -- answers and time ------------------------------------------------------------------------
     def on_ack(self, road: str, pole: str, ack: Ack) -> CommandRecord | None:
@@ -193,7 +248,9 @@ class CommandDispatcher:
                 log.exception("command listener failed")
 
     def _trim(self) -> None:
+        """Forget the oldest finished commands; a tenth of ``keep`` at a time, so that issuing a
+        command does not walk the whole book each time once it is full."""
         if len(self._records) > self.keep:
-            for cmd_id in list(self._records)[: len(self._records) - self.keep]:
+            for cmd_id in list(self._records)[: len(self._records) - self.keep + self.keep // 10]:
                 if cmd_id not in self._open:
                     del self._records[cmd_id]

@@ -6,16 +6,17 @@ pipeline only after the messages are stored or spooled, so what the broker sent 
 acknowledged comes again after a crash. Receive Maximum bounds the messages in flight, which
 bounds the queue. The receiving thread only cuts packets and queues them, a list per read.
 
-Publishing (commands, config, heartbeat, alerts) goes through a paho client of its own
-(client id ``{client_id}-pub``), which queues QoS 1 messages while disconnected.
+Publishing (config, heartbeat, alerts) goes through a paho client of its own (client id
+``{client_id}-pub``), which queues QoS 1 messages while disconnected. Commands leave in batches on
+the ingest connection, in one write (paho when that connection cannot take them).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import ssl
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -28,19 +29,21 @@ from .wire import IngestConnection
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
+# QoS 1 messages the publishing client keeps in flight. paho's default, 20, queues the rest until
+# PUBACKs return: a road's 93 commands left in five round trips. It cannot change once connected.
+PUBLISH_WINDOW = 1000
 
 
 class MqttLink:
-    def __init__(self, settings: Settings, client_id: str, filters: list[str], inbox: queue.Queue[list[Raw]], *,
-                 receive_maximum: int = 20_000) -> None:
+    def __init__(self, settings: Settings, client_id: str, filters: list[str], deliver: Callable[[list[Raw]], None],
+                 *, receive_maximum: int = 20_000) -> None:
         self.settings = settings
         self.filters = filters
-        self.inbox = inbox
         tls = None
         if settings.mqtt_tls:
             tls = ssl.create_default_context(cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        self.ingest = IngestConnection(settings.mqtt_host, settings.mqtt_port, client_id, filters, inbox.put,
+        self.ingest = IngestConnection(settings.mqtt_host, settings.mqtt_port, client_id, filters, deliver,
                                        username=settings.mqtt_username, password=password, tls=tls,
                                        session_expiry_s=SESSION_EXPIRY_S, receive_maximum=receive_maximum)
         self.subscribed = self.ingest.subscribed
@@ -52,6 +55,7 @@ class MqttLink:
             self.client.tls_set_context(tls)
         self.client.reconnect_delay_set(0.1, 2)
         self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(PUBLISH_WINDOW)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.pub_connected.clear()
 
@@ -76,6 +80,11 @@ class MqttLink:
         if rc.is_failure:
             log.error("broker refused the publishing connection: %s", rc)
             return
+        taken = int(getattr(props, "ReceiveMaximum", 65_535))  # MQTT 5: absent means 65,535
+        if taken < PUBLISH_WINDOW:
+            log.error("the broker takes %d unacknowledged QoS 1 messages from a client, fewer than the %d the "
+                      "gateway may send at once: raise its receive maximum (Mosquitto: max_inflight_messages 0)",
+                      taken, PUBLISH_WINDOW)
         self.pub_connected.set()
 
     # -- used by the pipeline and the dispatcher -------------------------------------------------
@@ -86,3 +95,12 @@ class MqttLink:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == mqtt.MQTT_ERR_NO_CONN and qos == 0:
             raise NotConnected(self.settings.mqtt_url)
+
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """QoS 1 messages that belong together (a road's commands): in one write on the ingest
+        connection, which is much faster than paho's message at a time through its network thread;
+        through paho (which queues while disconnected) when that connection cannot take them."""
+        if self.ingest.publish_many(messages):
+            return
+        for topic, payload in messages:
+            self.client.publish(topic, payload, qos=1)

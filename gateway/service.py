@@ -33,6 +33,7 @@ from streetlight.registry import Road
 from streetlight.settings import Settings
 from telemetry import TelemetryStore
 
+from .acks import AckDesk
 from .cabinets import CABINET_STATUS, CABINET_TELEMETRY, Cabinets
 from .commands import CommandDispatcher, Publish
 from .downlink import ConfigPublisher, publish_alert, publish_heartbeat
@@ -67,14 +68,16 @@ class GatewayService:
         filters = [subscription(kind=k) for k in UPLINK_KINDS] + [cabinet_subscription(kind=k) for k in CABINET_KINDS]
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
-        self.link = MqttLink(settings, client_id, filters, self._inbox, receive_maximum=receive_maximum)
+        self.link = MqttLink(settings, client_id, filters, self._receive, receive_maximum=receive_maximum)
         self._downlinks: dict[tuple[str, str], Publish] = {}  # poles served by another edge (LwM2M)
         self.commands = CommandDispatcher(roads, self.twins, self._publish_command, now_issued=self.clock.now_or_wall,
                                           ack_timeout_s=ack_timeout_s, max_attempts=max_attempts,
-                                          on_latency=self.metrics.command_latency.observe)
+                                          on_latency=self.metrics.command_latency.observe,
+                                          publish_many=self._publish_commands)
         self.config = ConfigPublisher(roads, self.link.publish, state / "config-versions.json")
         self.pipeline = Pipeline(roads, self._inbox, self.store.writer, self.rejected, self.metrics, self.clock,
                                  self.link.ack, self._on_valid, max_batch=max_batch)
+        self.acks = AckDesk(self.pipeline.validator, self.commands)  # settles commands ahead of the batch
         self._listeners: list[Callable[[Inbound], None]] = []
         self._create_schema = create_schema
         self._stop = threading.Event()
@@ -89,6 +92,7 @@ class GatewayService:
             except Exception as err:  # the database may be away: ingest spools until it is back
                 log.warning("could not prepare the InfluxDB schema (will spool until it answers): %s", err)
         self.pipeline.start()
+        self.acks.start()
         self.link.start()
         self._stop.clear()
         self._timer = threading.Thread(target=self._timer_loop, name="gateway-timer", daemon=True)
@@ -98,6 +102,7 @@ class GatewayService:
         self._stop.set()
         self.pipeline.stop()  # what is prepared is stored and acknowledged before we disconnect
         self.link.stop()
+        self.acks.stop()
         if self._timer is not None:
             self._timer.join(5)
         self.store.close()
@@ -154,13 +159,36 @@ class GatewayService:
 
     # -- internals -------------------------------------------------------------------------------
     def _publish_command(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        if self._downlinks:
-            t = parse_topic(topic)
-            other = self._downlinks.get((t.road, t.pole or ""))
-            if other is not None:
-                other(topic, payload, qos, retain)
-                return
+        other = self._downlink_of(topic)
+        if other is not None:
+            other(topic, payload, qos, retain)
+            return
         self.link.publish(topic, payload, qos, retain)
+
+    def _publish_commands(self, msgs: list[tuple[str, bytes]]) -> None:
+        """A road's commands in one write to the broker; those of poles on another edge to it."""
+        mqtt = msgs
+        if self._downlinks:
+            mqtt = []
+            for topic, payload in msgs:
+                other = self._downlink_of(topic)
+                if other is not None:
+                    other(topic, payload, 1, False)
+                else:
+                    mqtt.append((topic, payload))
+        if mqtt:
+            self.link.publish_many(mqtt)
+
+    def _downlink_of(self, topic: str) -> Publish | None:
+        if not self._downlinks:
+            return None
+        t = parse_topic(topic)
+        return self._downlinks.get((t.road, t.pole or ""))
+
+    def _receive(self, raws: list[Raw]) -> None:
+        """Each read of the ingest connection: Acks to the desk at once, everything to the pipeline."""
+        self.acks.offer(raws)
+        self._inbox.put(raws)
 
     def _on_valid(self, batch: list[Inbound]) -> None:
         for inb in batch:

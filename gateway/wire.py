@@ -6,7 +6,9 @@ pipeline. This connection reads the socket in large chunks, cuts the chunk into 
 in one loop and hands them over as one list; PUBACKs for a whole batch leave in one ``send``.
 It implements only what the gateway's subscription needs (MQTT 5.0: CONNECT with a persistent
 session and Receive Maximum, SUBSCRIBE with No Local, PUBLISH QoS 0/1 in, PUBACK out, PING,
-DISCONNECT); publishing stays with paho. It reconnects on its own with backoff. The packets
+DISCONNECT) and one kind of publishing: a batch of commands at QoS 1 in one write, straight from
+the caller's thread (:meth:`IngestConnection.publish_many`); every other publish stays with paho.
+It reconnects on its own with backoff. The packets
 themselves are encoded and cut by :mod:`streetlight.mqttcodec`; this module owns the socket.
 """
 
@@ -25,6 +27,7 @@ from streetlight import mqttcodec as mc
 from .inbound import Raw
 
 log = logging.getLogger(__name__)
+OUT_WINDOW = 1000  # our QoS 1 PUBLISHes not yet acknowledged by the broker; beyond it the caller uses paho
 
 
 class WireError(ConnectionError):
@@ -48,6 +51,9 @@ class IngestConnection:
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
         self._last_send = 0.0
+        self._out_lock = threading.Lock()
+        self._out_id = 0  # packet ids of our own PUBLISHes (the broker's to us are another space)
+        self._out_inflight = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -127,6 +133,8 @@ class IngestConnection:
         if code != 0:
             raise WireError(f"broker refused the connection (reason code 0x{code:02x})")
         self.generation += 1
+        with self._out_lock:
+            self._out_inflight = 0  # what the old connection had in flight is the callers' to retry
         # QoS 1 with No Local (0x04)
         self._send(mc.subscribe(1, [(f, 0x05) for f in self.filters], version=mc.MQTT_5))
         sock.settimeout(1.0)
@@ -185,9 +193,32 @@ class IngestConnection:
                 if any(c >= 0x80 for c in codes):
                     log.error("broker refused a subscription: reason codes %s", list(codes))
                 self.subscribed.set()
+            elif kind == mc.PUBACK:
+                with self._out_lock:
+                    self._out_inflight = max(0, self._out_inflight - 1)
             elif kind == mc.DISCONNECT:
                 reason = body[0] if body else 0
                 raise WireError(f"broker disconnected us (reason code 0x{reason:02x})")
+
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> bool:
+        """QoS 1 PUBLISHes (a road's commands) in one write from the caller's thread: no hand-over
+        to a network thread, no lock per message. False, with nothing sent, when the connection is
+        down or the window is full: the caller sends them another way. The broker's PUBACKs are
+        counted, not awaited: the caller waits for the application's own answer (an Ack)."""
+        with self._out_lock:
+            if not self.connected.is_set() or self._out_inflight + len(messages) > OUT_WINDOW:
+                return False
+            packets = []
+            for topic, payload in messages:
+                self._out_id = self._out_id % 65535 + 1
+                packets.append(mc.publish(topic, payload, self._out_id, qos=1, version=mc.MQTT_5))
+            self._out_inflight += len(messages)
+        try:
+            self._send(b"".join(packets))
+        except OSError as err:
+            log.warning("publishing %d message(s) on the ingest connection failed: %s", len(messages), err)
+            return False
+        return True
 
     def ack(self, raws: list[Raw]) -> None:
         """PUBACK every QoS 1 message of the current connection, in one write."""

@@ -25,7 +25,7 @@ from controller.overrides import Override
 from controller.schedule import ScheduleBook
 from controller.traffic import SegmentTraffic
 from gateway.cabinets import CABINET_STATUS, CABINET_TELEMETRY
-from gateway.commands import CommandRecord
+from gateway.commands import CommandRecord, DimOrder
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
 from runtime.schedules import entries_to_book, load_book
@@ -228,28 +228,26 @@ class ControlService:
             self.save_energy(rc.road.id)
         return sent
 
-    def _dispatch(self, rc: RoadControl, c: LevelCommand, source: str) -> CommandRecord | None:
-        road = rc.road.id
-        rec: CommandRecord | None = None
+    def _dispatch(self, rc: RoadControl, cmds: list[LevelCommand], source: dict[str, str]) -> dict[str, CommandRecord]:
+        """Issue level commands together (they leave in one hand-over); by pole. ``source`` names
+        who set a pole, the controller for the rest."""
         try:
-            rec = self.gw.commands.dim(road, c.pole, c.level, ramp_ms=c.ramp_ms, reason=c.reason, source=source)
-            rc.last_cmd[c.pole] = rec.cmd_id
+            recs = self.gw.commands.dim_many(rc.road.id, [DimOrder(c.pole, c.level, c.ramp_ms, c.reason,
+                                                                   source.get(c.pole, "controller")) for c in cmds])
         except Exception:
-            log.exception("could not dispatch %s to %s", c, c.pole)
-        return rec
+            log.exception("could not dispatch %d command(s) on %s", len(cmds), rc.road.id)
+            return {}
+        for rec in recs:
+            rc.last_cmd[rec.pole] = rec.cmd_id
+        return {rec.pole: rec for rec in recs}
 
     def _apply(self, rc: RoadControl, decisions: Decisions, by: _Operator | None = None) -> dict[str, CommandRecord]:
         """Send the tick's commands and store and alert its faults. A command for a pole an
         operator just set leaves once, as the operator's (their ramp, their name)."""
         road = rc.road.id
-        sent: dict[str, CommandRecord] = {}
-        for c in decisions.commands:
-            source = "controller"
-            if by is not None and c.pole in by.poles:
-                c, source = replace(c, ramp_ms=by.ramp_ms), by.actor
-            rec = self._dispatch(rc, c, source)
-            if rec is not None:
-                sent[c.pole] = rec
+        cmds = [replace(c, ramp_ms=by.ramp_ms) if by is not None and c.pole in by.poles else c
+                for c in decisions.commands]
+        sent = self._dispatch(rc, cmds, dict.fromkeys(by.poles, by.actor) if by is not None else {}) if cmds else {}
         for f in decisions.faults:
             try:
                 self.store.save_fault(f)
@@ -280,22 +278,32 @@ class ControlService:
         rc = self.roads[road]
         with rc.lock:
             now = self._acting_now(rc)
-            scope_targets = _scopes(rc.road, poles)
-            for scope, target in scope_targets:
-                o = Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
+            made = [Override(id=f"op-{uuid.uuid4().hex[:10]}", scope=scope, target=target, level=level, start_ms=now,
                              expires_ms=expires_ms, priority=10, actor=actor, force=force)
+                    for scope, target in _scopes(rc.road, poles)]
+            for o in made:
                 rc.ctl.set_override(o)
-                self.store.save_override(road, o)
-            by = _Operator(actor, ramp_ms, frozenset(poles))
-            sent = self._tick(rc, now, by)
-            # a pole already at its new level has nothing from the tick; the operator asked, so
-            # it is told once all the same
-            for pole in poles:
-                if pole not in sent:
-                    lv, why = rc.ctl.level_of(pole)
-                    rec = self._dispatch(rc, LevelCommand(pole, lv, ramp_ms, why), actor)
-                    if rec is not None:
-                        sent[pole] = rec
+            if rc.last_tick_ms is None:  # no tick yet, so no floors: this one decides the whole road
+                sent = self._tick(rc, now, _Operator(actor, ramp_ms, frozenset(poles)))
+                missing = [p for p in poles if p not in sent]
+                # a pole already at its new level has nothing from the tick; the operator asked,
+                # so it is told once all the same
+                if missing:
+                    again = [LevelCommand(p, lv, ramp_ms, why) for p in missing for lv, why in [rc.ctl.level_of(p)]]
+                    sent.update(self._dispatch(rc, again, dict.fromkeys(missing, actor)))
+            else:
+                # the operator's poles only, at once: a whole-road tick (traffic, faults, energy)
+                # would make them wait for decisions they do not need; the next tick takes the road
+                sent = self._dispatch(rc, rc.ctl.operator_levels(now, poles, ramp_ms), dict.fromkeys(poles, actor))
+            # stored after the commands have left: a commit (an fsync, tens of ms on a busy disk) is
+            # not on the path of the light. A crash in between loses the override, not the light:
+            # after a restart the road follows its schedule and traffic, never under its floors
+            for o in made:
+                try:
+                    self.store.save_override(road, o)
+                except Exception:
+                    log.exception("override %s on %s is in force but could not be stored; a restart would "
+                                  "drop it (check the state database under data_dir)", o.id, road)
             return [sent[p] for p in poles if p in sent]
 
     def emergency(self, road: str, on: bool, actor: str) -> None:

@@ -138,8 +138,14 @@ class DeviceLogic:
 
     def _command(self, i: int, raw: bytes, t_ms: int) -> bytes:
         sim = self.sim
-        obj = loads_object(raw)
-        cmd_id = obj.get("cmd_id")
+        # a valid command is parsed once; an invalid one is read again only for its cmd_id
+        cmd: Command | ProtocolError
+        cmd_id: object
+        try:
+            cmd = parse_command(raw)
+            cmd_id = cmd.cmd_id
+        except ProtocolError as err:
+            cmd, cmd_id = err, loads_object(raw).get("cmd_id")
         if not isinstance(cmd_id, str) or not 1 <= len(cmd_id) <= 64:
             raise ProtocolError("missing_field", "command without a usable cmd_id cannot be acknowledged", "cmd_id")
         memory = self.acks.setdefault(i, OrderedDict())
@@ -147,10 +153,8 @@ class DeviceLogic:
             self.counts["cmd_repeat"] += 1
             return memory[cmd_id]
         level = float(sim.ramp_to[i])
-        try:
-            cmd = parse_command(raw)
-        except ProtocolError as err:
-            ack = Ack(cmd_id=cmd_id, ts=t_ms, ok=False, dim=round(level, 1), error=f"{err.reason}: {err.detail}")
+        if isinstance(cmd, ProtocolError):
+            ack = Ack(cmd_id=cmd_id, ts=t_ms, ok=False, dim=round(level, 1), error=f"{cmd.reason}: {cmd.detail}")
             self.counts["cmd_rejected"] += 1
         else:
             ack = self._execute(i, cmd, level, t_ms)

@@ -402,5 +402,10 @@ class RoadSim:
         ver = np.array([c.version for c in self.configs], np.int64)[self.cfg]
         return np.stack([self.mode.astype(float), np.round(self.ramp_to, 1), ver.astype(float)], axis=1)
 
+    def state_row(self, i: int) -> np.ndarray:
+        """:meth:`state_key` of pole ``i`` alone (a command changes one pole; the whole key costs 93×)."""
+        return np.array([float(self.mode[i]), float(np.round(self.ramp_to[i], 1)),
+                         float(self.configs[int(self.cfg[i])].version)])
+
     def config_version(self) -> np.ndarray:
         return np.array([c.version for c in self.configs], np.int64)[self.cfg]

@@ -280,12 +280,13 @@ class Simulation:
                 t = max(sim.t_ms, min(t_due, self._road_now()))
                 sim.integrate_energy(t)
                 acks = self.device.handle([item], t)
-                self._send_all([self.encoder.ack(i, t, payload) for i, payload in acks])
-                key = sim.state_key()
+                out = [self.encoder.ack(i, t, payload) for i, payload in acks]
                 for i in {i for i, _ in acks}:
-                    if sim.alive[i] and np.any(key[i] != self._last_key[i]):
-                        self._send_all([self.encoder.state(i, t)])
-                        self._last_key[i] = key[i]
+                    row = sim.state_row(i)
+                    if sim.alive[i] and np.any(row != self._last_key[i]):
+                        out.append(self.encoder.state(i, t))
+                        self._last_key[i] = row
+                self._send_all(out)  # a pole's ack and its new state in one write
 
     def _send(self, m: Outgoing) -> None:
         self._send_all([m])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from controller.astro import AstroClock
 from controller.engine import Controller, ControllerConfig
-from controller.errors import TableError, UnknownPoleError
+from controller.errors import ControllerError, TableError, UnknownPoleError
 from controller.overrides import Override
 from controller.schedule import ScheduleBook
 from controller.tables import lighting_table
@@ -218,6 +218,35 @@ def test_overrides_priority_expiry_floor_and_emergency():
     assert ctl.level_of("NH-061") == (0.0, "override")
     with pytest.raises(UnknownPoleError):
         ctl.set_override(Override("x", "pole", "NH-999", 10.0, s.now))
+
+
+def test_an_operator_level_is_decided_at_once_for_its_poles_alone():
+    s = RoadStream(start="2026-11-23 20:00", vehicles_per_report=0.05)
+    s.run_minutes(20)
+    ctl, now = s.ctl, s.now
+    with pytest.raises(ControllerError):  # no tick yet: no floors to raise an operator's level to
+        Controller(ROAD, ControllerConfig()).operator_levels(now, ["NH-001"], 0)
+    before = {p.id: ctl.level_of(p.id) for p in ROAD.poles}
+    last_tick = ctl.last_tick_ms
+    ctl.set_override(Override("seg", "segment", "S1", 10.0, now, now + 600_000, priority=10))
+    ctl.set_override(Override("crew", "pole", "NH-002", 0.0, now, None, priority=10, force=True))
+    s1 = [p.id for p in ROAD.poles if p.segment == "S1"]
+    cmds = ctl.operator_levels(now, s1, 1500)
+    assert [c.pole for c in cmds] == s1 and all(c.ramp_ms == 1500 for c in cmds)
+    floor = ctl.floor_of("NH-001")
+    assert floor > 10.0  # the test means something: the floor is above what the operator asked
+    assert ctl.level_of("NH-001") == (floor, "override")  # raised to the floor of the last tick
+    assert ctl.level_of("NH-002") == (0.0, "override")  # forced: under the floor
+    # nothing else moved and no tick ran: traffic, faults and the other segments wait for the next
+    assert ctl.last_tick_ms == last_tick
+    assert all(ctl.level_of(p.id) == before[p.id] for p in ROAD.poles if p.segment != "S1")
+    # a pole already at its level is still told (the operator asked); the next tick sends nothing new
+    again = ctl.operator_levels(now, ["NH-001"], 0)
+    assert [(c.pole, c.level) for c in again] == [("NH-001", floor)]
+    assert not [c for c in s.step().commands if c.pole in s1]
+    ctl.set_emergency(True, s.now, "duty-officer")
+    s.step()
+    assert {c.reason for c in ctl.operator_levels(s.now, s1, 0)} == {"emergency"}  # all-on still wins
 
 
 def test_only_changes_are_commanded_and_each_has_a_reason():

@@ -64,6 +64,9 @@ def test_one_operator_dim_is_one_command_per_pole(live: LiveApi) -> None:
         done = wait_until(lambda: (c := live.get(f"/api/v1/commands/{ids[0]}").json())["done"] and c,
                           30, "the pole to answer")
         sent_level = done["level"]
+        # stored once its command has left, so that a restart takes it up again
+        stored = live.platform.store.active_overrides(ROAD, live.platform.control.now_ms(ROAD))
+        assert any(o.scope == "pole" and o.target == POLE and o.level == level for o in stored), stored
 
         # commands to one pole leave on one connection in order, so once a later command has
         # arrived every earlier one has too

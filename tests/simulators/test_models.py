@@ -161,6 +161,11 @@ def test_commands_ack_once_and_repeats_are_not_executed_again():
     assert not ack.ok and "unknown_type" in ack.error
     assert dev.handle([Inbound(3, 4, topic, b"not json")], T_EVENING) == []
     assert dev.counts["invalid_invalid_json"] == 1
+    # without a cmd_id there is nothing to acknowledge: counted, not answered
+    assert dev.handle([Inbound(4, 4, topic, b'{"type":"dim","issued_ts":1,"level":30}')], T_EVENING) == []
+    assert dev.counts["invalid_missing_field"] == 1
+    # an invalid body under a known cmd_id gets that command's ack again, not a refusal
+    assert dev.handle([Inbound(5, 4, topic, b'{"cmd_id":"c-1","type":"dim","level":300}')], T_EVENING) == first
 
 
 def test_no_heartbeat_means_fallback_and_heartbeat_ends_it():
@@ -336,3 +341,13 @@ def test_a_cycling_lamp_goes_out_once_a_minute_and_comes_back_by_itself():
     assert len(set(dims)) == 1 and dims[0] >= 10  # the level never moved: it goes out by itself
     assert [x == 0 for x in light] == dark  # the truth saw the same dark spells
     assert not any(e.type == "lamp_fault" for e in sim.pending_events)  # no diagnostics, unlike a failed lamp
+
+
+def test_a_poles_state_row_is_its_row_of_the_state_key() -> None:
+    from streetlight.registry import load_road
+
+    sim = RoadSim(load_road("nanhuan-1"), 1_764_000_000_000, 7)
+    sim.ramp_to[:] = np.linspace(0.0, 100.0, len(sim.ramp_to)) + 0.05  # halves, where rounding could differ
+    sim.mode[3] = FALLBACK
+    key = sim.state_key()
+    assert all((sim.state_row(i) == key[i]).all() for i in range(len(key)))
