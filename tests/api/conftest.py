@@ -6,8 +6,9 @@ simulated night on the reference road, started once per session). The live API i
 ``streetlight serve`` serves it: its port is the API side of the split
 (``runtime.api_platform.SplitPlatform``: its own read model from the broker, the state database,
 and the controller's methods over the control channel), beside the gateway and controller
-(``runtime.live_platform.LivePlatform`` behind ``runtime.control_channel.ControlChannel``). Every test that takes ``api``
-runs on both; the few that exercise the in-memory road's own knobs take ``memory_platform``.
+(``runtime.live_platform.LivePlatform`` behind ``runtime.control_channel.ControlChannel``).
+Every test that takes ``api`` runs on both; the few that exercise the in-memory road's own knobs
+take ``memory_platform``.
 ``inject_fault`` opens a fault the way each platform does: the in-memory road makes one up, the
 live road's simulated pole really fails and the controller finds it.
 """
