@@ -370,8 +370,11 @@ def _stream_latency(port: int, token: str, mqtt_url: str, samples: int, timeout_
                 start = len(seen)
             t0 = time.perf_counter()
             pub.publish(topic, b"online" if online else b"offline", qos=1).wait_for_publish(5)
+            def arrived(want: bool = online, n: int = start) -> bool:
+                return any(o == want for _, o in seen[n:])
+
             with cond:
-                got = cond.wait_for(lambda want=online, n=start: any(o == want for _, o in seen[n:]), timeout_s)
+                got = cond.wait_for(arrived, timeout_s)
                 if got:
                     latencies.append((next(t for t, o in seen[start:] if o == online) - t0) * 1000)
                 else:

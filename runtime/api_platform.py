@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from api.platform import (
     Energy,
     LiveEvent,
     NotFound,
+    PoleStatus,
     QueueSubscription,
     RoadTime,
     Subscribers,
@@ -48,6 +51,10 @@ from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 0.5
 SNAPSHOT_STALE_S = 5.0  # older than this, the controller process is taken as away (readiness)
+# the pole list is built again at most this often while readings stream in (a road at ×60 changes
+# hundreds of times a second); a new snapshot (after an operator's change) rebuilds it at once
+TWINS_FRESH_S = 0.05
+COMMANDS_KEPT = 20_000  # commands this process issued, and finished statuses from the feed
 
 
 class SplitPlatform:
@@ -68,6 +75,13 @@ class SplitPlatform:
         self.live = Subscribers()
         self._snap: dict[str, Any] = {}
         self._snap_at = 0.0
+        self._snap_seq = 0
+        self._twins_cache: dict[str, tuple[int, int, float, list[dict[str, Any]]]] = {}
+        # a finished command does not change again: one this process issued, once the feed has
+        # said how it ended, is answered here (a dashboard following a road dim asks for 93 of them)
+        self._issued: OrderedDict[str, Command] = OrderedDict()
+        self._finished: OrderedDict[str, PoleStatus] = OrderedDict()
+        self._cmd_lock = threading.Lock()
         self._snap_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -104,6 +118,7 @@ class SplitPlatform:
         snap = self.control.snapshot()
         with self._snap_lock:
             self._snap, self._snap_at = snap, time.monotonic()
+            self._snap_seq += 1
         for road, version in (snap.get("desired") or {}).items():
             if version is not None:
                 self.read.twins.set_desired(road, version)
@@ -142,7 +157,18 @@ class SplitPlatform:
                 self.events_missed += body["last"] - after - len(events)
             after = body["last"]
             for e in events:
-                self.live.emit(port_codec.event(e))
+                event = port_codec.event(e)
+                if event.kind == "command" and event.data.get("status") != "pending":
+                    d = event.data
+                    self._keep(self._finished, str(d["cmd_id"]),
+                               PoleStatus(d["status"], d.get("dim"), d.get("error"), d.get("ack_ms")))
+                self.live.emit(event)
+
+    def _keep(self, kept: OrderedDict[str, Any], key: str, value: Any) -> None:
+        with self._cmd_lock:
+            kept[key] = value
+            while len(kept) > COMMANDS_KEPT:
+                kept.popitem(last=False)
 
     def _snapshot(self) -> dict[str, Any]:
         with self._snap_lock:
@@ -177,6 +203,10 @@ class SplitPlatform:
 
     def twins(self, road: str) -> list[dict[str, Any]]:
         r = self._road(road)
+        version, seq, now = self.read.applied, self._snap_seq, time.monotonic()
+        hit = self._twins_cache.get(road)
+        if hit is not None and hit[1] == seq and (hit[0] == version or now - hit[2] < TWINS_FRESH_S):
+            return [dict(t) for t in hit[3]]
         snap = self._snapshot()
         levels = snap.get("levels", {}).get(road, {})
         restarts = snap.get("restarts", {}).get(road, {})
@@ -185,7 +215,9 @@ class SplitPlatform:
             level, reason = levels.get(t.pole) or (None, None)
             out.append(twin_view(t.pole, t, level, reason, int(restarts.get(t.pole, 0))))
         order = {p: i for i, p in enumerate(r.pole_ids)}
-        return sorted(out, key=lambda d: order[d["pole"]])
+        out.sort(key=lambda d: order[d["pole"]])
+        self._twins_cache[road] = (version, seq, now, out)
+        return [dict(t) for t in out]
 
     # -- control (the controller's) ------------------------------------------------------------
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
@@ -193,13 +225,21 @@ class SplitPlatform:
         out = [port_codec.command(c) for c in self.control.call(
             "dim", road=road, poles=poles, level=level, ramp_ms=ramp_ms, expires_ms=expires_ms, actor=actor,
             force=force)]
+        for c in out:
+            self._keep(self._issued, c.cmd_id, c)
         self._after_change()
         return out
 
     def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
-        return port_codec.command(self.control.call("identify", road=road, pole=pole, seconds=seconds, actor=actor))
+        c = port_codec.command(self.control.call("identify", road=road, pole=pole, seconds=seconds, actor=actor))
+        self._keep(self._issued, c.cmd_id, c)
+        return c
 
     def command(self, cmd_id: str) -> Command | None:
+        with self._cmd_lock:
+            issued, finished = self._issued.get(cmd_id), self._finished.get(cmd_id)
+        if issued is not None and finished is not None:
+            return replace(issued, status=finished)
         c = self.control.call("command", cmd_id=cmd_id)
         return port_codec.command(c) if c is not None else None
 

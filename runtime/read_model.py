@@ -40,7 +40,7 @@ class ReadModel:
         self.twins = TwinStore(roads, report_interval_s)
         self.validator = Validator(roads)
         self.listeners: list[Callable[[Inbound], None]] = []  # on the worker thread
-        self.applied = 0
+        self.applied = 0  # also the read model's version: a view built at the same count is current
         self.refused = 0  # invalid messages: the gateway records why; here they are only counted
         self._inbox: queue.Queue[list[Raw]] = queue.Queue(maxsize=2 * receive_maximum)
         tls = None
