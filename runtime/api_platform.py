@@ -142,7 +142,7 @@ class SplitPlatform:
         after = 0
         while not self._stop.is_set():
             try:
-                body = self.control.events(after, 5.0)
+                body = self.control.events(after, 2.0)
             except Unavailable:
                 self._stop.wait(0.5)
                 continue
