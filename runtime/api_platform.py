@@ -54,6 +54,9 @@ SNAPSHOT_STALE_S = 5.0  # older than this, the controller process is taken as aw
 # the pole list is built again at most this often while readings stream in (a road at ×60 changes
 # hundreds of times a second); a new snapshot (after an operator's change) rebuilds it at once
 TWINS_FRESH_S = 0.05
+# a fault list is read again after this long at most; any alert from the controller (a fault
+# opened, moved or resolved, by anyone) or a transition made here drops it at once
+FAULTS_FRESH_S = 1.0
 COMMANDS_KEPT = 20_000  # commands this process issued, and finished statuses from the feed
 
 
@@ -82,6 +85,8 @@ class SplitPlatform:
         self._issued: OrderedDict[str, Command] = OrderedDict()
         self._finished: OrderedDict[str, PoleStatus] = OrderedDict()
         self._cmd_lock = threading.Lock()
+        self._faults_gen = 0
+        self._faults_cache: dict[tuple[str | None, ...], tuple[int, float, list[dict[str, Any]]]] = {}
         self._snap_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -162,6 +167,8 @@ class SplitPlatform:
                     d = event.data
                     self._keep(self._finished, str(d["cmd_id"]),
                                PoleStatus(d["status"], d.get("dim"), d.get("error"), d.get("ack_ms")))
+                elif event.kind == "alert":
+                    self._faults_gen += 1
                 self.live.emit(event)
 
     def _keep(self, kept: OrderedDict[str, Any], key: str, value: Any) -> None:
@@ -273,7 +280,14 @@ class SplitPlatform:
         roads = [road] if road else list(self.roads)
         for rid in roads:
             self._road(rid)
-        return fault_list(self.store, roads, state, type, segment, severity)
+        key, gen, now = (road, state, type, segment, severity), self._faults_gen, time.monotonic()
+        hit = self._faults_cache.get(key)
+        if hit is None or hit[0] != gen or now - hit[1] >= FAULTS_FRESH_S:
+            hit = (gen, now, fault_list(self.store, roads, state, type, segment, severity))
+            if len(self._faults_cache) >= 256:  # filters come from callers: keep the cache bounded
+                self._faults_cache.clear()
+            self._faults_cache[key] = hit
+        return [dict(f) for f in hit[2]]
 
     def fault(self, fault_id: str) -> dict[str, Any] | None:
         from controller.errors import UnknownFaultError
@@ -285,10 +299,12 @@ class SplitPlatform:
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
         out: dict[str, Any] = self.control.call("ack_fault", fault_id=fault_id, actor=actor, note=note)
+        self._faults_gen += 1
         return out
 
     def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
         out: dict[str, Any] = self.control.call("resolve_fault", fault_id=fault_id, actor=actor, note=note)
+        self._faults_gen += 1
         return out
 
     # -- telemetry and energy ------------------------------------------------------------------
