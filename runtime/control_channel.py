@@ -122,8 +122,7 @@ class ControlChannel:
 
     # -- what the handler calls ----------------------------------------------------------------
     def call(self, method: str, args: dict[str, Any]) -> Any:
-        if method not in self.METHODS:
-            raise KeyError(method)
+        """One of :attr:`METHODS` of the platform, its result encoded for JSON."""
         if method == "energy":
             args = {**args, "day": date.fromisoformat(args["day"])}
         return encode(getattr(self.platform, method)(**args))
@@ -194,12 +193,14 @@ def _handler(channel: ControlChannel) -> type[BaseHTTPRequestHandler]:
             except (ValueError, KeyError, TypeError) as err:
                 self._answer(400, {"error": "bad_request", "detail": f"not a call: {err}"})
                 return
+            if method not in channel.METHODS:
+                self._answer(400, {"error": "bad_request", "detail": f"no method {method!r}; the channel serves "
+                                                                      f"{', '.join(channel.METHODS)}"})
+                return
             try:
                 self._answer(200, {"result": channel.call(method, args)})
             except PlatformError as err:
                 self._answer(*error_answer(err))
-            except KeyError as err:
-                self._answer(400, {"error": "bad_request", "detail": f"no method {err}"})
             except Exception as err:  # the controller process keeps serving; the API gets a 503
                 log.exception("control channel call %s failed", method)
                 self._answer(503, {"error": "unavailable", "detail": f"{method} failed in the controller: {err}"})
