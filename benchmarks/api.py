@@ -368,4 +368,181 @@ def run(quick: bool) -> list[dict[str, Any]]:
     with _child(_live_child, port) as hello, _child(_sim_child, hello["mqtt_url"], LIVE_SPEED):
         live = _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, hello["mqtt_url"])
     _ratios(live, memory)
-    return memory + live
+    return memory + live + run_split(quick)
+
+
+# -- the API in its own process: reads and the live stream while the road is ingested at ×60 ----------
+SPLIT_SPEED = 60.0
+STREAM_POLE = "NH-050"
+
+
+@contextmanager
+def _split_stack(speed: float) -> Iterator[dict[str, Any]]:
+    """Broker and database, ``streetlight serve`` as it runs by default (a core process and an API
+    process it supervises) and the simulated road at ``speed``; yields the API's port, a token and
+    the broker's address."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from api.auth import TokenStore
+    from api.store import Store
+    from ops.servers import InfluxServer, MosquittoServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="sl-bench-api-split-"))
+    mq = MosquittoServer(name="mosquitto", port=free_port(), data_dir=tmp / "mosquitto").start()
+    db = InfluxServer(name="influxd", port=free_port(), data_dir=tmp / "influxd").start()
+    port = free_port()
+    env = {**os.environ, "STREETLIGHT_MQTT_URL": mq.url, "STREETLIGHT_INFLUX_URL": db.url,
+           "STREETLIGHT_INFLUX_DB": "bench", "STREETLIGHT_DATA_DIR": str(tmp / "state"),
+           "STREETLIGHT_API_PORT": str(port), "STREETLIGHT_LOG_LEVEL": "WARNING"}
+    serve = subprocess.Popen([sys.executable, "-m", "streetlight", "serve", "--road", ROAD], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        token = TokenStore(Store(tmp / "state" / "api.sqlite3")).create("admin", "bench")[0]
+        with _child(_sim_child, mq.url, speed):
+            yield {"port": port, "token": token, "mqtt_url": mq.url, "serve_pid": serve.pid}
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+        mq.stop()
+        db.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stream_latency(port: int, token: str, mqtt_url: str, samples: int, timeout_s: float = 10.0) -> dict[str, Any]:
+    """A pole's change from its publish to a dashboard's live stream: the bench publishes the pole's
+    status, offline then online in turn (what a pole's will and its return look like), and times
+    the ``twin`` event saying so on ``GET /api/v1/stream`` (Server-Sent Events)."""
+    import json
+    from urllib.parse import urlsplit
+
+    import paho.mqtt.client as mqtt
+
+    from streetlight.protocol import pole_topic
+
+    seen: list[tuple[float, bool]] = []
+    cond = threading.Condition()
+    stop = threading.Event()
+
+    def listen() -> None:
+        try:
+            with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=None) as client, \
+                    client.stream("GET", "/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as r:
+                kind = ""
+                for line in r.iter_lines():
+                    if stop.is_set():
+                        return
+                    if line.startswith("event:"):
+                        kind = line[6:].strip()
+                    elif line.startswith("data:") and kind == "twin":
+                        t = time.perf_counter()
+                        d = json.loads(line[5:])
+                        if d.get("pole") == STREAM_POLE:
+                            with cond:
+                                seen.append((t, bool(d.get("online"))))
+                                cond.notify_all()
+        except httpx.HTTPError:
+            if not stop.is_set():  # the stack stopping ends the stream; anything else is a finding
+                raise
+
+    reader = threading.Thread(target=listen, name="bench-stream", daemon=True)
+    reader.start()
+    time.sleep(1.0)  # the stream open before the first change
+    url = urlsplit(mqtt_url)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-stream-pole", protocol=mqtt.MQTTv5)
+    pub.connect(url.hostname or LOOPBACK, url.port or 1883)
+    pub.loop_start()
+    latencies: list[float] = []
+    lost = 0
+    topic = pole_topic(ROAD, STREAM_POLE, "status")
+    try:
+        for i in range(samples):
+            online = i % 2 == 1
+            with cond:
+                start = len(seen)
+            t0 = time.perf_counter()
+            pub.publish(topic, b"online" if online else b"offline", qos=1).wait_for_publish(5)
+            def arrived(want: bool = online, n: int = start) -> bool:
+                return any(o == want for _, o in seen[n:])
+
+            with cond:
+                got = cond.wait_for(arrived, timeout_s)
+                if got:
+                    latencies.append((next(t for t, o in seen[start:] if o == online) - t0) * 1000)
+                else:
+                    lost += 1
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        pub.loop_stop()
+        pub.disconnect()
+    if not latencies:
+        raise RuntimeError(f"no change of {STREAM_POLE} reached the live stream within {timeout_s:.0f} s")
+    return {"case": f"live stream: a pole's status, publish → SSE client ({samples} changes)",
+            "events": len(latencies), "lost": lost, "median_ms": statistics.median(latencies),
+            "p99_ms": _pct(latencies, 0.99), "max_ms": max(latencies)}
+
+
+def _cpu_s(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def _reads_cpu(pid: int, port: int, token: str, clients: int, seconds: float) -> dict[str, Any]:
+    """``GET /api/v1/poles`` reads, with the CPU time the API's process spent per request: what
+    the API itself costs, whatever else the machine is doing."""
+    before = _cpu_s(pid)
+    r = _reads(port, token, "/api/v1/poles", clients, seconds)
+    r["api_cpu_ms_per_req"] = (_cpu_s(pid) - before) * 1000 / max(1, r["requests"])
+    return r
+
+
+def _api_pid(serve_pid: int) -> int:
+    import psutil
+
+    for c in psutil.Process(serve_pid).children():
+        argv = c.cmdline()
+        if ["--only", "api"] in [argv[i:i + 2] for i in range(len(argv) - 1)]:
+            return int(c.pid)
+    raise RuntimeError("serve runs no API process")
+
+
+def run_split(quick: bool) -> list[dict[str, Any]]:
+    """``GET /api/v1/poles`` with 4 and 16 clients on the in-memory platform, then on ``streetlight
+    serve`` (the API in its own process) with the road ingested at ×60; and the live stream's delay."""
+    seconds = 2.0 if quick else 5.0
+    port = free_port()
+    memory = []
+    import psutil
+
+    with _child(_memory_child, port) as hello:
+        _wait_http(f"http://{LOOPBACK}:{port}")
+        pid = max(psutil.Process().children(), key=lambda c: c.create_time()).pid
+        for clients in (4, 16):
+            memory.append(_reads_cpu(pid, port, hello["token"], clients, seconds))
+    for r in memory:
+        r["stack"], r["rate_vs_memory"] = "in-memory (split baseline)", 1.0
+    rows = []
+    with _split_stack(SPLIT_SPEED) as stack:
+        url = f"http://{LOOPBACK}:{stack['port']}"
+        _wait_http(url, 90)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {stack['token']}"}, timeout=30) as c:
+            _wait_online(c)
+        label = f"serve, API in its own process, road ×{SPLIT_SPEED:g}"
+        pid = _api_pid(stack["serve_pid"])
+        for m, clients in zip(memory, (4, 16), strict=True):
+            r = _reads_cpu(pid, stack["port"], stack["token"], clients, seconds)
+            r["stack"], r["rate_vs_memory"] = label, r["req_per_s"] / m["req_per_s"]
+            rows.append(r)
+        stream = _stream_latency(stack["port"], stack["token"], stack["mqtt_url"], 20 if quick else 200)
+        stream["stack"] = label
+        rows.append(stream)
+    return [{"case": r.pop("case"), "stack": r.pop("stack"), **r} for r in memory + rows]

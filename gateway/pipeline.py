@@ -176,21 +176,10 @@ class Pipeline:
         valid.append(inb)
 
     def _on_road_time(self, inb: Inbound) -> Inbound:
-        """Telemetry and events are evidence of road time; every timed message is judged against
-        it: one whose pole's clock is out of tolerance is used (and stored) at road time, its own
-        ts kept beside. A status, which has no ts, happens at road time."""
-        clock = self.clock[inb.road]
-        if inb.kind == "status":
-            now = clock.now_ms()
-            return replace(inb, ts_ms=now if now is not None else self.clock.now_or_wall(inb.road), road_ms=now)
-        timed = inb.kind in ("telemetry", "event")  # evidence of road time; state and ack are only judged
-        j = clock.observe(inb.pole, inb.ts_ms) if timed else clock.judge(inb.pole, inb.ts_ms)
-        if j.corrected:
+        out = on_road_time(self.clock, inb)
+        if out.device_ts_ms is not None:
             self.metrics.clock_corrected += 1
-            return replace(inb, ts_ms=j.ts_ms, message=inb.message.model_copy(update={"ts": j.ts_ms}),
-                           clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
-                           road_ms=j.road_ms)
-        return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)
+        return out
 
     def _count(self, verdict: Verdict, raw: Raw, road: str, pole: str, seq: int, ts: int) -> bool:
         """Count what dedup found beyond a new reading; True if the message is still stored."""
@@ -228,3 +217,20 @@ class Pipeline:
                 if self._stop.wait(delay):
                     raise
                 delay = min(delay * 2, 5.0)
+
+
+def on_road_time(clocks: RoadClocks, inb: Inbound) -> Inbound:
+    """Telemetry and events are evidence of road time; every timed message is judged against
+    it: one whose pole's clock is out of tolerance is used (and stored) at road time, its own
+    ts kept beside (``device_ts_ms``). A status, which has no ts, happens at road time."""
+    clock = clocks[inb.road]
+    if inb.kind == "status":
+        now = clock.now_ms()
+        return replace(inb, ts_ms=now if now is not None else clocks.now_or_wall(inb.road), road_ms=now)
+    timed = inb.kind in ("telemetry", "event")  # evidence of road time; state and ack are only judged
+    j = clock.observe(inb.pole, inb.ts_ms) if timed else clock.judge(inb.pole, inb.ts_ms)
+    if j.corrected:
+        return replace(inb, ts_ms=j.ts_ms, message=inb.message.model_copy(update={"ts": j.ts_ms}),
+                       clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
+                       road_ms=j.road_ms)
+    return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)

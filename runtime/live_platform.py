@@ -44,6 +44,7 @@ from streetlight.settings import Settings
 
 from .control import ControlService, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
+from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame, stored_fault_view, twin_view
 
 log = logging.getLogger(__name__)
 
@@ -125,23 +126,9 @@ class LivePlatform:
         r = self._road(road)
         if not r.has_pole(pole):
             return None
-        t = self.gateway.twins.get(road, pole)
         level, reason = self.control.level_of(road, pole)
-        state = t.state if t else None
-        tel = t.last_telemetry if t else None
-        return {
-            "pole": pole, "online": bool(t and t.online), "level": tel.dim if tel else (state.dim if state else None),
-            "commanded": level, "reason": reason, "mode": state.mode if state else None,
-            "last_seen_ms": t.last_seen_ms if t else None, "power_w": tel.power_w if tel else None,
-            "voltage_v": tel.voltage_v if tel else None,
-            "config_version": t.config_version_applied if t else None,
-            "config_desired": t.config_version_desired if t else None,
-            # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
-            "restarts": self.gateway.metrics.restarts.get((road, pole), 0),
-            # protocol 1.1: each port as last reported, and whether its protection has tripped
-            "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
-                      for k, r in t.ports.items()} if t else {},
-        }
+        return twin_view(pole, self.gateway.twins.get(road, pole), level, reason,
+                         self.gateway.metrics.restarts.get((road, pole), 0))
 
     def twins(self, road: str) -> list[dict[str, Any]]:
         r = self._road(road)
@@ -251,40 +238,15 @@ class LivePlatform:
         return active_schedule_ids(self._road(road), self.schedules(road), now_ms)
 
     # -- faults --------------------------------------------------------------------------------
-    def _fault_view(self, f: Fault, log_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        d = f.to_dict()
-        if log_rows is None:
-            try:
-                log_rows = self.store.fault_log(f.fault_id)
-            except Exception:
-                log_rows = []
-        for row in log_rows:
-            if row.get("state") == lifecycle.ACKNOWLEDGED:
-                d.setdefault("acknowledged_by", row.get("actor"))
-                d.setdefault("acknowledged_ms", row.get("ts"))
-            if row.get("state") == lifecycle.RESOLVED:
-                d["resolved_by"], d["resolved_ms"] = row.get("actor"), row.get("ts")
-        d["notes"] = [{"actor": r.get("actor"), "ts_ms": r.get("ts"), "note": r.get("note")}
-                      for r in log_rows if r.get("note")]
-        d.setdefault("acknowledged_by", None)
-        d.setdefault("acknowledged_ms", None)
-        d.setdefault("resolved_by", None)
-        d.setdefault("resolved_ms", None)
-        return d
+    def _fault_view(self, f: Fault) -> dict[str, Any]:
+        return stored_fault_view(self.store, f)
 
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
                segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
         roads = [road] if road else list(self.roads)
-        out = []
         for rid in roads:
             self._road(rid)
-            logs = self.store.fault_logs(rid)  # one query for the whole list, not one per fault
-            for f in self.store.faults(rid, state=state):
-                if type and f.type != type or segment and f.segment != segment or severity and f.severity != severity:
-                    continue
-                out.append(self._fault_view(f, logs.get(f.fault_id, [])))
-        out.sort(key=lambda d: d["first_seen_ts"], reverse=True)
-        return out
+        return fault_list(self.store, roads, state, type, segment, severity)
 
     def fault(self, fault_id: str) -> dict[str, Any] | None:
         try:
@@ -313,35 +275,16 @@ class LivePlatform:
     # -- telemetry and energy ------------------------------------------------------------------
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int, every_s: int) -> pd.DataFrame:
         r = self._road(road)
-        frames = []
-        for pole in poles:
-            if not r.has_pole(pole):
-                raise NotFound("pole", pole)
-            try:
-                df = self.gateway.store.pole_readings(road, pole, start_ms, end_ms, every=f"{every_s}s")
-            except Exception as err:
-                raise Unavailable(f"InfluxDB did not answer: {err}") from None
-            if not df.empty:
-                df = df.reset_index() if "time" not in df.columns else df
-                df["pole"] = pole
-                frames.append(df)
-        if not frames:
-            return pd.DataFrame(columns=["time", "pole", "dim", "power_w", "voltage_v"])
-        out = pd.concat(frames, ignore_index=True)
-        if pd.api.types.is_datetime64_any_dtype(out["time"]):
-            # epoch milliseconds whatever the frame's resolution (pandas 3 keeps microseconds)
-            epoch = pd.Timestamp(0, tz=out["time"].dt.tz)
-            out["time"] = (out["time"] - epoch) // pd.Timedelta(milliseconds=1)
-        return out
+        try:
+            return readings_frame(self.gateway.store, r, poles, start_ms, end_ms, every_s)
+        except KeyError as err:
+            raise NotFound("pole", str(err.args[0])) from None
+        except ReadingsUnavailable as err:
+            raise Unavailable(str(err)) from None
 
     def latest(self, road: str) -> pd.DataFrame:
         self._road(road)
-        rows = []
-        for tw in self.gateway.twins.all(road):
-            t = tw.last_telemetry
-            if t is not None:
-                rows.append({"time": t.ts, "pole": tw.pole, **t.to_dict()})
-        return pd.DataFrame(rows)
+        return latest_frame(self.gateway.twins.all(road))
 
     def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)

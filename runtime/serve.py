@@ -1,4 +1,10 @@
-"""``streetlight serve``: gateway, controller and API in one process."""
+"""``streetlight serve``: the platform's processes by role (:mod:`runtime.roles`).
+
+:func:`run_core` runs the gateway and the controller, with the control channel API processes call;
+:func:`run_api` runs the API and the dashboard over :class:`runtime.api_platform.SplitPlatform`;
+:func:`run_gateway_only` one more gateway on a shared subscription; :func:`run_roles` picks, and
+supervises several processes when the roles asked for need more than one.
+"""
 
 from __future__ import annotations
 
@@ -79,29 +85,91 @@ def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, s
         gw.stop()
 
 
-def run_platform(settings: Settings, roads: list[Road], *, port: int, client_id: str,
-                 shared_group: str | None = None, report_interval_s: int = 10) -> None:
-    """The whole platform until SIGINT/SIGTERM: the API (and dashboard) on ``port``."""
-    from api.app import create_app
-    from api.store import default_store_location
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
 
+
+def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_group: str | None = None,
+             report_interval_s: int = 10) -> None:
+    """The gateway and the controller until SIGINT/SIGTERM, serving the control channel."""
+    from .control_channel import ControlChannel
     from .live_platform import LivePlatform
+    from .roles import exit_with_parent
 
+    stop = _wait_for_signal()
+    exit_with_parent(stop.set)
     platform = LivePlatform(settings, roads, client_id=client_id, shared_group=shared_group,
                             report_interval_s=report_interval_s)
     platform.start()
     lwm2m = start_lwm2m(settings, platform.gateway, roads)
-    app = create_app(platform, settings, default_store_location(settings))
-    server = _Server(uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
-                                    timeout_graceful_shutdown=3))
-    print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles): "
-          f"dashboard and API on http://{settings.api_host}:{port}/  broker {settings.mqtt_url}  "
-          f"database {settings.influx_url}/{settings.influx_db}"
+    channel = ControlChannel(platform, settings.state_dir()).start()
+    print(f"streetlight gateway and controller serving {', '.join(r.id for r in roads)} "
+          f"({sum(len(r.poles) for r in roads)} poles): broker {settings.mqtt_url}  "
+          f"database {settings.influx_url}/{settings.influx_db}  control channel {channel.url}"
           + (f"  LwM2M coap://{settings.lwm2m_host}:{settings.lwm2m_port}" if lwm2m is not None else ""), flush=True)
     try:
-        server.run()
+        while not stop.wait(1.0):
+            pass
     finally:
+        channel.stop()
         if lwm2m is not None:
             lwm2m.stop()  # no more LwM2M input before the gateway finishes its last batch
         platform.stop()  # the gateway finishes its batch and closes the spool; the store is flushed
-        log.info("platform stopped")
+
+
+def run_api(settings: Settings, roads: list[Road], *, port: int, report_interval_s: int = 10) -> None:
+    """The API and the dashboard on ``port`` until SIGINT/SIGTERM, in a process of their own: the
+    road from the broker, state from the database, the controller over the control channel."""
+    from api.app import create_app
+    from api.store import default_store_location
+
+    from .api_platform import SplitPlatform
+    from .roles import exit_with_parent
+
+    platform = SplitPlatform(settings, roads, report_interval_s=report_interval_s)
+    platform.start()
+    app = create_app(platform, settings, default_store_location(settings))
+    server = _Server(uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=3))
+
+    def stop() -> None:
+        server.should_exit = True
+
+    exit_with_parent(stop)
+    print(f"streetlight API serving {', '.join(r.id for r in roads)}: dashboard and API on "
+          f"http://{settings.api_host}:{port}/", flush=True)
+    try:
+        server.run()
+    finally:
+        platform.stop()
+
+
+def run_roles(settings: Settings, roads: list[Road], only: list[str], *, port: int, client_id: str,
+              shared_group: str | None = None, report_interval_s: int = 10) -> int:
+    """Run the roles in ``only`` (every role when empty): in this process when they make one
+    process, else each process supervised by this one."""
+    from .roles import Proc, plan, serve_argv, supervise
+
+    procs = plan(only)
+    if len(procs) == 1:
+        p = procs[0]
+        if p.name == "core":
+            run_core(settings, roads, client_id=client_id, shared_group=shared_group,
+                     report_interval_s=report_interval_s)
+        elif p.name == "gateway":
+            run_gateway_only(settings, roads, client_id=client_id, shared_group=shared_group, metrics_port=port)
+        else:
+            run_api(settings, roads, port=port, report_interval_s=report_interval_s)
+        return 0
+    print(f"streetlight serving {', '.join(r.id for r in roads)} ({sum(len(r.poles) for r in roads)} poles) as "
+          f"{len(procs)} processes: dashboard and API on http://{settings.api_host}:{port}/  broker "
+          f"{settings.mqtt_url}  database {settings.influx_url}/{settings.influx_db}", flush=True)
+
+    def argv(p: Proc) -> list[str]:
+        return serve_argv(p, port=port, roads=[r.id for r in roads], client_id=client_id,
+                          shared_group=shared_group, report_interval_s=report_interval_s)
+
+    return supervise(procs, argv, settings.state_dir() / "logs", say=lambda m: print(m, flush=True))

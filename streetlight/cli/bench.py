@@ -16,7 +16,7 @@ NAMES: dict[str, str] = {
     "sim": "simulated pole-steps/s (93, 10k, 100k poles) and concentrator publish rate vs the broker",
     "ingest": "MQTT to InfluxDB messages/s vs naive pipelines and the broker ceiling",
     "energy": "a simulated week: adaptive dimming vs full power vs a fixed schedule",
-    "api": "road dim to last ack latency; pole list read throughput",
+    "api": "road dim to last ack latency; pole list read throughput; the API in its own process at x60",
     "scale": "10,000 poles through 1, 2 and 4 gateway processes",
     "lwm2m": "LwM2M registrations/s and notifications/s stored, against MQTT telemetry in the same run",
 }

@@ -16,13 +16,19 @@ def register(app: typer.Typer) -> None:
         road: list[str] = typer.Option(None, "--road", help="road to serve (repeatable) [env STREETLIGHT_ROADS]"),
         client_id: str = typer.Option("streetlight-gateway", help="MQTT client id: fixed, so the session persists"),
         shared_group: str = typer.Option(None, help="MQTT 5 shared-subscription group, to split poles among gateways"),
+        only: list[str] = typer.Option(None, "--only", metavar="ROLE",
+                                       help="run only this role: gateway, controller or api (repeatable); "
+                                            "none: every role, as a core and an API process this command supervises"),
         gateway_only: bool = typer.Option(False, "--gateway-only",
-                                          help="only ingest (one of several gateways); --port then serves /metrics"),
+                                          help="same as --only gateway (one of several gateways); --port then "
+                                               "serves /metrics"),
         report_interval_s: int = typer.Option(10, help="the poles' report interval, in their own (device) seconds"),
     ) -> None:
         """Run the platform: gateway, controller, API and dashboard, against the configured broker and
-        database (the database is created if missing). Ctrl-C stops it."""
-        from runtime.serve import run_gateway_only, run_platform
+        database (the database is created if missing). The API runs in a process of its own. Ctrl-C
+        stops it."""
+        from runtime.roles import RoleError
+        from runtime.serve import run_roles
 
         from ..credentials import platform_account
         from ..registry import load_road
@@ -32,11 +38,13 @@ def register(app: typer.Typer) -> None:
             # the random platform password 'broker config' / 'up' keep in the data folder
             s = s.with_overrides(mqtt_username=account[0], mqtt_password=account[1])
         roads = [load_road(r) for r in (road or s.roads)]
-        if gateway_only:
-            run_gateway_only(s, roads, client_id=client_id, shared_group=shared_group, metrics_port=port)
-        else:
-            run_platform(s, roads, port=s.api_port, client_id=client_id, shared_group=shared_group,
-                         report_interval_s=report_interval_s)
+        roles = ["gateway"] if gateway_only else list(only or [])
+        try:
+            run_roles(s, roads, roles, port=port if gateway_only else s.api_port, client_id=client_id,
+                      shared_group=shared_group, report_interval_s=report_interval_s)
+        except RoleError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
 
     @app.command("rejected")
     def rejected(

@@ -2,8 +2,13 @@
 
 ``platform`` is the road behind the API, parametrized: ``memory`` (``api.memory_platform``, one
 fresh road per test) and ``live`` (real Mosquitto and InfluxDB, the gateway, the controller and a
-simulated night on the reference road, started once per session). Every test that takes ``api``
-runs on both; the few that exercise the in-memory road's own knobs take ``memory_platform``.
+simulated night on the reference road, started once per session). The live API is served as
+``streetlight serve`` serves it: its port is the API side of the split
+(``runtime.api_platform.SplitPlatform``: its own read model from the broker, the state database,
+and the controller's methods over the control channel), beside the gateway and controller
+(``runtime.live_platform.LivePlatform`` behind ``runtime.control_channel.ControlChannel``).
+Every test that takes ``api`` runs on both; the few that exercise the in-memory road's own knobs
+take ``memory_platform``.
 ``inject_fault`` opens a fault the way each platform does: the in-memory road makes one up, the
 live road's simulated pole really fails and the controller finds it.
 """
@@ -28,6 +33,8 @@ from api.memory_platform import MemoryPlatform
 from api.platform import PlatformPort
 from api.serve import served
 from ops.servers import InfluxServer, MosquittoServer, free_port
+from runtime.api_platform import SplitPlatform
+from runtime.control_channel import ControlChannel
 from runtime.live_platform import LivePlatform
 from simulators.faults import FAULT_TYPES
 from simulators.runner import Simulation
@@ -59,7 +66,8 @@ LIVE_SCENARIO = {
 
 @dataclass
 class LiveStack:
-    platform: LivePlatform
+    platform: SplitPlatform  # what the API is given
+    core: LivePlatform  # the gateway and the controller
     sim: Simulation
     settings: Settings
     injected: set[str] = field(default_factory=set)
@@ -100,7 +108,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     settings = Settings(mqtt_url=mq.url, influx_url=db.url, influx_db="api", data_dir=tmp / "state")
     (tmp / "scenario.yaml").write_text(yaml.safe_dump(LIVE_SCENARIO))
     scenario = load_scenario(str(tmp / "scenario.yaml"))
-    platform = LivePlatform(settings, [scenario.road])
+    core = LivePlatform(settings, [scenario.road])
+    core.start()
+    channel = ControlChannel(core, settings.data_dir).start()
+    platform = SplitPlatform(settings, [scenario.road])
     platform.start()
     stop = threading.Event()
     sim = Simulation(scenario, mqtt_url=mq.url, speed=scenario.speed, stop=stop).start()
@@ -109,11 +120,13 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     try:
         wait_until(lambda: platform.ready()["road_time"], 60, "the road's time (two thirds of its poles reporting)")
         wait_until(lambda: all(t["online"] for t in platform.twins(scenario.road.id)), 60, "every pole online")
-        yield LiveStack(platform, sim, settings)
+        yield LiveStack(platform, core, sim, settings)
     finally:
         stop.set()
         runner.join(30)
         platform.stop()
+        channel.stop()
+        core.stop()
         mq.stop()
         db.stop()
 
@@ -141,7 +154,7 @@ def platform(request: pytest.FixtureRequest) -> PlatformPort:
 def inject_fault(platform: Any, request: pytest.FixtureRequest) -> Callable[..., str]:
     """Open a lamp failure on the road; returns its id. The severity is the in-memory road's to
     choose; on the live road the controller decides it."""
-    if isinstance(platform, LivePlatform):
+    if isinstance(platform, SplitPlatform):
         stack: LiveStack = request.getfixturevalue("live_stack")
 
         def inject_live(road: str, pole: str, type: str = "lamp_failure", severity: str = "major") -> str:

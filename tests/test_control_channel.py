@@ -1,0 +1,78 @@
+"""The control channel between an API process and the controller process: its secret, its typed
+answers and the port's errors, over real loopback HTTP (the platform behind it is a stand-in:
+the live API suite runs the channel on the real one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.platform import Command, Conflict, Decision, LiveEvent, NotFound, PoleStatus, Subscribers, Unavailable
+from runtime.control_channel import ControlChannel
+from runtime.control_client import ControlClient
+
+CMD = Command("c-1", "dim", "nanhuan-1", "NH-001", 5, "op", PoleStatus("acked", 40.0, None, 9), level=40.0,
+              decision=Decision(30.0, 40.0, "floor", "raised", floor=40.0))
+
+
+class _Core:
+    """What the channel calls, with answers and errors the test chooses."""
+
+    def __init__(self) -> None:
+        self.live = Subscribers()
+
+    def subscribe(self) -> Any:
+        return self.live.subscribe()
+
+    def command(self, cmd_id: str) -> Command | None:
+        return CMD if cmd_id == "c-1" else None
+
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+        if fault_id == "F-0":
+            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
+        raise Conflict(f"fault {fault_id} is resolved")
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> Any:
+    ch = ControlChannel(_Core(), tmp_path).start()  # type: ignore[arg-type]
+    yield ch
+    ch.stop()
+
+
+def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel, tmp_path: Path) -> None:
+    client = ControlClient(tmp_path)
+    from runtime.port_codec import command
+
+    assert command(client.call("command", cmd_id="c-1")) == CMD
+    assert client.call("command", cmd_id="c-2") is None
+    with pytest.raises(NotFound) as nf:
+        client.call("ack_fault", fault_id="F-0", actor="crew", note="")
+    assert (nf.value.kind, nf.value.key) == ("fault", "F-0")
+    with pytest.raises(Conflict, match="F-9 is resolved"):
+        client.call("ack_fault", fault_id="F-9", actor="crew", note="")
+    client.close()
+
+
+def test_events_are_numbered_and_the_secret_is_required(channel: ControlChannel, tmp_path: Path) -> None:
+    core: _Core = channel.platform  # type: ignore[assignment]
+    client = ControlClient(tmp_path)
+    first = client.events(0, 0.0)
+    core.live.emit(LiveEvent("twin", {"pole": "NH-001"}))  # twins are the API process's own to build
+    core.live.emit(LiveEvent("alert", {"fault_id": "F-1"}, 7))
+    got = client.events(first["last"], 3.0)
+    assert [e["kind"] for e in got["events"]] == ["alert"] and got["epoch"] == first["epoch"]
+    r = httpx.post(f"{channel.url}/v1/call", json={"method": "command", "args": {"cmd_id": "c-1"}},
+                   headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401
+    assert httpx.post(f"{channel.url}/v1/call", json={"method": "stop", "args": {}},
+                      headers={"Authorization": f"Bearer {channel.secret}"}).status_code == 400
+    client.close()
+
+
+def test_no_controller_process_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match="not running"):
+        ControlClient(tmp_path).call("command", cmd_id="c-1")
