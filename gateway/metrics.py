@@ -26,6 +26,7 @@ class GatewayMetrics:
     restarts: Counter[tuple[str, str]] = field(default_factory=Counter)  # unannounced, by (road, pole)
     listener_errors: int = 0
     clock_corrected: int = 0  # readings stored at road time because the pole's clock was out of tolerance
+    mirrored: int = 0  # messages of another edge (LwM2M) published on the mirror for API processes
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -52,7 +53,8 @@ class GatewayMetrics:
         return {"messages_in": self.messages_in, "written": self.written, "duplicates": self.duplicates,
                 "seq_reused": self.seq_reused, "unannounced_restarts": self.restarts_total,
                 "rejected": self.rejected, "spool_depth": self.spool_depth, "spooled_batches": self.spooled_batches,
-                "listener_errors": self.listener_errors, "clock_corrected": self.clock_corrected}
+                "listener_errors": self.listener_errors, "clock_corrected": self.clock_corrected,
+                "mirrored": self.mirrored}
 
 
 class _Collector(Collector):
@@ -69,7 +71,9 @@ class _Collector(Collector):
                                   ("seq_reused", m.seq_reused,
                                    "readings stored whose seq was reused with another payload"),
                                   ("clock_corrected", m.clock_corrected,
-                                   "readings stored at road time: the pole's clock was out of tolerance")):
+                                   "readings stored at road time: the pole's clock was out of tolerance"),
+                                  ("mirrored", m.mirrored,
+                                   "messages of another edge (LwM2M) published on the mirror for API processes")):
             yield CounterMetricFamily(f"streetlight_gateway_{name}", text, value=value)
         rej = CounterMetricFamily("streetlight_gateway_rejected", "invalid messages", labels=["reason"])
         for reason, n in m.rejected.items():

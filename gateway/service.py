@@ -6,7 +6,9 @@
 It subscribes to every uplink topic (``sl/v1/+/+/{telemetry,event,state,status,ack}``, on an
 MQTT 5 shared subscription when ``shared_group`` is given), stores telemetry and events through
 :mod:`telemetry`, keeps the pole twins, dispatches commands, publishes desired config, alerts and
-the heartbeat on platform time.
+the heartbeat on platform time. What another edge (LwM2M) hands over with :meth:`GatewayService.submit`
+is also published on the mirror (``sl/mirror/v1/{road}/{pole}/{kind}``), where API processes,
+which read the road from the broker, see it as they see the MQTT poles' own topics.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streetlight.clock import ClockPolicy, RoadClocks
+from streetlight.errors import ProtocolError
 from streetlight.protocol import (
     CABINET_KINDS,
     UPLINK_KINDS,
@@ -25,6 +28,7 @@ from streetlight.protocol import (
     Alert,
     Config,
     cabinet_subscription,
+    mirror_topic,
     parse_topic,
     shared,
     subscription,
@@ -124,9 +128,21 @@ class GatewayService:
         """Hand uplink messages from another edge (LwM2M) to the same pipeline as MQTT: validation,
         rejection counts, dedup, road time, storage, twins, command acks and listeners. They come as
         QoS 0 ``Raw`` on the protocol's own topics, so nothing is acknowledged to the broker for them.
-        Blocks while the inbox is full, as the broker's flow control does for MQTT."""
-        if raws:
-            self._inbox.put(raws)
+        Blocks while the inbox is full, as the broker's flow control does for MQTT.
+
+        Each is also published on the mirror, at QoS 1 and not retained: a retained ``online`` there
+        would outlive the process that said it, while the pole's next notification (at most a report
+        interval away) tells a starting API process all it needs."""
+        if not raws:
+            return
+        self._inbox.put(raws)
+        for raw in raws:
+            try:
+                topic = mirror_topic(raw.topic)
+            except ProtocolError:
+                continue  # not a pole's uplink topic: the pipeline rejects and counts it with its reason
+            self.link.publish(topic, raw.payload, 1, False)
+            self.metrics.mirrored += 1
 
     def route_downlink(self, poles: list[tuple[str, str]], publish: Publish) -> None:
         """Commands to these (road, pole) go to ``publish(topic, payload, qos, retain)`` instead of the

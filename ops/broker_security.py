@@ -8,7 +8,9 @@ One call writes everything Mosquitto 2 needs to enforce the protocol page's secu
                      platform's account and a health-check account, in Mosquitto's own
                      ``$7$`` PBKDF2-SHA512 format (what ``mosquitto_passwd`` writes)
     acl              a pole writes only its own uplink topics and reads only its own ``cmd`` and
-                     ``config`` and its road's heartbeat; the platform reads and writes ``sl/v1/#``
+                     ``config`` and its road's heartbeat; the platform reads and writes ``sl/v1/#`` and
+                     the mirror ``sl/mirror/v1/#`` (its gateway writes there what LwM2M poles
+                     said, its API processes read it), which no device account reaches
     ca.crt, ca.key   a project-generated CA for local use (kept across runs)
     server.crt/.key  the TLS listener's certificate, signed by that CA
     health.password  the health-check account's password (for container health checks)
@@ -34,7 +36,15 @@ from pathlib import Path
 
 from streetlight.credentials import load_or_create_service_passwords, pole_password, service_accounts_path
 from streetlight.errors import StreetlightError
-from streetlight.protocol.topics import DOWNLINK_KINDS, ID_RE, UPLINK_KINDS, cabinet_topic, pole_topic, road_topic
+from streetlight.protocol.topics import (
+    DOWNLINK_KINDS,
+    ID_RE,
+    MIRROR_PREFIX,
+    UPLINK_KINDS,
+    cabinet_topic,
+    pole_topic,
+    road_topic,
+)
 from streetlight.registry import Road
 
 from .servers import Listener, mosquitto_conf_text
@@ -229,6 +239,8 @@ def acl_text(roads: Sequence[Road], concentrators: bool = True, compact: bool | 
         "",
         f"user {PLATFORM_USER}",
         "topic readwrite sl/v1/#",
+        # the gateway mirrors there what LwM2M poles said; API processes read it; no device may do either
+        f"topic readwrite {MIRROR_PREFIX}/#",
         # shared subscriptions are checked against the full filter by some broker versions
         "topic read $share/+/sl/v1/#",
         "topic read $SYS/#",

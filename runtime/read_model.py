@@ -1,7 +1,9 @@
 """An API process's own view of the road, fed by the broker: twins and road time.
 
-It subscribes to the served roads' uplink topics (status, state, telemetry, event, ack) on a
-session that ends with the connection, and reads them as the gateway does, with the gateway's
+It subscribes to the served roads' uplink topics (status, state, telemetry, event, ack) and to
+their mirror (``sl/mirror/v1/…``: what the core's gateway was handed by another edge, the LwM2M
+poles, which never reach the broker otherwise) on a session that ends with the connection, and
+reads both alike, as the gateway reads its input, with the gateway's
 own parts: the validator (:mod:`gateway.validate`), road time (:func:`gateway.pipeline.on_road_time`
 over :class:`streetlight.clock.RoadClocks`) and the twins (:class:`gateway.twins.TwinStore`). It
 stores nothing: the gateway does. The receiving thread only cuts packets and queues them; a
@@ -24,7 +26,7 @@ from gateway.validate import Validator
 from gateway.wire import IngestConnection
 from streetlight.clock import ClockPolicy, RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import UPLINK_KINDS, subscription
+from streetlight.protocol import UPLINK_KINDS, mirror_subscription, subscription, unmirror
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
@@ -47,7 +49,8 @@ class ReadModel:
         if settings.mqtt_tls:
             tls = ssl.create_default_context(cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        filters = [subscription(road=r.id, kind=k) for r in roads for k in UPLINK_KINDS]
+        filters = [f(road=r.id, kind=k) for f in (subscription, mirror_subscription) for r in roads
+                   for k in UPLINK_KINDS]
         client_id = client_id or f"streetlight-api-{os.getpid()}"
         self.conn = IngestConnection(settings.mqtt_host, settings.mqtt_port, client_id, filters, self._inbox.put,
                                      username=settings.mqtt_username, password=password, tls=tls,
@@ -91,7 +94,7 @@ class ReadModel:
 
     def apply(self, raw: Raw) -> None:
         try:
-            road, pole, kind = self.validator.topic(raw.topic)
+            road, pole, kind = self.validator.topic(unmirror(raw.topic) or raw.topic)
             inb = self.validator.message(road, pole, kind, raw.payload, 0)
         except ProtocolError:
             self.refused += 1

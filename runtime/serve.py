@@ -148,9 +148,10 @@ def run_api(settings: Settings, roads: list[Road], *, port: int, report_interval
 
 
 def run_roles(settings: Settings, roads: list[Road], only: list[str], *, port: int, client_id: str,
-              shared_group: str | None = None, report_interval_s: int = 10) -> int:
+              shared_group: str | None = None, report_interval_s: int = 10, road_refs: list[str] | None = None) -> int:
     """Run the roles in ``only`` (every role when empty): in this process when they make one
-    process, else each process supervised by this one."""
+    process, else each process supervised by this one. ``road_refs`` are the roads as the command
+    line named them (a registry file's path, say), so that each process loads the same registry."""
     from .roles import Proc, plan, serve_argv, supervise
 
     procs = plan(only)
@@ -169,7 +170,7 @@ def run_roles(settings: Settings, roads: list[Road], only: list[str], *, port: i
           f"{settings.mqtt_url}  database {settings.influx_url}/{settings.influx_db}", flush=True)
 
     def argv(p: Proc) -> list[str]:
-        return serve_argv(p, port=port, roads=[r.id for r in roads], client_id=client_id,
+        return serve_argv(p, port=port, roads=road_refs or [r.id for r in roads], client_id=client_id,
                           shared_group=shared_group, report_interval_s=report_interval_s)
 
     return supervise(procs, argv, settings.state_dir() / "logs", say=lambda m: print(m, flush=True))

@@ -36,6 +36,7 @@ from ops.broker_security import (
 from ops.processes import wait_for
 from ops.servers import MosquittoServer, free_port
 from streetlight.credentials import pole_password as account_password_unchecked
+from streetlight.protocol import mirror_subscription, mirror_topic
 from streetlight.registry import Road, load_road, make_road
 
 pytestmark = pytest.mark.servers
@@ -312,6 +313,35 @@ def test_a_cabinet_publishes_only_on_its_own_cabinet_topics(broker, clients) -> 
     pole.publish(f"sl/v1/{ROAD}/cabinet/C1/telemetry", f"forged-{m}")
     cab.publish(own, f"again-{m}")
     assert [p for _, p in plat.until(f"again-{m}") if m in p] == [f"again-{m}"]
+
+
+def test_only_the_platform_reads_and_writes_the_mirror(broker, clients, roads) -> None:  # noqa: ANN001
+    """The mirror of LwM2M poles' messages: the gateway (platform account) writes it, API processes
+    (platform account) read it; no pole, concentrator or cabinet account may do either."""
+    api = platform(broker, clients)
+    api.subscribe(mirror_subscription(ROAD, "telemetry"), mirror_subscription(ROAD, "status"))
+    devices = [connect(broker, clients, u) for u in ("NH-001", concentrator_user(ROAD), cabinet_user(ROAD, "C1"))]
+    for dev in devices:
+        assert dev.accepted
+        dev.subscribe("sl/mirror/#")
+    m = mark()
+    own = mirror_topic(t("NH-001", "telemetry"))
+    for dev in devices:
+        dev.publish(own, f"forged-{m}")
+        dev.publish(mirror_topic(t("NH-001", "status")), f"forged-status-{m}")
+    gw = platform(broker, clients)
+    gw.publish(own, f"mirrored-{m}")
+    assert [(topic, p) for topic, p in api.until(f"mirrored-{m}") if m in p] == [(own, f"mirrored-{m}")]
+    # what the platform mirrored reaches a device only if the ACL lets it read it; a sentinel on a
+    # topic each may read, sent after it on the same connection, bounds the wait
+    readable = [t("NH-001", "cmd"), t("NH-001", "cmd"), f"sl/v1/{ROAD}/heartbeat"]
+    for dev, topic in zip(devices, readable, strict=True):
+        dev.subscribe(topic)
+    gw.publish(own, f"mirrored-again-{m}")
+    for topic in dict.fromkeys(readable):
+        gw.publish(topic, f"sentinel-{m}")
+    for dev in devices:
+        assert [p for _, p in dev.until(f"sentinel-{m}") if m in p] == [f"sentinel-{m}"]
 
 
 def test_pole_ids_must_be_unique_across_roads(tmp_path: Path) -> None:

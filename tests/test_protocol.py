@@ -199,3 +199,16 @@ def test_cabinet_topics_and_telemetry():
     with pytest.raises(ProtocolError) as info:
         parse_cabinet_telemetry(raw.replace(b'"open"', b'"tripped"'))
     assert info.value.reason == "bad_value"
+
+
+def test_the_mirror_stands_beside_the_device_topics_and_maps_back() -> None:
+    from streetlight.protocol import mirror_subscription, mirror_topic, unmirror
+
+    topic = pole_topic("nanhuan-1", "NH-005", "telemetry")
+    mirrored = mirror_topic(topic)
+    assert mirrored == "sl/mirror/v1/nanhuan-1/NH-005/telemetry" and unmirror(mirrored) == topic
+    assert not mirrored.startswith("sl/v1/") and unmirror(topic) is None
+    assert mirror_subscription("nanhuan-1", "ack") == "sl/mirror/v1/nanhuan-1/+/ack"
+    for not_uplink in (pole_topic("nanhuan-1", "NH-005", "cmd"), "sl/v1/nanhuan-1/heartbeat", "sl/v1/x"):
+        with pytest.raises(ProtocolError):
+            mirror_topic(not_uplink)

@@ -9,6 +9,12 @@ import typer
 from .common import settings
 
 
+def _absolute(ref: str) -> str:
+    """A registry file named by a relative path, made absolute for the processes ``serve`` starts."""
+    path = Path(ref)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml", ".json") and path.exists() else ref
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -37,11 +43,12 @@ def register(app: typer.Typer) -> None:
         if s.mqtt_username is None and (account := platform_account(s.data_dir)) is not None:
             # the random platform password 'broker config' / 'up' keep in the data folder
             s = s.with_overrides(mqtt_username=account[0], mqtt_password=account[1])
-        roads = [load_road(r) for r in (road or s.roads)]
+        refs = [_absolute(r) for r in (road or s.roads)]
+        roads = [load_road(r) for r in refs]
         roles = ["gateway"] if gateway_only else list(only or [])
         try:
             run_roles(s, roads, roles, port=port if gateway_only else s.api_port, client_id=client_id,
-                      shared_group=shared_group, report_interval_s=report_interval_s)
+                      shared_group=shared_group, report_interval_s=report_interval_s, road_refs=refs)
         except RoleError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -65,11 +65,14 @@ from .topics import (
     Topic,
     cabinet_subscription,
     cabinet_topic,
+    mirror_subscription,
+    mirror_topic,
     parse_topic,
     pole_topic,
     road_topic,
     shared,
     subscription,
+    unmirror,
 )
 
 __all__ = [
@@ -85,4 +88,6 @@ __all__ = [
     "CABINET_KINDS", "CabinetFeeder", "CabinetTelemetry", "EquipmentOfflineEvent", "EquipmentOnlineEvent",
     "PORT_EVENT_TYPES", "PortCommand", "PortReading", "PortTripEvent", "PowerCycleCommand", "cabinet_subscription",
     "cabinet_topic", "parse_cabinet_telemetry",
+    # the platform's mirror of another edge's uplink (not part of the device contract)
+    "mirror_subscription", "mirror_topic", "unmirror",
 ]

@@ -4,6 +4,11 @@
     sl/v1/{road}/heartbeat
     sl/v1/{road}/alerts
     sl/v1/{road}/cabinet/{cabinet}/{kind}   kind: telemetry status (version 1.1)
+
+and the platform's own mirror, outside the device contract (no device writes or reads it):
+
+    sl/mirror/v1/{road}/{pole}/{kind}  kind: an uplink kind; what another edge (LwM2M) handed to
+                                       the gateway, for the API processes' read model
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ UPLINK_KINDS = ("telemetry", "event", "state", "status", "ack")  # pole -> platf
 DOWNLINK_KINDS = ("cmd", "config")  # platform -> pole
 CABINET_KINDS = ("telemetry", "status")  # cabinet -> platform
 CABINET = "cabinet"
+# outside ``sl/v1``: no gateway subscription (``sl/v1/+/+/…``, shared or not) and no device ACL line
+# matches it, so what is mirrored there is never ingested or stored a second time
+MIRROR_PREFIX = "sl/mirror/v1"
 
 Kind = Literal["telemetry", "event", "state", "status", "ack", "cmd", "config", "heartbeat", "alerts"]
 
@@ -103,3 +111,23 @@ def cabinet_subscription(road: str = "+", kind: str = "+", cabinet: str = "+") -
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT 5 shared subscription so several gateway processes split the load."""
     return f"$share/{group}/{topic_filter}"
+
+
+def mirror_topic(topic: str) -> str:
+    """The mirror of a pole's uplink topic (``sl/v1/r/p/telemetry`` → ``sl/mirror/v1/r/p/telemetry``)."""
+    t = parse_topic(topic)
+    if t.pole is None or t.kind not in UPLINK_KINDS:
+        raise ProtocolError("bad_topic", f"only a pole's uplink topic is mirrored, not {topic[:200]!r}", "topic")
+    return f"{MIRROR_PREFIX}/{t.road}/{t.pole}/{t.kind}"
+
+
+def unmirror(topic: str) -> str | None:
+    """The protocol topic a mirror topic stands for; ``None`` when ``topic`` is not on the mirror."""
+    if not topic.startswith(MIRROR_PREFIX + "/"):
+        return None
+    return PREFIX + topic[len(MIRROR_PREFIX):]
+
+
+def mirror_subscription(road: str = "+", kind: str = "+") -> str:
+    """A subscription filter for mirrored uplink messages, e.g. ``sl/mirror/v1/nanhuan-1/+/telemetry``."""
+    return f"{MIRROR_PREFIX}/{road}/+/{kind}"

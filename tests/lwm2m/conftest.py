@@ -4,16 +4,17 @@ command-line client (installed by scripts/bootstrap.sh) or this project's own si
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ NODE_LIB = Path(os.environ.get("STREETLIGHT_LWM2M_NODE_LIB",
                                REPO / ".venv" / "npm" / "node_modules" / "lwm2m-node-lib"))
 ENDPOINTS = {f"NH-{i:03d}": f"urn:imei:86{i:013d}" for i in range(1, 94)}
 # the client's own command-line program, with only its configured lifetime and log level set
+T = TypeVar("T")
 RUN_CLIENT = ("const dir = process.argv[1]; const c = require(dir + '/config');"
               "c.client.lifetime = process.env.LWM2M_LIFETIME || c.client.lifetime; c.client.logLevel = 'FATAL';"
               "require(dir + '/bin/iotagent-lwm2m-client.js');")
@@ -95,6 +97,26 @@ class NodeClient:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class Loop:
+    """An asyncio loop in a thread, for the simulated devices."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
 
 
 @dataclass

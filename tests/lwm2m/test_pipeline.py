@@ -3,11 +3,9 @@ counted by the gateway like bad MQTT messages, and MQTT poles undisturbed beside
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -18,30 +16,8 @@ from streetlight.protocol import pole_topic
 from tests.waiting import wait_until
 
 from ..gateway.helpers import Publisher
-from .conftest import ENDPOINTS, Platform, start_platform
+from .conftest import ENDPOINTS, Loop, Platform, start_platform
 from .conftest import lwm2m_road as _road
-
-T = TypeVar("T")
-
-
-class Loop:
-    """An asyncio loop in a thread, for the simulated devices."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
-
-    def call(self, fn: Any, *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
