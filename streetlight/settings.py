@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STREETLIGHT_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a malformed URL or password must not be echoed into a log or a terminal
+    model_config = SettingsConfigDict(env_prefix="STREETLIGHT_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
     mqtt_username: str | None = None
