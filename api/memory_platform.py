@@ -49,6 +49,7 @@ from .platform import (
     active_schedule_ids,
     command_event,
     explain,
+    port_of,
 )
 from .schedule_defaults import default_schedules
 
@@ -155,10 +156,10 @@ class MemoryPlatform:
     # ----------------------------------------------------------------- commands
     def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
                      ramp_ms: int | None = None, expires_ms: int | None = None, force: bool = False,
-                     decision: Decision | None = None) -> Command:
+                     decision: Decision | None = None, **equipment: Any) -> Command:
         cmd = Command(cmd_id=f"c-{next(self._ids):06d}", type=type_, road=road, pole=pole, issued_ms=wall_ms(),
                       actor=actor, status=PoleStatus("pending"), level=level, ramp_ms=ramp_ms,
-                      expires_ms=expires_ms, force=force, decision=decision)
+                      expires_ms=expires_ms, force=force, decision=decision, **equipment)
         with self._wake:
             self._commands[cmd.cmd_id] = cmd
             delay = self.ack_delay_s if self._twins[road][pole]["online"] else self.expire_s
@@ -195,6 +196,21 @@ class MemoryPlatform:
     def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
         self._check_poles(road, [pole])
         return self._new_command(road, "identify", pole, actor)
+
+    def switch_port(self, road: str, pole: str, port: str, on: bool, actor: str) -> Command:
+        port_of(self._check_poles(road, [pole]), pole, port)
+        return self._new_command(road, "port", pole, actor, port=port, on=on)
+
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command:
+        port_of(self._check_poles(road, [pole]), pole, port)
+        return self._new_command(road, "power_cycle", pole, actor, port=port, off_s=off_s)
+
+    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+        """No cabinet reports in memory: the registry's side only (``online`` unknown)."""
+        r = self._road(road)
+        if cabinet not in r.cabinet_by_id:
+            raise NotFound("cabinet", cabinet, f"road {road} has {', '.join(r.cabinet_by_id)}")
+        return {"online": None, "last_seen_ms": None, "voltage_v": None, "feeders": {}}
 
     def command(self, cmd_id: str) -> Command | None:
         with self._lock:

@@ -148,6 +148,14 @@ class IdentifyRequest(In):
     seconds: int = Field(30, ge=1, le=600)
 
 
+class PortRequest(In):
+    on: bool = Field(description="switch the port on (true) or off (false)")
+
+
+class PowerCycleRequest(In):
+    off_s: int = Field(10, ge=1, le=600, description="seconds the port stays off before it is switched on again")
+
+
 class DecisionOut(BaseModel):
     requested_level: float = Field(description="the level the operator asked for")
     applied_level: float = Field(description="the level the pole was sent")
@@ -202,6 +210,9 @@ class CommandOut(BaseModel):
     actor: str
     force: bool
     decision: DecisionOut | None = Field(description="for an operator's dim: requested vs applied, and why")
+    port: str | None = Field(None, description="a port or power_cycle command: the equipment's port")
+    on: bool | None = Field(None, description="a port command: switched on or off")
+    off_s: int | None = Field(None, description="a power_cycle: seconds off")
     done: bool = Field(description="no pole is pending any more")
     summary: dict[str, int] = Field(description="poles per status")
     poles: dict[str, PoleCommandStatus]
