@@ -290,6 +290,8 @@ class FaultOut(BaseModel):
     lat: float | None
     lon: float | None
     feeder: str | None
+    cabinet: str | None = Field(None, description="the cabinet of a feeder's or a cabinet's own fault")
+    equipment: str | None = Field(None, description="an equipment_fault's port: the equipment to fix")
     first_seen_ts: int
     last_seen_ts: int
     summary: str
