@@ -82,8 +82,8 @@ def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, An
 
 def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
     keys = ("fault_id", "type", "severity", "state", "road", "pole", "span", "segment", "side", "chainage_m",
-            "lat", "lon", "feeder", "cabinet", "equipment", "first_seen_ts", "last_seen_ts", "summary", "evidence", "acknowledged_by",
-            "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
+            "lat", "lon", "feeder", "cabinet", "equipment", "first_seen_ts", "last_seen_ts", "summary", "evidence",
+            "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
     out = {k: fault.get(k) for k in keys}
     out["evidence"] = out["evidence"] or {}
     out["notes"] = out["notes"] or []
