@@ -118,6 +118,8 @@ class Simulation:
         self.cabinets = CabinetTransport(self.mqtt_url, road.id, cabs.ids, self.credentials)
         for k in range(len(cabs.ids)):
             self.cabinets.connect(k)
+            self._cabinet_out(k, self.sim.t_ms, cabs.status_topic(k), b"online", retain=True)
+        self.cabinets.flush()
         self._cab_silent = cabs.silent.copy()
         self._pace0 = time.monotonic()
         self._cmd_thread = threading.Thread(target=self._command_loop, name="sim-commands", daemon=True)
@@ -201,13 +203,18 @@ class Simulation:
                 tr.drop(k)
             elif not cabs.silent[k] and self._cab_silent[k]:
                 tr.connect(k)
+                self._cabinet_out(k, t_ms, cabs.status_topic(k), b"online", retain=True)
         self._cab_silent = cabs.silent.copy()
         for k, topic, payload in cabs.step(t_ms):
-            tr.publish(k, topic, payload)
-            self.stats.messages["cabinet"] += 1
-            if self.recorder is not None:
-                self.recorder.write(t_ms, topic, payload)
+            self._cabinet_out(k, t_ms, topic, payload)
         tr.flush()
+
+    def _cabinet_out(self, k: int, t_ms: int, topic: str, payload: bytes, retain: bool = False) -> None:
+        assert self.cabinets is not None
+        self.cabinets.publish(k, topic, payload, retain)
+        self.stats.messages["cabinet"] += 1
+        if self.recorder is not None:
+            self.recorder.write(t_ms, topic, payload)
 
     def _pace(self, t_ms: int) -> None:
         """Wait until simulated ``t_ms`` is due at this speed; a stop request cuts the wait short."""

@@ -297,8 +297,7 @@ class CabinetTransport:
                        will=(cabinet_topic(self.road_id, self.cabinets[k], "status"), b"offline"),
                        keepalive=self.keepalive_s)
         conn.connect(CONNECT_TIMEOUT_S)
-        conn.publish_many([(cabinet_topic(self.road_id, self.cabinets[k], "status"), b"online", True)])
-        self.conns[k] = conn
+        self.conns[k] = conn  # the runner publishes its ``online`` (and records it)
 
     def drop(self, k: int) -> None:
         c = self.conns.pop(k, None)
@@ -306,7 +305,7 @@ class CabinetTransport:
             c.go_silent()
             self.silent.append(c)
 
-    def publish(self, k: int, topic: str, payload: bytes) -> None:
+    def publish(self, k: int, topic: str, payload: bytes, retain: bool = False) -> None:
         c = self.conns.get(k)
         if c is None:
             return
@@ -318,7 +317,7 @@ class CabinetTransport:
                 return
             c = self.conns[k]
         try:
-            c.publish_many([(topic, payload, False)])
+            c.publish_many([(topic, payload, retain)])
         except OSError as err:
             log.warning("cabinet %s lost its connection: %s", self.cabinets[k], err)
 

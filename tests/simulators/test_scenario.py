@@ -9,7 +9,7 @@ from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["breaker-open", "busy-night", "cable-cut", "cabinet-silent", "clock-skew", "comm-outage", "cycling",
+SHIPPED = ["breaker-open", "busy-night", "cabinet-silent", "cable-cut", "clock-skew", "comm-outage", "cycling",
            "day-burning", "demo-night", "driver-fault", "feeder-outage", "hung-camera", "illegal-tap", "lamp-failures",
            "leakage", "normal-night", "pole-struck", "silent-reboot", "stuck-detectors", "voltage-sag"]
 
