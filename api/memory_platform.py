@@ -69,6 +69,7 @@ class MemoryPlatform:
                       for p in road.poles}
         }
         self._commands: dict[str, Command] = {}
+        self.maintenance_windows: dict[tuple[str, str], tuple[int, int]] = {}
         lighting = lighting_table()
         self._floor, self._floor_class = lighting.safety_floor, lighting.classes[-1].name
         self._under_since: dict[str, int] = {}  # pole -> when it went under the floor (forced)
@@ -204,6 +205,14 @@ class MemoryPlatform:
     def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command:
         port_of(self._check_poles(road, [pole]), pole, port)
         return self._new_command(road, "power_cycle", pole, actor, port=port, off_s=off_s)
+
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]:
+        """The window is kept (``maintenance_windows``); this road's doors never open on their own."""
+        self._check_poles(road, [pole])
+        now = wall_ms()
+        with self._lock:
+            self.maintenance_windows[(road, pole)] = (now, now + minutes * 60_000)
+        return now, now + minutes * 60_000
 
     def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
         """No cabinet reports in memory: the registry's side only (``online`` unknown)."""

@@ -152,6 +152,17 @@ class PortRequest(In):
     on: bool = Field(description="switch the port on (true) or off (false)")
 
 
+class MaintenanceRequest(In):
+    minutes: int = Field(60, ge=1, le=720, description="how long the crew works at the pole, from now (road time)")
+
+
+class MaintenanceOut(BaseModel):
+    road: str
+    pole: str
+    from_ms: int = Field(description="road time the window opened")
+    until_ms: int = Field(description="road time it ends: a service door opened in it raises no door_open")
+
+
 class PowerCycleRequest(In):
     off_s: int = Field(10, ge=1, le=600, description="seconds the port stays off before it is switched on again")
 

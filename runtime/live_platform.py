@@ -205,6 +205,13 @@ class LivePlatform:
         self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
         return self._command_view(rec)
 
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]:
+        self._pole_road(road, pole)
+        try:
+            return self.control.maintenance(road, pole, minutes)
+        except RoadTimeUnknown as err:
+            raise Unavailable(str(err)) from None
+
     def _pole_road(self, road: str, pole: str) -> Road:
         r = self._road(road)
         if not r.has_pole(pole):

@@ -6,6 +6,8 @@
   ``POST /poles/{pole}/ports/{port}/power-cycle`` (``power_cycle``: operators and maintenance)
   switches it off and on again (a hung camera). Both are one command to the pole, tracked and
   answered by its ack like a dim (``GET /commands``), and audited;
+* ``POST /poles/{pole}/maintenance`` (``faults``: maintenance crews) opens a maintenance window at
+  the pole from now (road time): a service door opened in it raises no ``door_open``;
 * ``GET /cabinets`` and ``GET /cabinets/{cabinet}``: each feeder's breaker, current and energy as
   the cabinet last reported them, with the cabinet's open faults.
 """
@@ -20,7 +22,7 @@ from pydantic import BaseModel
 from ..auth import Principal
 from ..deps import PREFIX, Context, context, guard, principal
 from ..jsonresp import FastJSON
-from ..models import CommandAccepted, PortRequest, PowerCycleRequest
+from ..models import CommandAccepted, MaintenanceOut, MaintenanceRequest, PortRequest, PowerCycleRequest
 from ..platform import Command, cabinet_state
 
 router = APIRouter(prefix=PREFIX, tags=["equipment"])
@@ -114,6 +116,24 @@ def power_cycle(ctx: Ctx, who: Who, pole: PoleP, port: PortP,
     off_s = (req or PowerCycleRequest()).off_s
     return _command(ctx, who, "power_cycle", f"pole {pid} port {port}", {"port": port, "off_s": off_s},
                     lambda: ctx.platform.power_cycle(r.id, pid, port, off_s, who.actor))
+
+
+@router.post("/poles/{pole}/maintenance", response_model=MaintenanceOut, **guard("faults", extra=(404, 503)))
+def maintenance(ctx: Ctx, who: Who, pole: PoleP, req: MaintenanceRequest | None = None,
+                road: RoadQ = None) -> FastJSON:
+    """A crew is at the pole from now for ``minutes``: its service door may open without a ``door_open``."""
+    r, pid = ctx.find_pole(pole, road)
+    minutes = (req or MaintenanceRequest()).minutes
+    params: dict[str, Any] = {"minutes": minutes}
+    try:
+        start, until = ctx.platform.maintenance(r.id, pid, minutes, who.actor)
+    except Exception as err:
+        ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="maintenance_window",
+                         target=f"pole {pid}", params=params, result="failed", detail=str(err)[:500])
+        raise
+    ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="maintenance_window",
+                     target=f"pole {pid}", params={**params, "until_ms": until}, result="ok")
+    return FastJSON({"road": r.id, "pole": pid, "from_ms": start, "until_ms": until})
 
 
 class FeederOut(BaseModel):

@@ -22,6 +22,7 @@ BODIES: dict[str, Any] = {
     "/api/v1/poles/{pole}/identify": {"seconds": 5},
     "/api/v1/poles/{pole}/ports/{port}": {"on": True},
     "/api/v1/poles/{pole}/ports/{port}/power-cycle": {"off_s": 5},
+    "/api/v1/poles/{pole}/maintenance": {"minutes": 30},
     "/api/v1/schedules": {"name": "t", "kind": "default", "steps": [{"at": "dusk", "level": 80}]},
     "/api/v1/schedules/{schedule_id}": {"name": "t", "kind": "default", "steps": [{"at": "dusk", "level": 80}]},
     "/api/v1/faults/{fault_id}/ack": {"note": "on it"},

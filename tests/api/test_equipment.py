@@ -64,3 +64,16 @@ def test_a_cabinet_lists_its_feeders_breakers_and_meters(api: Api) -> None:
     assert [x["cabinet"] for x in api.get("/api/v1/cabinets").json()] == ["C1", "C2"]
     r = api.get("/api/v1/cabinets/C9")
     assert r.status_code == 404 and "C1" in r.json()["detail"]
+
+
+def test_a_crew_opens_a_maintenance_window_at_a_pole(api: Api) -> None:
+    r = api.post("/api/v1/poles/NH-015/maintenance", role="maintenance", json={"minutes": 90})
+    assert r.status_code == 200, r.text
+    w = r.json()
+    assert w["pole"] == "NH-015" and w["until_ms"] - w["from_ms"] == 90 * 60_000
+    assert api.post("/api/v1/poles/NH-015/maintenance", role="operator").status_code == 403
+    assert api.post("/api/v1/poles/NH-999/maintenance", role="maintenance").status_code == 404
+    assert api.post("/api/v1/poles/NH-015/maintenance", role="maintenance", json={"minutes": 0}).status_code == 422
+    entry = api.get("/api/v1/audit", params={"action": "maintenance_window"}).json()["entries"][0]
+    assert (entry["actor"], entry["target"], entry["params"]["until_ms"]) == ("test-maintenance", "pole NH-015",
+                                                                           w["until_ms"])
