@@ -52,7 +52,8 @@ class FeederBalance:
     reported_wh: float = 0.0
     meter_ts: int = -1  # the cabinet's last reading of this feeder
     meter_wh: float = 0.0
-    over_since: int = -1  # first judgement over the allowance
+    over_since: int = -1  # first judgement over the allowance (held until a judged window is within it)
+    evidence: dict[str, float] = field(default_factory=dict)  # the last judgement over it
 
 
 class EnergyBalance:
@@ -67,8 +68,8 @@ class EnergyBalance:
         self.pole_last: dict[str, tuple[int, float]] = {}  # pole -> (ts, lamp meter Wh)
 
     def _restart(self, fid: str, ts: int) -> None:
-        b = self.feeders[fid]
-        b.start_ts, b.metered_wh, b.reported_wh, b.over_since = ts, 0.0, 0.0, -1
+        b = self.feeders[fid]  # an imbalance found stays until a new window is judged within the allowance
+        b.start_ts, b.metered_wh, b.reported_wh = ts, 0.0, 0.0
 
     def on_pole(self, pole_id: str, t: Telemetry) -> None:
         fid = self.feeder_of.get(pole_id)
@@ -99,6 +100,9 @@ class EnergyBalance:
             b.metered_wh += f.energy_wh - prev_wh
 
     def findings(self, now_ms: int) -> list[Finding]:
+        """A feeder over the allowance stays so (one fault) across window restarts, until a judged
+        window is back within it; the summary names no figures (they change each report, the
+        evidence carries them), so the fault is not republished on every tick."""
         lim = self.limits
         out: list[Finding] = []
         for fd in self.road.feeders:
@@ -109,22 +113,22 @@ class EnergyBalance:
                       and now_ms - min(heard) <= self.gap_ms)
             allowance = lim.allowance_fraction * b.metered_wh + lim.allowance_wh
             gap = b.metered_wh - b.reported_wh
-            if not judged or gap <= allowance:
-                b.over_since = -1 if judged else b.over_since
-                continue
+            if judged and gap <= allowance:
+                b.over_since, b.evidence = -1, {}
+            elif judged:
+                hours = (now_ms - b.start_ts) / 3_600_000
+                b.over_since = now_ms if b.over_since < 0 else b.over_since
+                b.evidence = {"metered_wh": round(b.metered_wh, 1), "reported_wh": round(b.reported_wh, 1),
+                              "gap_wh": round(gap, 1), "allowance_wh": round(allowance, 1),
+                              "window_start_ts": b.start_ts, "mean_unaccounted_w": round(gap / max(hours, 1e-9), 1)}
             if b.over_since < 0:
-                b.over_since = now_ms
-            hours = (now_ms - b.start_ts) / 3_600_000
+                continue
             out.append(Finding(
                 "energy_imbalance", cabinet_location(self.road, fd.cabinet, fd.id),
-                f"Feeder {fd.id} (cabinet {fd.cabinet}) metered {b.metered_wh / 1000:.2f} kWh in the last "
-                f"{hours:.1f} h but its {len(fd.poles)} poles report {b.reported_wh / 1000:.2f} kWh: "
-                f"{gap:.0f} Wh ({gap / max(b.metered_wh, 1e-9):.0%}) unaccounted, over the {allowance:.0f} Wh "
-                f"allowance for cable loss and meters; walk the feeder for an illegal tap or a leaking cable",
-                {"metered_wh": round(b.metered_wh, 1), "reported_wh": round(b.reported_wh, 1),
-                 "gap_wh": round(gap, 1), "allowance_wh": round(allowance, 1), "window_start_ts": b.start_ts,
-                 "mean_unaccounted_w": round(gap / max(hours, 1e-9), 1)},
-                b.over_since))
+                f"Feeder {fd.id} (cabinet {fd.cabinet}) meters more energy than its {len(fd.poles)} poles report, "
+                "beyond the allowance for cable loss and meters (figures in the evidence): walk the feeder "
+                "from its cabinet for an illegal tap or a leaking cable",
+                dict(b.evidence), b.over_since))
         return out
 
 
