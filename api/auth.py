@@ -7,9 +7,9 @@ may be given a lifetime (``expires_ms``); after it, it is refused like a revoked
 stream it holds is closed.
 
 Roles and what they may do (``PERMISSIONS``): ``viewer`` reads; ``operator`` reads, dims,
-sets overrides, the emergency all-on, schedules and identifies poles; ``maintenance`` reads,
-acknowledges and resolves faults and identifies poles; ``admin`` may do everything, and manages
-tokens and webhooks.
+sets overrides, the emergency all-on, schedules, identifies poles and switches their equipment's
+ports; ``maintenance`` reads, acknowledges and resolves faults, identifies poles and power-cycles
+their equipment (a hung camera); ``admin`` may do everything, and manages tokens and webhooks.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from .store import Store
 ROLES = ("viewer", "operator", "maintenance", "admin")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
-    "operator": frozenset({"read", "control", "identify", "schedules"}),
-    "maintenance": frozenset({"read", "faults", "identify"}),
-    "admin": frozenset({"read", "control", "identify", "schedules", "faults", "admin"}),
+    "operator": frozenset({"read", "control", "identify", "schedules", "power_cycle"}),
+    "maintenance": frozenset({"read", "faults", "identify", "power_cycle"}),
+    "admin": frozenset({"read", "control", "identify", "schedules", "faults", "power_cycle", "admin"}),
 }
 PERMISSION_WORDS = {
     "read": "read the road", "control": "dim poles or switch the emergency all-on",
     "identify": "identify poles", "schedules": "change schedules",
     "faults": "acknowledge or resolve faults", "admin": "manage tokens and webhooks",
+    "power_cycle": "power-cycle a pole's equipment",
 }
 
 class UnknownRole(ValueError):

@@ -25,9 +25,11 @@ def location(fault: dict[str, Any]) -> str:
         a, b = fault["span"]
         parts.append(f"between poles {a} and {b}")
     elif fault.get("pole"):
-        parts.append(f"pole {fault['pole']}")
+        parts.append(f"pole {fault['pole']}" + (f" port {fault['equipment']}" if fault.get("equipment") else ""))
     if fault.get("feeder"):
         parts.append(f"feeder {fault['feeder']}")
+    if fault.get("cabinet") and not fault.get("pole") and not fault.get("span"):
+        parts.append(f"cabinet {fault['cabinet']}")
     return ", ".join(parts) or f"road {fault.get('road', '?')}"
 
 

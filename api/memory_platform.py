@@ -49,6 +49,7 @@ from .platform import (
     active_schedule_ids,
     command_event,
     explain,
+    port_of,
 )
 from .schedule_defaults import default_schedules
 
@@ -68,6 +69,7 @@ class MemoryPlatform:
                       for p in road.poles}
         }
         self._commands: dict[str, Command] = {}
+        self.maintenance_windows: dict[tuple[str, str], tuple[int, int]] = {}
         lighting = lighting_table()
         self._floor, self._floor_class = lighting.safety_floor, lighting.classes[-1].name
         self._under_since: dict[str, int] = {}  # pole -> when it went under the floor (forced)
@@ -155,10 +157,10 @@ class MemoryPlatform:
     # ----------------------------------------------------------------- commands
     def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
                      ramp_ms: int | None = None, expires_ms: int | None = None, force: bool = False,
-                     decision: Decision | None = None) -> Command:
+                     decision: Decision | None = None, **equipment: Any) -> Command:
         cmd = Command(cmd_id=f"c-{next(self._ids):06d}", type=type_, road=road, pole=pole, issued_ms=wall_ms(),
                       actor=actor, status=PoleStatus("pending"), level=level, ramp_ms=ramp_ms,
-                      expires_ms=expires_ms, force=force, decision=decision)
+                      expires_ms=expires_ms, force=force, decision=decision, **equipment)
         with self._wake:
             self._commands[cmd.cmd_id] = cmd
             delay = self.ack_delay_s if self._twins[road][pole]["online"] else self.expire_s
@@ -195,6 +197,29 @@ class MemoryPlatform:
     def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
         self._check_poles(road, [pole])
         return self._new_command(road, "identify", pole, actor)
+
+    def switch_port(self, road: str, pole: str, port: str, on: bool, actor: str) -> Command:
+        port_of(self._check_poles(road, [pole]), pole, port)
+        return self._new_command(road, "port", pole, actor, port=port, on=on)
+
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command:
+        port_of(self._check_poles(road, [pole]), pole, port)
+        return self._new_command(road, "power_cycle", pole, actor, port=port, off_s=off_s)
+
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]:
+        """The window is kept (``maintenance_windows``); this road's doors never open on their own."""
+        self._check_poles(road, [pole])
+        now = wall_ms()
+        with self._lock:
+            self.maintenance_windows[(road, pole)] = (now, now + minutes * 60_000)
+        return now, now + minutes * 60_000
+
+    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+        """No cabinet reports in memory: the registry's side only (``online`` unknown)."""
+        r = self._road(road)
+        if cabinet not in r.cabinet_by_id:
+            raise NotFound("cabinet", cabinet, f"road {road} has {', '.join(r.cabinet_by_id)}")
+        return {"online": None, "last_seen_ms": None, "voltage_v": None, "feeders": {}}
 
     def command(self, cmd_id: str) -> Command | None:
         with self._lock:

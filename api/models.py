@@ -148,6 +148,25 @@ class IdentifyRequest(In):
     seconds: int = Field(30, ge=1, le=600)
 
 
+class PortRequest(In):
+    on: bool = Field(description="switch the port on (true) or off (false)")
+
+
+class MaintenanceRequest(In):
+    minutes: int = Field(60, ge=1, le=720, description="how long the crew works at the pole, from now (road time)")
+
+
+class MaintenanceOut(BaseModel):
+    road: str
+    pole: str
+    from_ms: int = Field(description="road time the window opened")
+    until_ms: int = Field(description="road time it ends: a service door opened in it raises no door_open")
+
+
+class PowerCycleRequest(In):
+    off_s: int = Field(10, ge=1, le=600, description="seconds the port stays off before it is switched on again")
+
+
 class DecisionOut(BaseModel):
     requested_level: float = Field(description="the level the operator asked for")
     applied_level: float = Field(description="the level the pole was sent")
@@ -202,6 +221,9 @@ class CommandOut(BaseModel):
     actor: str
     force: bool
     decision: DecisionOut | None = Field(description="for an operator's dim: requested vs applied, and why")
+    port: str | None = Field(None, description="a port or power_cycle command: the equipment's port")
+    on: bool | None = Field(None, description="a port command: switched on or off")
+    off_s: int | None = Field(None, description="a power_cycle: seconds off")
     done: bool = Field(description="no pole is pending any more")
     summary: dict[str, int] = Field(description="poles per status")
     poles: dict[str, PoleCommandStatus]
@@ -279,6 +301,8 @@ class FaultOut(BaseModel):
     lat: float | None
     lon: float | None
     feeder: str | None
+    cabinet: str | None = Field(None, description="the cabinet of a feeder's or a cabinet's own fault")
+    equipment: str | None = Field(None, description="an equipment_fault's port: the equipment to fix")
     first_seen_ts: int
     last_seen_ts: int
     summary: str

@@ -21,6 +21,9 @@ schedules still as dicts with these keys:
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
+* cabinet: ``{"online": bool | None, "last_seen_ms", "voltage_v", "feeders": {feeder: {"breaker",
+  "current_a", "energy_wh"}}}`` as last reported (empty ``feeders`` and ``online`` None: not heard
+  since the platform started); :func:`cabinet_state` adds the registry's side.
 
 Errors: a port method raises :class:`NotFound` for an unknown id and :class:`Conflict` for a
 transition that is not allowed (resolving a resolved fault); the API maps them to 404 / 409.
@@ -126,7 +129,7 @@ class Command:
     """One command to one pole, as the API shows it."""
 
     cmd_id: str
-    type: str  # dim | identify
+    type: str  # dim | identify | port | power_cycle
     road: str
     pole: str
     issued_ms: int
@@ -137,6 +140,9 @@ class Command:
     expires_ms: int | None = None
     force: bool = False
     decision: Decision | None = None  # for an operator's dim: requested vs applied and why
+    port: str | None = None  # a port or power_cycle command (protocol 1.1): the equipment's port
+    on: bool | None = None  # a port command: switched on or off
+    off_s: int | None = None  # a power_cycle: how long the port stays off
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +168,27 @@ class Energy:
     poles: list[PoleEnergy]
     segments: list[SegmentEnergy]
     co2_kg_saved: float
+
+
+def port_of(road: Road, pole: str, port: str) -> None:
+    """Raise :class:`NotFound` unless ``pole`` carries a port ``port`` (protocol 1.1 equipment)."""
+    ports = [q.id for q in road.pole(pole).ports]
+    if port not in ports:
+        raise NotFound("port", port, f"{pole} has {', '.join(ports) if ports else 'no ported equipment'}")
+
+
+def cabinet_state(road: Road, cabinet: str, reported: dict[str, Any]) -> dict[str, Any]:
+    """A cabinet as the registry knows it, with each feeder's state as last reported."""
+    if cabinet not in road.cabinet_by_id:
+        raise NotFound("cabinet", cabinet, f"road {road.id} has {', '.join(road.cabinet_by_id)}")
+    c = road.cabinet_by_id[cabinet]
+    feeds = reported.get("feeders") or {}
+    feeders = [{"feeder": f.id, "poles": list(f.poles),
+                **{k: (feeds.get(f.id) or {}).get(k) for k in ("breaker", "current_a", "energy_wh")}}
+               for f in road.feeders_of(cabinet)]
+    return {"road": road.id, "cabinet": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon,
+            "meter": c.meter, "online": reported.get("online"), "last_seen_ms": reported.get("last_seen_ms"),
+            "voltage_v": reported.get("voltage_v"), "feeders": feeders}
 
 
 def command_event(cmd: Command) -> dict[str, Any]:
@@ -275,9 +302,15 @@ class PlatformPort(Protocol):
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
             actor: str, force: bool = False) -> list[Command]: ...
     def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command: ...
+    def switch_port(self, road: str, pole: str, port: str, on: bool, actor: str) -> Command: ...
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command: ...
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]: ...
     def command(self, cmd_id: str) -> Command | None: ...
     def emergency(self, road: str, on: bool, actor: str) -> None: ...
     def emergency_active(self, road: str) -> bool: ...
+
+    # distribution cabinets (protocol 1.1): see ``cabinet_state``
+    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]: ...
 
     # schedules and calendar exceptions
     def schedules(self, road: str) -> list[dict[str, Any]]: ...

@@ -82,8 +82,8 @@ def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, An
 
 def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
     keys = ("fault_id", "type", "severity", "state", "road", "pole", "span", "segment", "side", "chainage_m",
-            "lat", "lon", "feeder", "first_seen_ts", "last_seen_ts", "summary", "evidence", "acknowledged_by",
-            "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
+            "lat", "lon", "feeder", "cabinet", "equipment", "first_seen_ts", "last_seen_ts", "summary", "evidence",
+            "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
     out = {k: fault.get(k) for k in keys}
     out["evidence"] = out["evidence"] or {}
     out["notes"] = out["notes"] or []
@@ -104,7 +104,8 @@ def command_out(cmd: Command) -> dict[str, Any]:
     return {
         "cmd_id": cmd.cmd_id, "type": cmd.type, "road": cmd.road, "pole": cmd.pole, "issued_ms": cmd.issued_ms,
         "expires_ms": cmd.expires_ms, "level": cmd.level, "ramp_ms": cmd.ramp_ms, "actor": cmd.actor,
-        "force": cmd.force, "decision": decision_out(cmd.decision), "done": st.status != "pending",
+        "force": cmd.force, "decision": decision_out(cmd.decision), "port": cmd.port, "on": cmd.on,
+        "off_s": cmd.off_s, "done": st.status != "pending",
         "summary": {k: int(st.status == k) for k in ("pending", "acked", "failed", "expired")},
         "poles": {cmd.pole: {"status": st.status, "dim": st.dim, "error": st.error, "ack_ms": st.ack_ms}},
     }

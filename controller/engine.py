@@ -119,6 +119,7 @@ class Controller:
         sun_up = self.astro.sun_elevation(t.ts) > self.fault_rules.day_elevation_deg
         self.watches[pole_id].on_telemetry(t, cmd, int(self.command_ts[i]), sun_up)
         self.equipment.on_telemetry(pole_id, t)
+        self.cabinets.on_pole(pole_id, t)
         self.traffic.add(i, t.ts, t.vehicles, t.pedestrians)
         lit = self._schedule_level(i, t.ts) > 0
         self.energy.add(np.array([i]), t.ts, np.array([t.power_w]), np.array([lit]))

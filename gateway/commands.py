@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from streetlight.protocol import Ack, Command, DimCommand, IdentifyCommand, pole_topic
+from streetlight.protocol import Ack, Command, DimCommand, IdentifyCommand, PortCommand, PowerCycleCommand, pole_topic
 from streetlight.registry import Road
 
 from .errors import UnknownPoleError
@@ -121,6 +121,18 @@ class CommandDispatcher:
             raise ValueError(f"identify seconds must be 1 … 600, got {seconds}")
         return self._issue(road, pole, "identify", {"seconds": seconds}, reason, source)
 
+    def port(self, road: str, pole: str, port: str, on: bool, reason: str = "operator",
+             source: str = "api") -> CommandRecord:
+        """Switch one port of a multi-function pole (protocol 1.1)."""
+        return self._issue(road, pole, "port", {"port": port, "on": on}, reason, source)
+
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, reason: str = "operator",
+                    source: str = "api") -> CommandRecord:
+        """Switch a port off and on again after ``off_s`` (a hung camera's cure)."""
+        if not 1 <= off_s <= 600:
+            raise ValueError(f"power_cycle off_s must be 1 … 600, got {off_s}")
+        return self._issue(road, pole, "power_cycle", {"port": port, "off_s": off_s}, reason, source)
+
     def get(self, cmd_id: str) -> CommandRecord | None:
         with self._lock:
             r = self._records.get(cmd_id)
@@ -167,6 +179,12 @@ class CommandDispatcher:
         if rec.type == "dim":
             model = DimCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, level=float(rec.params["level"]),
                                ramp_ms=int(rec.params["ramp_ms"]))
+        elif rec.type == "port":
+            model = PortCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), port=rec.params["port"],
+                                on=bool(rec.params["on"]))
+        elif rec.type == "power_cycle":
+            model = PowerCycleCommand(cmd_id=rec.cmd_id, issued_ts=self._now_issued(rec.road), port=rec.params["port"],
+                                      off_s=int(rec.params["off_s"]))
         else:
             model = IdentifyCommand(cmd_id=rec.cmd_id, issued_ts=issued_ts, seconds=int(rec.params["seconds"]))
         return model.to_bytes()

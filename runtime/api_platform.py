@@ -242,6 +242,25 @@ class SplitPlatform:
         self._keep(self._issued, c.cmd_id, c)
         return c
 
+    def switch_port(self, road: str, pole: str, port: str, on: bool, actor: str) -> Command:
+        c = port_codec.command(self.control.call("switch_port", road=road, pole=pole, port=port, on=on, actor=actor))
+        self._keep(self._issued, c.cmd_id, c)
+        return c
+
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command:
+        c = port_codec.command(self.control.call("power_cycle", road=road, pole=pole, port=port, off_s=off_s,
+                                                 actor=actor))
+        self._keep(self._issued, c.cmd_id, c)
+        return c
+
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]:
+        start, end = self.control.call("maintenance", road=road, pole=pole, minutes=minutes, actor=actor)
+        return int(start), int(end)
+
+    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+        # the cabinets' state is the core gateway's (the read model follows the poles only)
+        return dict(self.control.call("cabinet", road=road, cabinet=cabinet))
+
     def command(self, cmd_id: str) -> Command | None:
         with self._cmd_lock:
             issued, finished = self._issued.get(cmd_id), self._finished.get(cmd_id)

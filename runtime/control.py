@@ -313,6 +313,15 @@ class ControlService:
             rc.ctl.set_emergency(on, now, actor)
             self._tick(rc, now)
 
+    def maintenance(self, road: str, pole: str, minutes: float) -> tuple[int, int]:
+        """A crew is at ``pole`` from now (road time) for ``minutes``: its door may open (protocol 1.1)."""
+        rc = self.roads[road]
+        with rc.lock:
+            now = self._acting_now(rc)
+            until = now + int(minutes * 60_000)
+            rc.ctl.equipment.set_maintenance(pole, until, from_ms=now)
+            return now, until
+
     def emergency_active(self, road: str) -> bool:
         rc = self.roads[road]
         with rc.lock:

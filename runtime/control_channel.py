@@ -71,7 +71,7 @@ class ControlChannel:
     """Serves a :class:`LivePlatform`'s controller-owned methods to API processes."""
 
     METHODS = ("dim", "identify", "command", "emergency", "put_schedule", "delete_schedule",
-               "ack_fault", "resolve_fault", "energy")
+               "ack_fault", "resolve_fault", "energy", "switch_port", "power_cycle", "maintenance", "cabinet")
 
     def __init__(self, platform: LivePlatform, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.platform = platform

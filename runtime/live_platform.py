@@ -32,6 +32,7 @@ from api.platform import (
     active_schedule_ids,
     command_event,
     explain,
+    port_of,
 )
 from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
@@ -179,6 +180,40 @@ class LivePlatform:
         self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
         return self._command_view(rec)
 
+    def switch_port(self, road: str, pole: str, port: str, on: bool, actor: str) -> Command:
+        port_of(self._pole_road(road, pole), pole, port)
+        rec = self.gateway.commands.port(road, pole, port, on)
+        self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
+        return self._command_view(rec)
+
+    def power_cycle(self, road: str, pole: str, port: str, off_s: int, actor: str) -> Command:
+        port_of(self._pole_road(road, pole), pole, port)
+        rec = self.gateway.commands.power_cycle(road, pole, port, off_s)
+        self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
+        return self._command_view(rec)
+
+    def maintenance(self, road: str, pole: str, minutes: int, actor: str) -> tuple[int, int]:
+        self._pole_road(road, pole)
+        try:
+            return self.control.maintenance(road, pole, minutes)
+        except RoadTimeUnknown as err:
+            raise Unavailable(str(err)) from None
+
+    def _pole_road(self, road: str, pole: str) -> Road:
+        r = self._road(road)
+        if not r.has_pole(pole):
+            raise NotFound("pole", pole)
+        return r
+
+    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+        self._road(road)
+        t = self.gateway.cabinets.get(road, cabinet)
+        if t is None:
+            raise NotFound("cabinet", cabinet)
+        c = t.last
+        return {"online": t.online, "last_seen_ms": t.last_seen_ms, "voltage_v": c.voltage_v if c else None,
+                "feeders": {k: f.model_dump() for k, f in c.feeders.items()} if c else {}}
+
     def _command_view(self, rec: CommandRecord) -> Command:
         issued = self._commands.get(rec.cmd_id)
         level = rec.params.get("level")
@@ -188,7 +223,8 @@ class LivePlatform:
             status=PoleStatus(rec.status, rec.result_dim, rec.error, rec.acked_ms),
             level=None if level is None else float(level), ramp_ms=rec.params.get("ramp_ms"),
             expires_ms=issued.expires_ms if issued else None, force=bool(issued and issued.force),
-            decision=issued.decision if issued else None)
+            decision=issued.decision if issued else None, port=rec.params.get("port"), on=rec.params.get("on"),
+            off_s=rec.params.get("off_s"))
 
     def command(self, cmd_id: str) -> Command | None:
         rec = self.gateway.commands.get(cmd_id)

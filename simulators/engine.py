@@ -156,6 +156,8 @@ class RoadSim:
         self._step_t0 = start_ms
         self.apply_targets(start_ms, initial=True)
         self.prev_out = self.output_dim(start_ms)
+        from .cabinets import CabinetSim  # the module builds on RoadSim defined here
+        self.cabinets = CabinetSim(self, seed)  # the road's distribution cabinets (protocol 1.1)
 
     # --- control -------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ import numpy as np
 
 from .engine import PoleEvent, RoadSim
 
-# fault type -> (what it names: pole / span / feeder, the alert the platform should raise)
+# fault type -> (what it names: pole / span / feeder / cabinet, the alert the platform should raise)
 FAULT_TYPES: dict[str, tuple[str, str]] = {
     "lamp_failure": ("pole", "lamp_failure"),
     "lamp_cycling": ("pole", "cycling"),
@@ -31,6 +31,9 @@ FAULT_TYPES: dict[str, tuple[str, str]] = {
     "equipment_hung": ("pole", "equipment_fault"),
     "pole_struck": ("pole", "pole_tilt"),
     "door_open": ("pole", "door_open"),
+    # version 1.1: distribution cabinets (a load no pole reports; a cabinet's dead modem)
+    "illegal_tap": ("feeder", "energy_imbalance"),
+    "cabinet_silent": ("cabinet", "comm_loss"),
 }
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     "driver_degradation": {"drift": 1.35},
@@ -39,6 +42,7 @@ DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     # a driver's thermal protection cutting the light for 10 s once a minute
     "lamp_cycling": {"period_s": 60.0, "off_s": 10.0},
     "pole_struck": {"degrees": 12.0},
+    "illegal_tap": {"watts": 900.0},  # a shop's heaters and lights on the feeder
 }
 
 
@@ -53,6 +57,7 @@ class Fault:
     label: str = ""  # the pole, span or feeder as written in the scenario
     reboot_event: bool = True  # False: the devices restart (cable_cut repaired, reboot) without announcing it
     port: str = ""  # the equipment's port, for port_trip and equipment_hung
+    cabinet: str = ""  # the cabinet, for cabinet_silent
 
     def param(self, name: str) -> float:
         return float(self.params.get(name, DEFAULT_PARAMS.get(self.type, {}).get(name, 0.0)))
@@ -84,6 +89,8 @@ class FaultState:
         elif kind == "driver_degradation":
             sim.drift.move(idx, fault.param("drift") if on else 1.0, t_ms, int(fault.param("ramp_s") * 1000) if on else 0)
         elif kind in ("cable_cut", "breaker_trip"):  # a trip in the cabinet: the whole feeder
+            if kind == "breaker_trip" and fault.feeder is not None:
+                sim.cabinets.breaker_open[fault.feeder] = on  # the cabinet reports the breaker open
             was = sim.powered.copy()
             self.cuts[idx] += sign
             sim.powered = self.cuts == 0
@@ -118,6 +125,11 @@ class FaultState:
         elif kind == "door_open" and on:
             for i in idx.tolist():
                 sim.pending_events.append(PoleEvent(i, t_ms, "door_open", {}))
+        elif kind == "illegal_tap":
+            assert fault.feeder is not None
+            sim.cabinets.tap_w[fault.feeder] += fault.param("watts") * sign
+        elif kind == "cabinet_silent":
+            sim.cabinets.silent[sim.cabinets.ids.index(fault.cabinet)] = on
 
 
 @dataclass

@@ -33,7 +33,7 @@ from .faults import FAULT_TYPES, Fault, FaultSchedule, FaultState
 from .recording import Recorder
 from .scenario import Scenario
 from .traffic import TrafficModel
-from .transport import POLE_KEEPALIVE_S, ConcentratorTransport, Credentials, PerPoleTransport
+from .transport import POLE_KEEPALIVE_S, CabinetTransport, ConcentratorTransport, Credentials, PerPoleTransport
 from .truth import TruthRecorder, truth_path
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class Simulation:
         self.truth = TruthRecorder(road, truth_path(record) if record else None)
         self.stats = RunStats(sc.name, len(road.poles), sim_start_ms=sc.start_ms, sim_end_ms=sc.start_ms)
         self.transport: PerPoleTransport | ConcentratorTransport | None = None
+        self.cabinets: CabinetTransport | None = None
         self.stop = stop or threading.Event()
         self._last_key = self.sim.state_key()
         self._wall0 = self._pace0 = 0.0
@@ -113,6 +114,13 @@ class Simulation:
         self.transport.connect(everyone)
         self._announce(everyone, self.sim.t_ms)
         self.transport.flush()
+        cabs = self.sim.cabinets
+        self.cabinets = CabinetTransport(self.mqtt_url, road.id, cabs.ids, self.credentials)
+        for k in range(len(cabs.ids)):
+            self.cabinets.connect(k)
+            self._cabinet_out(k, self.sim.t_ms, cabs.status_topic(k), b"online", retain=True)
+        self.cabinets.flush()
+        self._cab_silent = cabs.silent.copy()
         self._pace0 = time.monotonic()
         self._cmd_thread = threading.Thread(target=self._command_loop, name="sim-commands", daemon=True)
         self._cmd_thread.start()
@@ -149,6 +157,7 @@ class Simulation:
         self.truth.add(out.truth)
         self._send_all(self.encoder.step(out))
         before = sim.alive.copy()
+        self._send_cabinets(t1)
         self.truth.faults(self.faults.due(t1), t1)
         self._connectivity(before, t1)
         self._record_wills(t1)
@@ -173,6 +182,9 @@ class Simulation:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.cabinets is not None:
+            self.cabinets.close()
+            self.cabinets = None
         if self.recorder is not None:
             self.recorder.close()
             self.stats.recorded = self.recorder.count
@@ -182,6 +194,28 @@ class Simulation:
         return self.stats
 
     # --- helpers --------------------------------------------------------------------------
+    def _send_cabinets(self, t_ms: int) -> None:
+        """The cabinets' reports of this step; a cabinet that fell silent drops its connection."""
+        cabs, tr = self.sim.cabinets, self.cabinets
+        assert tr is not None
+        for k in range(len(cabs.ids)):
+            if cabs.silent[k] and not self._cab_silent[k]:
+                tr.drop(k)
+            elif not cabs.silent[k] and self._cab_silent[k]:
+                tr.connect(k)
+                self._cabinet_out(k, t_ms, cabs.status_topic(k), b"online", retain=True)
+        self._cab_silent = cabs.silent.copy()
+        for k, topic, payload in cabs.step(t_ms):
+            self._cabinet_out(k, t_ms, topic, payload)
+        tr.flush()
+
+    def _cabinet_out(self, k: int, t_ms: int, topic: str, payload: bytes, retain: bool = False) -> None:
+        assert self.cabinets is not None
+        self.cabinets.publish(k, topic, payload, retain)
+        self.stats.messages["cabinet"] += 1
+        if self.recorder is not None:
+            self.recorder.write(t_ms, topic, payload)
+
     def _pace(self, t_ms: int) -> None:
         """Wait until simulated ``t_ms`` is due at this speed; a stop request cuts the wait short."""
         if self.speed is not None:

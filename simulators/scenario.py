@@ -51,6 +51,8 @@ class FaultEntry(_Strict):
     pole: str | None = None
     span: list[str] | None = None
     feeder: str | None = None
+    cabinet: str | None = None  # cabinet_silent: the cabinet whose reports stop
+    watts: float | None = Field(None, gt=0, le=50_000)  # illegal_tap: the load hung on the feeder
     drift: float | None = Field(None, gt=0, le=5)
     ma: float | None = Field(None, ge=0, le=1000)
     volts: float | None = Field(None, ge=-100, le=200)
@@ -66,6 +68,7 @@ class ExpectedEntry(_Strict):
     pole: str | None = None
     span: list[str] | None = None
     feeder: str | None = None  # a feeder's fault (feeder_outage, a feeder's voltage): located at its cabinet
+    cabinet: str | None = None  # a cabinet's own fault (comm_loss of its controller): no feeder, no pole
     within_reports: int = Field(6, ge=1, le=100_000)
     after: str | None = None
 
@@ -95,6 +98,7 @@ class Expected:
     within_reports: int
     after_ms: int
     feeder: str | None = None
+    cabinet: str | None = None
 
 
 @dataclass
@@ -271,8 +275,10 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         until = when(f.until, p + ("until",)) if f.until else None
         if until is not None and until <= at:
             raise ctx.error(p + ("until",), "a fault must clear after it starts")
-        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts), ("degrees", f.degrees))
-                  if v is not None}
+        params = {k2: v for k2, v in (("drift", f.drift), ("ma", f.ma), ("volts", f.volts), ("degrees", f.degrees),
+                                      ("watts", f.watts)) if v is not None}
+        if f.watts is not None and f.type != "illegal_tap":
+            raise ctx.error(p + ("watts",), "only an illegal_tap has watts")
         if f.type in ("port_trip", "equipment_hung"):
             ports = [q.id for q in road.pole(f.pole).ports] if f.pole and road.has_pole(f.pole) else []
             if f.port not in ports:
@@ -300,6 +306,10 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
                 raise ctx.error(p, f"a {f.type} fault needs 'pole'")
             faults.append(Fault(f.type, at, (pole_index(f.pole, p + ("pole",)),), None, until, params, f.pole,
                                 reboot_event=announce, port=f.port or ""))
+        elif target == "cabinet":
+            if f.cabinet not in road.cabinet_by_id:
+                raise ctx.error(p + ("cabinet",), f"a {f.type} needs 'cabinet', one of {', '.join(road.cabinet_by_id)}")
+            faults.append(Fault(f.type, at, (), None, until, params, f.cabinet, cabinet=f.cabinet))
         elif target == "span":
             a, b = _span(f.span, road, ctx, p + ("span",), pole_index)
             fd = road.feeder_by_id[road.pole(b).feeder]
@@ -322,15 +332,17 @@ def _build(sf: ScenarioFile, ctx: _Ctx) -> Scenario:
         span = _span(e.span, road, ctx, p + ("span",), pole_index) if e.span is not None else None
         if e.feeder is not None and e.feeder not in road.feeder_by_id:
             raise ctx.error(p + ("feeder",), f"unknown feeder {e.feeder!r}; known: {', '.join(road.feeder_by_id)}")
+        if e.cabinet is not None and e.cabinet not in road.cabinet_by_id:
+            raise ctx.error(p + ("cabinet",), f"unknown cabinet {e.cabinet!r}; known: {', '.join(road.cabinet_by_id)}")
         if e.after is not None:
             after = when(e.after, p + ("after",))
         else:
-            label = e.pole or (f"{span[0]}/{span[1]}" if span else None) or e.feeder
+            label = e.pole or (f"{span[0]}/{span[1]}" if span else None) or e.feeder or e.cabinet
             match = [f for f in faults if FAULT_TYPES[f.type][1] == e.type and (label is None or f.label == label)]
             if not match:
                 raise ctx.error(p, f"no fault in this scenario produces {e.type} at {label or 'the road'}; add 'after:'")
             after = match[0].at_ms
-        expected.append(Expected(e.type, e.pole, span, e.within_reports, after, e.feeder))
+        expected.append(Expected(e.type, e.pole, span, e.within_reports, after, e.feeder, e.cabinet))
 
     return Scenario(
         name=sf.name, road=road, start_ms=start_ms, duration_s=duration_s,

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from streetlight.protocol import pole_topic, road_topic, subscription
+from streetlight.protocol import cabinet_topic, pole_topic, road_topic, subscription
 
 from .device import Inbound
 from .encode import Outgoing
@@ -269,3 +269,67 @@ class ConcentratorTransport:
     def close(self) -> None:
         self.conn.flush(10.0)
         self.conn.close()
+
+
+class CabinetTransport:
+    """A connection per distribution cabinet (protocol 1.1), with its account and ``offline`` will.
+
+    A cabinet only publishes. ``drop`` makes it fall silent as a dead modem does (the broker
+    publishes the will when the keep-alive runs out); ``connect`` brings it back.
+    """
+
+    def __init__(self, url: str, road_id: str, cabinets: list[str], credentials: Credentials | None,
+                 keepalive_s: int = POLE_KEEPALIVE_S) -> None:
+        from ops.broker_security import cabinet_user
+
+        self.url, self.road_id, self.cabinets = url, road_id, cabinets
+        self.users = [cabinet_user(road_id, c) for c in cabinets]
+        self.credentials, self.keepalive_s = credentials, keepalive_s
+        self.conns: dict[int, RawMqtt] = {}
+        self.silent: list[RawMqtt] = []
+
+    def connect(self, k: int) -> None:
+        user = self.users[k]
+        creds = self.credentials(user) if self.credentials else None
+        host, port = _host_port(self.url)
+        conn = RawMqtt(host, port, user, username=creds[0] if creds else None,
+                       password=creds[1] if creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
+                       will=(cabinet_topic(self.road_id, self.cabinets[k], "status"), b"offline"),
+                       keepalive=self.keepalive_s)
+        conn.connect(CONNECT_TIMEOUT_S)
+        self.conns[k] = conn  # the runner publishes its ``online`` (and records it)
+
+    def drop(self, k: int) -> None:
+        c = self.conns.pop(k, None)
+        if c is not None:
+            c.go_silent()
+            self.silent.append(c)
+
+    def publish(self, k: int, topic: str, payload: bytes, retain: bool = False) -> None:
+        c = self.conns.get(k)
+        if c is None:
+            return
+        if not c.connected:
+            try:
+                self.connect(k)
+            except BrokerConnectError as err:
+                log.warning("cabinet %s cannot reconnect yet: %s", self.cabinets[k], err)
+                return
+            c = self.conns[k]
+        try:
+            c.publish_many([(topic, payload, retain)])
+        except OSError as err:
+            log.warning("cabinet %s lost its connection: %s", self.cabinets[k], err)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        for c in self.conns.values():
+            c.flush(timeout)
+
+    def close(self) -> None:
+        for c in self.conns.values():
+            c.flush(10.0)
+            c.close()
+        self.conns.clear()
+        for c in self.silent:
+            c.kill()
+        self.silent.clear()

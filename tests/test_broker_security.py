@@ -412,3 +412,25 @@ def test_a_pole_named_like_an_account_is_refused(tmp_path: Path) -> None:
         odd = dataclasses.replace(other, poles=(dataclasses.replace(other.poles[0], id=name),), _by_id={})
         with pytest.raises(BrokerSecurityError, match=name):
             generate([road, odd], SECRET, tmp_path, BrokerLayout(tls_port=None))
+
+
+def test_the_simulated_road_and_its_cabinets_connect_with_their_own_accounts(broker, clients,  # noqa: ANN001
+                                                                             tmp_path: Path) -> None:
+    """The simulator under the generated set: every pole and each cabinet with its own account,
+    the cabinets' reports accepted on their own topics (as ``streetlight simulate`` gives them)."""
+    from simulators.runner import run_simulation
+    from simulators.scenario import load_scenario
+
+    plat = platform(broker, clients)
+    plat.subscribe(f"sl/v1/{ROAD}/cabinet/#")
+    f = tmp_path / "short.yaml"
+    f.write_text(f'name: short\nroad: {ROAD}\nstart: "2026-11-23 19:00"\nduration: 30\nseed: 3\n')
+    stats = run_simulation(load_scenario(str(f)), mqtt_url=broker[0].url, speed=None, heartbeat_required=False,
+                           credentials=lambda user: (user, account_password(SECRET, user)))
+    assert stats.messages["cabinet"] == 2 * 3 + 2  # three reports and an ``online`` from each
+    got: list[tuple[str, str]] = []
+    while len(got) < 8:
+        topic, payload = plat.msgs.get(timeout=10)
+        got.append((topic, payload.decode()[:20]))
+    cabinets = {topic.split("/")[4] for topic, _ in got}
+    assert cabinets == {"C1", "C2"} and sum(t.endswith("/telemetry") for t, _ in got) == 6

@@ -16,6 +16,8 @@ function onEvent(kind, data) {
     if (S.selected === p.id) showPole();
   } else if (kind === "alert") {
     loadFaults().then(loadPoles).catch(() => {});
+    loadCabinets().catch(() => {});
+    if (S.selected) loadEquipment(S.selected).catch(() => {});
   } else if (kind === "command" && data.poles) {
     // only the commands this page follows: the controller's own commands go by all the time
     for (const [pole, st] of Object.entries(data.poles)) {
@@ -81,6 +83,7 @@ async function start() {
   $("seg-select").innerHTML = S.road.segments.map((s) => `<option value="${esc(s.id)}">${esc(s.id)} · ${esc(s.name)}</option>`).join("");
   for (const id of ["seg-dim", "road-dim", "seg-select", "seg-level"]) $(id).disabled = !may("control");
   await loadFaults();
+  loadCabinets().catch(() => {});
   loadEnergy().catch(() => {});
   loadEnergyChart().catch(() => {});
   stream();
@@ -88,9 +91,10 @@ async function start() {
   S.timers = [
     setInterval(tick, 1000),
     setInterval(() => { loadClock().catch(() => {}); }, 5000),
-    setInterval(() => { loadPoles().catch(() => {}); loadFaults().catch(() => {}); }, 30000),
+    setInterval(() => { loadPoles().catch(() => {}); loadFaults().catch(() => {}); loadCabinets().catch(() => {}); }, 30000),
     setInterval(() => { loadEnergy().catch(() => {}); loadEnergyChart().catch(() => {}); }, 60000),
     setInterval(() => { if (S.selected) loadChart(S.selected).catch(() => {}); }, 60000),
+    setInterval(() => { if (S.selected) loadEquipment(S.selected).catch(() => {}); }, 10000),
   ];
 }
 

@@ -33,6 +33,7 @@ async function loadFaults() {
         <strong>${esc(f.type.replace(/_/g, " "))}</strong>
         <span class="muted">${esc(f.fault_id)} · ${esc(f.state)} · <span class="age">${ago(f.first_seen_ts)}</span></span></div>
       <div class="where">${esc(f.location)}</div>
+      ${f.equipment ? `<div class="equip">Fix: <strong>${esc(f.equipment)}</strong> ${esc(equipmentWords(f))} on ${esc(f.pole)}</div>` : ""}
       <div class="muted">${esc(f.summary)}</div>
       ${timeline(f)}
       <div class="actions"><button type="button" data-act="open">Work order</button>
@@ -89,7 +90,21 @@ function drawFaultMarks() {
     }
     const id = f.pole || (f.span && f.span[1]);
     if (id && S.xy.has(id)) { const [x, y] = S.xy.get(id); el("circle", { class: "ring", cx: x, cy: y, r: 13 }, ov); }
+    if (EQUIPMENT_FAULTS.has(f.type) && f.pole && S.xy.has(f.pole)) {
+      // equipment beside the lamp: a small diamond by the pole, naming what failed
+      const [x, y] = S.xy.get(f.pole), dy = y < ROAD_Y ? -20 : 20;
+      const m = el("rect", { class: "eq-mark", x: x - 4, y: y + dy - 4, width: 8, height: 8,
+        transform: `rotate(45 ${x} ${y + dy})`, "data-pole": f.pole, "data-type": f.type }, ov);
+      el("title", {}, m).textContent = `${f.pole}: ${f.type.replace(/_/g, " ")}${f.equipment ? ` (${f.equipment})` : ""}`;
+    }
   }
+}
+
+const EQUIPMENT_FAULTS = new Set(["equipment_fault", "pole_tilt", "door_open"]);
+// "camera, 25 W": the equipment's kind and rating, from the fault's evidence
+function equipmentWords(f) {
+  const ev = f.evidence || {};
+  return [ev.kind ? kindWord(ev.kind) : "", ev.rated_power_w ? `${ev.rated_power_w} W` : ""].filter(Boolean).join(", ");
 }
 
 // ---------------------------------------------------------------- a crew's work order
@@ -121,6 +136,8 @@ const KIT = {
   detector_stuck: "spare traffic detector",
   door_open: "door key and a replacement lock",
   pole_tilt: "a structural inspection: report before climbing",
+  equipment_fault: "a spare unit of the equipment named and its port fuse; try a power cycle from the dashboard first",
+  energy_imbalance: "clamp meter and the feeder's drawing: walk the feeder from its cabinet for an illegal tap",
 };
 function bring(f) {
   const poles = f.span ? f.span : f.pole ? [f.pole] : [];
@@ -137,6 +154,7 @@ function showWorkOrder(f, scroll) {
     ? `<dt>Span</dt><dd>between ${esc(f.span[0])} and ${esc(f.span[1])}:<ul class="plain">
         <li>${poleLine(f.span[0])}</li><li>${poleLine(f.span[1])}</li></ul></dd>`
     : f.pole ? `<dt>Pole</dt><dd>${poleLine(f.pole)}</dd>` : "";
+  const equipment = f.equipment ? `<dt>Equipment</dt><dd><strong>${esc(f.equipment)}</strong> ${esc(equipmentWords(f))}</dd>` : "";
   const box = $("workorder");
   box.innerHTML = `
     <div class="wo-head"><h2 id="wo-title">Work order ${esc(f.fault_id)}</h2>
@@ -148,7 +166,7 @@ function showWorkOrder(f, scroll) {
       <dt>Segment</dt><dd>${esc(f.segment || "—")}${seg ? ` · ${esc(seg.name)}` : ""}</dd>
       <dt>Side</dt><dd>${f.side ? `${sideWord(f.side)} side` : "—"}</dd>
       <dt>Chainage</dt><dd>${f.chainage_m != null ? esc(chainage(f.chainage_m)) : "—"}</dd>
-      ${where}
+      ${where}${equipment}
       <dt>GPS</dt><dd>${geoLink(f.lat, f.lon, f.fault_id)}</dd>
       <dt>Feeder</dt><dd>${esc(f.feeder || "—")}</dd>
     </dl>

@@ -11,6 +11,7 @@ function selectPole(id) {
   showPole();
   loadChart(id).catch(() => {});
   loadPoleHistory(id).catch(() => {});
+  loadEquipment(id).catch(() => {});
 }
 
 function sideWord(side) { return { N: "north", S: "south", E: "east", W: "west" }[side] || side; }
@@ -81,7 +82,7 @@ async function loadPoleHistory(id) {
   const data = await api("GET", "/api/v1/audit?limit=200");
   if (S.selected !== id) return;
   const mine = new Set([`pole ${id}`, `segment ${p.segment}`, `road ${p.road}`]);
-  const rows = data.entries.filter((e) => mine.has(e.target)
+  const rows = data.entries.filter((e) => mine.has(e.target) || e.target.startsWith(`pole ${id} port `)
     || (e.target.startsWith("poles ") && e.target.slice(6).split(",").includes(id))
     || (e.target.startsWith("fault ") && p.open_faults.includes(e.target.slice(6))));
   $("pole-audit").innerHTML = rows.length ? rows.slice(0, 8).map((e) => `<li><span class="muted">${esc(fmt(e.ts_ms, {

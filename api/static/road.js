@@ -52,7 +52,8 @@ function drawRoad(road, poles) {
   }
   for (const c of road.cabinets) {
     const x = g.x(c.chainage_m), y = ROAD_Y + SIDE_PX + 36;
-    el("rect", { class: "cabinet", x: x - 6, y: y - 6, width: 12, height: 12, rx: 2 }, svg);
+    el("title", {}, el("rect", { class: "cabinet", x: x - 6, y: y - 6, width: 12, height: 12, rx: 2,
+      "data-cabinet": c.id }, svg)).textContent = `${c.id} · ${c.name}`;
     const t = el("text", { class: "cab-label", x: x + 10, y: y + 4 }, svg);
     t.textContent = c.id;
   }
@@ -75,6 +76,7 @@ function drawRoad(road, poles) {
   }
   svg.appendChild(cmds);
   svg.appendChild(el("g", { id: "overlay" }));
+  svg.appendChild(el("g", { id: "cabinet-overlay" }));
 }
 
 function paintPole(p) {

@@ -8,7 +8,8 @@
   stays until a later report of the pole standing (``tilt`` under the threshold) or a crew
   resolves it.
 * ``door_open``: a ``door_open`` event outside a maintenance window; it stays ``door_hold_s`` after
-  the last one (the protocol has no door-closed event).
+  the last one (the protocol has no door-closed event). A window (``set_maintenance``: a crew at
+  the pole from now until a time) covers the doors opened within it, not one opened before it.
 
 Readings of ports the registry does not give the pole are refused before they get here (the
 gateway counts them); anything still unknown is counted in ``rejected`` and ignored.
@@ -59,6 +60,7 @@ class PoleEquipment:
     tilt_deg: float = 0.0
     tilt_ts: int = -1
     door_ts: int = -1
+    maintenance_from_ms: int = -1
     maintenance_until_ms: int = -1
 
 
@@ -78,10 +80,17 @@ class EquipmentRules:
             self.rejected["unknown_port"] = self.rejected.get("unknown_port", 0) + 1
         return w
 
-    def set_maintenance(self, pole_id: str, until_ms: int) -> None:
-        """A crew is at the pole until ``until_ms``: its door may open."""
-        if pole_id in self.poles:
-            self.poles[pole_id].maintenance_until_ms = until_ms
+    def set_maintenance(self, pole_id: str, until_ms: int, from_ms: int = -1) -> None:
+        """A crew is at the pole from ``from_ms`` until ``until_ms``: its door may open then."""
+        pe = self.poles.get(pole_id)
+        if pe is None:
+            self.rejected["unknown_pole"] = self.rejected.get("unknown_pole", 0) + 1
+            return
+        pe.maintenance_from_ms, pe.maintenance_until_ms = from_ms, until_ms
+
+    def in_maintenance(self, pole_id: str, ts: int) -> bool:
+        pe = self.poles.get(pole_id)
+        return pe is not None and pe.maintenance_from_ms <= ts <= pe.maintenance_until_ms
 
     def on_telemetry(self, pole_id: str, t: Telemetry) -> None:
         if not t.ports:
@@ -158,7 +167,7 @@ class EquipmentRules:
                                    "isolate its supply and inspect the foundation",
                                    {"degrees": pe.tilt_deg, "source": "tilt event"}, pe.tilt_ts))
             hold_ms = int(self.limits.door_hold_s * 1000)
-            if pe.door_ts >= 0 and now_ms - pe.door_ts <= hold_ms and pe.door_ts > pe.maintenance_until_ms:
+            if pe.door_ts >= 0 and now_ms - pe.door_ts <= hold_ms and not self.in_maintenance(p.id, pe.door_ts):
                 out.append(Finding("door_open", pole_location(p),
                                    f"Service door of {p.id} ({where(p)}) opened outside a maintenance window: "
                                    "check for tampering or cable theft",

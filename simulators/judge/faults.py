@@ -55,7 +55,13 @@ class Opening:
 
     @property
     def where(self) -> str:
-        return _where(self.pole, self.span, self.feeder)
+        return _where(self.pole, self.span, self.feeder, self.cabinet)
+
+    @property
+    def cabinet(self) -> str | None:
+        """The cabinet of a cabinet's own fault (an Alert names it in ``evidence.cabinet``)."""
+        ev = self.alert.get("evidence") or {}
+        return self.alert.get("cabinet") or (ev.get("cabinet") if isinstance(ev, Mapping) else None)
 
 
 @dataclass(slots=True)
@@ -102,12 +108,14 @@ def _as_dict(alert: Any) -> dict[str, Any]:
     return dump(mode="json") if dump is not None else dict(vars(alert))
 
 
-def _where(pole: str | None, span: Sequence[str] | None, feeder: str | None = None) -> str:
+def _where(pole: str | None, span: Sequence[str] | None, feeder: str | None = None, cabinet: str | None = None) -> str:
     if span:
         return f"span {span[0]}–{span[1]}"
     if pole:
         return f"pole {pole}"
-    return f"feeder {feeder}" if feeder else "road"
+    if feeder:
+        return f"feeder {feeder}"
+    return f"cabinet {cabinet}" if cabinet else "road"
 
 
 def openings(alerts: Iterable[Any]) -> list[Opening]:
@@ -137,7 +145,7 @@ def timeline_of(faults: Iterable[Fault]) -> list[FaultSpan]:
 def _label(exp: Expectation) -> str | None:
     if exp.span:
         return f"{exp.span[0]}/{exp.span[1]}"
-    return exp.pole or getattr(exp, "feeder", None)
+    return exp.pole or getattr(exp, "feeder", None) or getattr(exp, "cabinet", None)
 
 
 def _repaired_ms(exp: Expectation, timeline: Sequence[FaultSpan]) -> int | None:
@@ -160,6 +168,9 @@ def _at_place(o: Opening, exp: Expectation) -> bool:
     if exp.span is not None and o.span != tuple(exp.span):
         return False
     feeder = getattr(exp, "feeder", None)
+    cabinet = getattr(exp, "cabinet", None)
+    if cabinet is not None and (o.cabinet != cabinet or o.pole is not None or o.feeder is not None):
+        return False  # a cabinet's own fault names the cabinet alone
     # a feeder's fault is the feeder's (no pole named), not one of its poles' faults of that type
     return feeder is None or (o.feeder == feeder and o.pole is None)
 
@@ -176,7 +187,7 @@ def judge_faults(expected: Sequence[Expectation], alerts: Iterable[Any], report_
     rows: dict[int, Row] = {}
     for n, k in enumerate(order):
         exp = expected[k]
-        want = _where(exp.pole, exp.span, getattr(exp, "feeder", None))
+        want = _where(exp.pole, exp.span, getattr(exp, "feeder", None), getattr(exp, "cabinet", None))
         here = [o for o in opened if o.fault_id not in used and _at_place(o, exp)]
         for o in here:
             if o.opened_ms < exp.after_ms:
@@ -218,7 +229,8 @@ def judge_faults(expected: Sequence[Expectation], alerts: Iterable[Any], report_
 
 
 def _same_place(a: Expectation, b: Expectation) -> bool:
-    return (a.type, a.pole, a.span, getattr(a, "feeder", None)) == (b.type, b.pole, b.span, getattr(b, "feeder", None))
+    return ((a.type, a.pole, a.span, getattr(a, "feeder", None), getattr(a, "cabinet", None))
+            == (b.type, b.pole, b.span, getattr(b, "feeder", None), getattr(b, "cabinet", None)))
 
 
 def format_table(verdict: Verdict) -> str:

@@ -20,6 +20,9 @@ BODIES: dict[str, Any] = {
     "/api/v1/roads/{road}/dim": {"level": 40, "confirm": True},
     "/api/v1/roads/{road}/emergency": {"on": False, "confirm": True},
     "/api/v1/poles/{pole}/identify": {"seconds": 5},
+    "/api/v1/poles/{pole}/ports/{port}": {"on": True},
+    "/api/v1/poles/{pole}/ports/{port}/power-cycle": {"off_s": 5},
+    "/api/v1/poles/{pole}/maintenance": {"minutes": 30},
     "/api/v1/schedules": {"name": "t", "kind": "default", "steps": [{"at": "dusk", "level": 80}]},
     "/api/v1/schedules/{schedule_id}": {"name": "t", "kind": "default", "steps": [{"at": "dusk", "level": 80}]},
     "/api/v1/faults/{fault_id}/ack": {"note": "on it"},
@@ -27,6 +30,9 @@ BODIES: dict[str, Any] = {
     "/api/v1/tokens": {"role": "viewer", "name": "spare"},
     "/api/v1/webhooks": {"name": "crew", "kind": "json", "url": "http://127.0.0.1:9/hook"},
 }
+
+
+PORT = "env-1"  # NH-047's environmental sensors
 
 
 def _path(route: RouteAccess, values: dict[str, str]) -> str:
@@ -49,7 +55,7 @@ def values(api: Api, platform: Any, inject_fault: Any) -> dict[str, str]:
     hook = api.post("/api/v1/webhooks", role="admin", json=BODIES["/api/v1/webhooks"]).json()["id"]
     return {"pole": "NH-047", "segment": "S3", "road": "nanhuan-1", "cmd_id": cmd,
             "fault_id": inject_fault("nanhuan-1", "NH-050"), "schedule_id": "nanhuan-1-default",
-            "token_id": "tok_unknown", "webhook_id": hook}
+            "token_id": "tok_unknown", "webhook_id": hook, "port": PORT, "cabinet": "C1"}
 
 
 def test_every_route_declares_a_permission_or_is_health(app: FastAPI) -> None:

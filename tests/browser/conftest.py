@@ -1,7 +1,7 @@
 """The dashboard in headless Chromium on the live stack, started as ``make demo`` starts it: real
 Mosquitto and InfluxDB on free loopback ports, gateway, controller and API in one process over a
-temporary data folder, and a simulated road on its own clock (a night at ×30, a lamp failing and a
-cable cut early on).
+temporary data folder, and a simulated road on its own clock (a night at ×30, a lamp failing, a
+cable cut and a camera hanging early on).
 
 One stack per test session (it costs seconds to start); each test opens its own page and leaves a
 screenshot under ``tests/artifacts/``. Every page records console errors, page errors, failed
@@ -39,7 +39,8 @@ DESK = {"viewport": {"width": 1440, "height": 1000}}
 
 SCENARIO = {
     "name": "browser-night",
-    "description": "An evening on the reference road for the dashboard's tests: a lamp fails, a cable is cut.",
+    "description": "An evening on the reference road for the dashboard's tests: a lamp fails, a cable is cut, "
+                   "a camera hangs.",
     "road": "nanhuan-1",
     "start": "2026-11-23 19:30",
     "duration": "10h",
@@ -49,10 +50,12 @@ SCENARIO = {
     "faults": [
         {"type": "lamp_failure", "pole": "NH-012", "at": "+2m"},
         {"type": "cable_cut", "span": ["NH-061", "NH-060"], "at": "+3m"},
+        {"type": "equipment_hung", "pole": "NH-024", "port": "cam-1", "at": "+2m"},
     ],
     "expected": [
         {"type": "lamp_failure", "pole": "NH-012", "within_reports": 3},
         {"type": "cable_fault", "span": ["NH-061", "NH-060"], "within_reports": 4},
+        {"type": "equipment_fault", "pole": "NH-024", "within_reports": 3},
     ],
 }
 

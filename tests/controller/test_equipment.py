@@ -80,6 +80,21 @@ def test_door_open_is_minor_and_not_raised_in_a_maintenance_window():
     assert [(f.type, f.pole, f.severity) for f in faults] == [("door_open", "NH-011", "minor")]
 
 
+def test_a_maintenance_window_covers_doors_opened_in_it_not_before_it():
+    s = stream()
+    event(s, "NH-012", '"type": "door_open"')
+    s.run(1)
+    assert [f.pole for f in s.opened("door_open")] == ["NH-012"]
+    # a crew declares itself at NH-012 afterwards: the earlier opening stays a fault
+    s.ctl.equipment.set_maintenance("NH-012", s.now + 3_600_000, from_ms=s.now)
+    s.run(1)
+    assert all(f.state != "resolved" for f in s.events if f.type == "door_open")
+    assert s.ctl.equipment.in_maintenance("NH-012", s.now)
+    assert not s.ctl.equipment.in_maintenance("NH-012", s.now + 3_600_001)
+    s.ctl.equipment.set_maintenance("NH-999", s.now + 1)
+    assert s.ctl.equipment.rejected == {"unknown_pole": 1}
+
+
 def test_unknown_port_is_counted_and_ignored():
     s = stream()
     event(s, "NH-003", '"type": "port_trip", "port": "cam-9", "current_a": 1')

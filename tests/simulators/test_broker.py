@@ -9,7 +9,7 @@ import pytest
 
 from simulators.recording import read_recording
 from simulators.runner import Simulation, run_simulation
-from streetlight.protocol import parse_payload, parse_topic, pole_topic, road_topic
+from streetlight.protocol import parse_cabinet_telemetry, parse_payload, parse_topic, pole_topic, road_topic
 from streetlight.registry import load_road
 
 from .conftest import ROAD, write_scenario
@@ -22,8 +22,14 @@ def _kinds_by_pole(msgs):
     out = collections.defaultdict(set)
     for topic, _, _ in msgs:
         t = parse_topic(topic)
-        out[t.pole].add(t.kind)
+        if t.cabinet is None:  # the cabinets' topics are checked apart
+            out[t.pole].add(t.kind)
     return out
+
+
+def _parse(topic, payload):
+    t = parse_topic(topic)
+    return parse_cabinet_telemetry(payload) if t.cabinet and t.kind == "telemetry" else parse_payload(t.kind, payload)
 
 
 def test_all_93_poles_speak_the_protocol_and_the_recording_matches(broker, listener, tmp_path):
@@ -41,9 +47,17 @@ def test_all_93_poles_speak_the_protocol_and_the_recording_matches(broker, liste
     assert collections.Counter((m.topic, m.payload) for m in recorded) == \
         collections.Counter((t, p) for t, p, _ in got)
     for m in recorded:  # every message of the run passes the platform's parsers
-        parse_payload(parse_topic(m.topic).kind, m.payload)
-    tele = [parse_payload("telemetry", m.payload) for m in recorded if m.topic.endswith("/telemetry")]
+        _parse(m.topic, m.payload)
+    tele = [parse_payload("telemetry", m.payload) for m in recorded
+            if m.topic.endswith("/telemetry") and "/cabinet/" not in m.topic]
     assert len(tele) == 93 * 12 and all(t.dim == 100 for t in tele)  # 19:00: full on the schedule
+    # each cabinet reports every step, each with its own account and its will, its breakers closed
+    cabinets = [_parse(t, p) for t, p, _ in got if t.endswith("/telemetry") and "/cabinet/" in t]
+    assert len(cabinets) == 2 * 12 and stats.messages["cabinet"] == 2 * 12 + 2  # and each one's online
+    assert {f for c in cabinets for f in c.feeders} == {"C1-L1", "C1-L2", "C2-L1", "C2-L2"}
+    assert all(r.breaker == "closed" and r.current_a > 0 for c in cabinets for r in c.feeders.values())
+    assert sorted(t for t, p, _ in got if t.endswith("/status") and "/cabinet/" in t and p == b"online") == [
+        "sl/v1/nanhuan-1/cabinet/C1/status", "sl/v1/nanhuan-1/cabinet/C2/status"]
 
 
 @pytest.mark.parametrize("concentrator", [False, True], ids=["per-pole", "concentrator"])
@@ -114,7 +128,8 @@ def test_a_cut_cable_silences_exactly_the_downstream_poles(broker, listener, tmp
     got = listener.drain()
     assert offline(got) == downstream  # the broker published their wills
     cut_ms = sc.start_ms + 60_000
-    late = {parse_topic(t).pole for t, p, _ in got if t.endswith("/telemetry") and orjson.loads(p)["ts"] > cut_ms}
+    late = {parse_topic(t).pole for t, p, _ in got
+            if t.endswith("/telemetry") and "/cabinet/" not in t and orjson.loads(p)["ts"] > cut_ms}
     assert late == set(NANHUAN.pole_ids) - downstream
 
 

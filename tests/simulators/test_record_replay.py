@@ -12,7 +12,7 @@ from simulators.recording import read_recording
 from simulators.replay import replay
 from simulators.runner import run_simulation
 from streetlight.cli import app
-from streetlight.protocol import parse_payload, parse_topic
+from streetlight.protocol import parse_cabinet_telemetry, parse_payload, parse_topic
 
 from .conftest import Listener, write_scenario
 
@@ -40,7 +40,8 @@ def test_two_runs_with_one_seed_record_identical_streams(broker, tmp_path):
     kinds = collections.Counter(parse_topic(m.topic).kind for m in msgs)
     assert kinds["telemetry"] > 93 * 30 and kinds["event"] > 0 and kinds["status"] > 93
     for m in msgs:  # the whole run, faults and reboots included, passes the platform's parsers
-        parse_payload(parse_topic(m.topic).kind, m.payload)
+        t = parse_topic(m.topic)
+        parse_cabinet_telemetry(m.payload) if t.cabinet and t.kind == "telemetry" else parse_payload(t.kind, m.payload)
     events = [parse_payload("event", m.payload) for m in msgs if m.topic.endswith("/event")]
     assert {"reboot", "lamp_fault", "vehicle"} <= {e.type for e in events}
     other = write_scenario(tmp_path, FAULTY.replace("seed: 21", "seed: 22"), name="other")

@@ -9,9 +9,9 @@ from simulators.faults import Fault, FaultState
 from simulators.scenario import load_scenario, shipped_scenarios
 from streetlight.errors import StreetlightError
 
-SHIPPED = ["busy-night", "cable-cut", "clock-skew", "comm-outage", "cycling", "day-burning", "demo-night",
-           "driver-fault", "feeder-outage", "hung-camera", "lamp-failures", "leakage", "normal-night", "pole-struck",
-           "silent-reboot", "stuck-detectors", "voltage-sag"]
+SHIPPED = ["breaker-open", "busy-night", "cabinet-silent", "cable-cut", "clock-skew", "comm-outage", "cycling",
+           "day-burning", "demo-night", "driver-fault", "feeder-outage", "hung-camera", "illegal-tap", "lamp-failures",
+           "leakage", "normal-night", "pole-struck", "silent-reboot", "stuck-detectors", "voltage-sag"]
 
 GOOD = """\
 name: t
@@ -70,6 +70,8 @@ def test_times_resolve_relative_clock_and_expected(tmp_path):
         ('pole: NH-012, at: "+30m"}', 'pole: NH-012, at: "+30m", reboot_event: false}', 7, "only cable_cut"),
         ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C9-L9}", 10, "unknown feeder 'C9-L9'"),
         ("{type: lamp_failure, pole: NH-012}", "{type: feeder_outage, feeder: C1-L2}", 10, "no fault"),
+        ("{type: lamp_failure, pole: NH-012}", "{type: comm_loss, cabinet: C9}", 10, "unknown cabinet 'C9'"),
+        ('pole: NH-012, at: "+30m"}', 'pole: NH-012, at: "+30m", watts: 500}', 7, "only an illegal_tap"),
     ],
 )
 def test_a_mistake_names_file_line_and_problem(tmp_path, old, new, line, words):
