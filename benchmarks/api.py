@@ -10,6 +10,10 @@ Two stacks in one run, each API in its own child process (uvicorn on loopback, o
   command the moment it arrives, with no link delay (``--device-latency-ms 0``), so the dim
   latency is the platform's own: API, controller, broker, gateway and back.
 
+The last rows (:func:`run_split`) measure ``streetlight serve`` as operators run it, the API in
+its own process: the same road dim at ×1 (:func:`split_dims`), then reads and the live stream with
+the road at ×60.
+
 Clients run in this process; each stack's read baseline is ``/api/v1/whoami`` (authentication
 and routing, no road data), and every live row carries its ratio to the in-memory row.
 """
