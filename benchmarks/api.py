@@ -10,6 +10,10 @@ Two stacks in one run, each API in its own child process (uvicorn on loopback, o
   command the moment it arrives, with no link delay (``--device-latency-ms 0``), so the dim
   latency is the platform's own: API, controller, broker, gateway and back.
 
+The last rows (:func:`run_split`) measure ``streetlight serve`` as operators run it, the API in
+its own process: the same road dim at ×1 (:func:`split_dims`), then reads and the live stream with
+the road at ×60.
+
 Clients run in this process; each stack's read baseline is ``/api/v1/whoami`` (authentication
 and routing, no road data), and every live row carries its ratio to the in-memory row.
 """
@@ -309,7 +313,7 @@ def _reads(port: int, token: str, path: str, clients: int, seconds: float) -> di
 
 
 def _measure(stack: str, port: int, token: str, quick: bool, mqtt_url: str | None = None,
-             dims_only: bool = False) -> list[dict[str, Any]]:
+             dims_only: bool = False, dims: int | None = None) -> list[dict[str, Any]]:
     url = f"http://{LOOPBACK}:{port}"
     _wait_http(url)
     rows = []
@@ -318,7 +322,7 @@ def _measure(stack: str, port: int, token: str, quick: bool, mqtt_url: str | Non
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             if mqtt_url:
                 _wait_online(client)
-            rows += _road_dim(client, 5 if quick else 40, wire)
+            rows += _road_dim(client, dims or (5 if quick else 40), wire)
     finally:
         if wire is not None:
             wire.close()
@@ -353,11 +357,12 @@ def _ratios(live: list[dict[str, Any]], memory: list[dict[str, Any]]) -> None:
             r["median_vs_memory"] = r["median_ms"] / m["median_ms"]
 
 
-def live_dims(quick: bool = False) -> list[dict[str, Any]]:
+def live_dims(quick: bool = False, dims: int | None = None) -> list[dict[str, Any]]:
     """Only the live stack's road dims and their stages (to compare two trees back to back)."""
     port = free_port()
     with _child(_live_child, port) as hello, _child(_sim_child, hello["mqtt_url"], LIVE_SPEED):
-        return _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, hello["mqtt_url"], dims_only=True)
+        return _measure(f"live, road ×{LIVE_SPEED:g}", port, hello["token"], quick, hello["mqtt_url"],
+                        dims_only=True, dims=dims)
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -515,9 +520,28 @@ def _api_pid(serve_pid: int) -> int:
     raise RuntimeError("serve runs no API process")
 
 
+def split_dims(quick: bool = False, dims: int | None = None) -> list[dict[str, Any]]:
+    """The operator's road dim and its stages on ``streetlight serve`` as operators run it: the API
+    process hands the dim to the core process over the control channel, the road at ×1 and its
+    poles answering on arrival (``--device-latency-ms 0``)."""
+    label = f"serve, API in its own process, road ×{LIVE_SPEED:g}"
+    with _split_stack(LIVE_SPEED) as stack:
+        url = f"http://{LOOPBACK}:{stack['port']}"
+        _wait_http(url, 90)
+        wire = _Wire(stack["mqtt_url"])
+        try:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {stack['token']}"}, timeout=30) as c:
+                _wait_online(c)
+                rows = _road_dim(c, dims or (5 if quick else 40), wire)
+        finally:
+            wire.close()
+    return [{"case": r.pop("case"), "stack": label, **r} for r in rows]
+
+
 def run_split(quick: bool) -> list[dict[str, Any]]:
     """``GET /api/v1/poles`` with 4 and 16 clients on the in-memory platform, then on ``streetlight
-    serve`` (the API in its own process) with the road ingested at ×60; and the live stream's delay."""
+    serve`` (the API in its own process) with the road ingested at ×60, and the live stream's delay;
+    first the road dim on the same stack at ×1 (:func:`split_dims`)."""
     seconds = 2.0 if quick else 5.0
     port = free_port()
     memory = []
@@ -545,4 +569,4 @@ def run_split(quick: bool) -> list[dict[str, Any]]:
         stream = _stream_latency(stack["port"], stack["token"], stack["mqtt_url"], 20 if quick else 200)
         stream["stack"] = label
         rows.append(stream)
-    return [{"case": r.pop("case"), "stack": r.pop("stack"), **r} for r in memory + rows]
+    return split_dims(quick) + [{"case": r.pop("case"), "stack": r.pop("stack"), **r} for r in memory + rows]

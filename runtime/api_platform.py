@@ -58,6 +58,10 @@ TWINS_FRESH_S = 0.05
 # opened, moved or resolved, by anyone) or a transition made here drops it at once
 FAULTS_FRESH_S = 1.0
 COMMANDS_KEPT = 20_000  # commands this process issued, and finished statuses from the feed
+# a command this process issued that the feed has not yet said is finished is answered as pending
+# without asking the core for this long after its issue (a client following a road dim asks for 93
+# commands every few ms); after that the core is asked, so a lost event cannot leave one pending
+PENDING_TRUSTED_S = 2.0
 
 
 class SplitPlatform:
@@ -266,6 +270,9 @@ class SplitPlatform:
             issued, finished = self._issued.get(cmd_id), self._finished.get(cmd_id)
         if issued is not None and finished is not None:
             return replace(issued, status=finished)
+        if (issued is not None and issued.status.status == "pending" and not self.events_missed
+                and time.time() * 1000 - issued.issued_ms < PENDING_TRUSTED_S * 1000):
+            return issued
         c = self.control.call("command", cmd_id=cmd_id)
         return port_codec.command(c) if c is not None else None
 

@@ -18,6 +18,7 @@ id (the broker then ends the old connection, publishing its will, just before th
 
 from __future__ import annotations
 
+import selectors
 import socket
 import ssl
 import threading
@@ -34,7 +35,8 @@ WINDOW = 60_000  # packet ids in flight (of 65,535)
 class RawMqtt:
     def __init__(self, host: str, port: int, client_id: str, *, username: str | None = None,
                  password: str | None = None, will: tuple[str, bytes] | None = None, tls: bool = False,
-                 keepalive: int = 30, on_message: Callable[[str, bytes], None] | None = None) -> None:
+                 keepalive: int = 30, on_message: Callable[[str, bytes], None] | None = None,
+                 shared: SharedReader | None = None) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.username, self.password, self.will, self.tls = username, password, will, tls
         self.keepalive = keepalive
@@ -52,12 +54,17 @@ class RawMqtt:
         self._stop = threading.Event()
         self.error: str | None = None
         self.sock: socket.socket | None = None
+        self._buf = b""  # the start of a packet not yet whole
+        self.shared = shared
 
     # --- connection ----------------------------------------------------------------------
     def connect(self, timeout: float = 15.0) -> None:
         url = f"mqtt://{self.host}:{self.port}"
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            # small packets leave at once: with Nagle's algorithm a PUBLISH written right after a
+            # PUBACK waits for the broker's delayed TCP ack (about 40 ms on Linux)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
         except OSError as err:
@@ -70,7 +77,10 @@ class RawMqtt:
             raise BrokerConnectError(url, f"CONNACK refused (code {connack[3]})")
         sock.settimeout(None)
         self.sock = sock
-        threading.Thread(target=self._reader, name=f"mqtt-{self.client_id}", daemon=True).start()
+        if self.shared is not None:
+            self.shared.add(self)
+        else:
+            threading.Thread(target=self._reader, name=f"mqtt-{self.client_id}", daemon=True).start()
         threading.Thread(target=self._pinger, name=f"mqtt-ping-{self.client_id}", daemon=True).start()
 
     def subscribe(self, topics: list[str], timeout: float = 15.0) -> None:
@@ -83,6 +93,8 @@ class RawMqtt:
         """Leave cleanly (DISCONNECT): the broker does not publish the will."""
         self._closed = True
         self._stop.set()
+        if self.shared is not None:
+            self.shared.remove(self)
         try:
             self._send(mc.DISCONNECT_311)
         except OSError:
@@ -94,6 +106,8 @@ class RawMqtt:
         """Close the socket without a DISCONNECT: the broker publishes the will at once."""
         self._closed = True
         self._stop.set()
+        if self.shared is not None:
+            self.shared.remove(self)
         if self.sock is not None:
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
@@ -181,27 +195,38 @@ class RawMqtt:
                 return
 
     def _reader(self) -> None:
-        assert self.sock is not None
+        while self._receive():
+            pass
+        if self.silent and self.sock is not None:
+            self.sock.close()
+
+    def _receive(self) -> bool:
+        """Read what the socket holds and handle it; ``False`` once the connection has ended.
+
+        Called by the connection's own reader thread, or by a :class:`SharedReader` when the
+        socket is readable (the socket stays blocking for ``sendall``; ``recv`` then returns at once).
+        """
         sock = self.sock
-        buf = b""
+        assert sock is not None
         try:
-            while True:
-                data = sock.recv(1 << 16)
-                if not data:
-                    raise ConnectionError("broker closed the connection")
-                if self.silent:
-                    continue  # a dead device hears nothing; the broker ends it after the keep-alive
-                buf = buf + data if buf else data
+            data = sock.recv(1 << 16)
+            if not data:
+                raise ConnectionError("broker closed the connection")
+            # TLS may hold decrypted bytes the selector cannot see: take them now
+            while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                data += sock.recv(sock.pending())
+            if not self.silent:  # a dead device hears nothing; the broker ends it after the keep-alive
+                buf = self._buf + data if self._buf else data
                 packets, used = mc.scan(buf)
-                buf = buf[used:]
+                self._buf = buf[used:]
                 self._handle(packets)
+            return True
         except (OSError, ConnectionError, mc.MalformedPacket) as err:
             if not self._closed:
                 self.error = str(err)
-        if self.silent:
-            sock.close()
         with self._cv:
             self._cv.notify_all()
+        return False
 
     def _handle(self, packets: list[mc.Scanned]) -> None:
         acked = 0
@@ -226,3 +251,50 @@ class RawMqtt:
                 self._inflight -= count
                 self.acked += count
                 self._cv.notify_all()
+
+
+class SharedReader:
+    """One thread reading many connections (a road's poles, each on its own connection).
+
+    A thread per connection costs little while idle, but when the broker hands a whole road's
+    commands to 93 connections at once, 93 threads wake together and queue for the interpreter
+    lock, so the last command reached the simulator 10–20 ms after the first; one thread waiting
+    on all the sockets (``selectors``) reads them in turn as they become readable.
+    """
+
+    def __init__(self, name: str = "mqtt-reader") -> None:
+        self._sel = selectors.DefaultSelector()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def add(self, conn: RawMqtt) -> None:
+        assert conn.sock is not None
+        self._sel.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def remove(self, conn: RawMqtt) -> None:
+        if conn.sock is None:
+            return
+        try:
+            self._sel.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass  # already gone: its connection ended and the reader let it go
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sel.close()
+
+    def _run(self) -> None:
+        # a registration made during a wait is seen at once with epoll; the timeout covers the rest
+        while not self._stop.is_set():
+            try:
+                ready = self._sel.select(0.5)
+            except (OSError, ValueError):  # a socket closed under the selector
+                continue
+            for key, _ in ready:
+                conn: RawMqtt = key.data
+                if not conn._receive():
+                    self.remove(conn)  # before the close, or a new socket could get its number
+                    if conn.silent and conn.sock is not None:
+                        conn.sock.close()

@@ -310,17 +310,21 @@ class Simulation:
             if self.transport is None:
                 return
             sim = self.sim
+            out: list[Outgoing] = []
+            energy_t = -1
             for t_due, _, item in due:
                 t = max(sim.t_ms, min(t_due, self._road_now()))
-                sim.integrate_energy(t)
+                if t != energy_t:
+                    sim.integrate_energy(t)
+                    energy_t = t
                 acks = self.device.handle([item], t)
-                out = [self.encoder.ack(i, t, payload) for i, payload in acks]
+                out += [self.encoder.ack(i, t, payload) for i, payload in acks]
                 for i in {i for i, _ in acks}:
                     row = sim.state_row(i)
                     if sim.alive[i] and np.any(row != self._last_key[i]):
                         out.append(self.encoder.state(i, t))
                         self._last_key[i] = row
-                self._send_all(out)  # a pole's ack and its new state in one write
+            self._send_all(out)  # each pole's ack and new state in one write, the poles' writes back to back
 
     def _send(self, m: Outgoing) -> None:
         self._send_all([m])

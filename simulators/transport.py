@@ -1,8 +1,9 @@
 """MQTT connections of the simulated poles: one per pole, or one concentrator for all.
 
-Both publish through :class:`~simulators.rawmqtt.RawMqtt` (a step's packets in one write). The
-reader threads only queue inbound messages (bounded); the simulator handles them at step
-boundaries. ``drop`` ends a pole's connection as the scenario's ``disconnect`` says: ``silent``
+Both publish through :class:`~simulators.rawmqtt.RawMqtt` (a step's packets in one write). One
+reader thread serves all of a road's pole connections (:class:`~simulators.rawmqtt.SharedReader`)
+and only queues what arrives (bounded): commands for the runner's command thread, which acts on
+them as they arrive, configs and heartbeats for the next step boundary. ``drop`` ends a pole's connection as the scenario's ``disconnect`` says: ``silent``
 (the default, as in the field) stops every write and leaves the socket open, so the broker
 publishes the pole's will (``offline``) only when the keep-alive runs out, or when the pole comes
 back first and its new connection takes the client id over (``offline`` then at once ``online``); ``clean`` closes the socket without a DISCONNECT, so the will goes out at once.
@@ -27,7 +28,7 @@ from streetlight.protocol import cabinet_topic, pole_topic, road_topic, subscrip
 from .device import Inbound
 from .encode import Outgoing
 from .errors import BrokerConnectError
-from .rawmqtt import RawMqtt
+from .rawmqtt import RawMqtt, SharedReader
 
 log = logging.getLogger(__name__)
 Credentials = Callable[[str], tuple[str, str]]
@@ -130,6 +131,7 @@ class PerPoleTransport:
         self.url, self.road_id, self.pole_ids, self.credentials = url, road_id, pole_ids, credentials
         self.disconnect, self.keepalive_s = disconnect, keepalive_s
         self.inbox = Inbox()
+        self.reader = SharedReader(f"mqtt-{road_id}-poles")  # one thread reads every pole's connection
         self.conns: dict[int, RawMqtt] = {}
         self.silent: dict[int, RawMqtt] = {}  # dead poles' open, mute sockets
         # messages sent on a connection that died with its pole's supply before the broker
@@ -143,7 +145,7 @@ class PerPoleTransport:
         conn = RawMqtt(host, port, f"sl-{self.road_id}-{pid}", username=creds[0] if creds else None,
                        password=creds[1] if creds else None, tls=urlsplit(self.url).scheme in ("mqtts", "ssl"),
                        will=(pole_topic(self.road_id, pid, "status"), b"offline"), keepalive=self.keepalive_s,
-                       on_message=lambda topic, payload: self.inbox.put(i, topic, payload))
+                       on_message=lambda topic, payload: self.inbox.put(i, topic, payload), shared=self.reader)
         conn.connect(CONNECT_TIMEOUT_S)
         conn.subscribe([pole_topic(self.road_id, pid, "cmd"), pole_topic(self.road_id, pid, "config"),
                         road_topic(self.road_id, "heartbeat")], CONNECT_TIMEOUT_S)
@@ -207,6 +209,7 @@ class PerPoleTransport:
         for c in self.silent.values():
             c.kill()
         self.silent.clear()
+        self.reader.close()
 
 
 class ConcentratorTransport:
