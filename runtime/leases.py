@@ -192,8 +192,8 @@ class RoadLeases:
             was, self._acting[road] = self._acting[road], now
             if not notify or now == was:
                 continue
-            lease = self.lease(road)
-            epoch = lease.epoch if lease else 0
+            current = self.lease(road)
+            epoch = current.epoch if current else 0
             log.warning("%s %s the road %s (lease epoch %d)", self.holder, "holds" if now else "no longer holds",
                         road, epoch)
             for fn in self.on_taken if now else self.on_lost:

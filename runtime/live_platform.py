@@ -81,11 +81,11 @@ class LivePlatform:
         import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.observations: ReadModel | None = None
         self.leases: RoadLeases | None = None
-        self.twins: TwinStore = self.gateway.twins
+        self._twins: TwinStore = self.gateway.twins
         if lease_s is not None:
             self.observations = ReadModel(settings, roads, client_id=f"{client_id}-controller",
                                           report_interval_s=report_interval_s)
-            self.twins = self.observations.twins  # every message, where the gateway has its share
+            self._twins = self.observations.twins  # every message, where the gateway has its share
             self.leases = RoadLeases(LeaseStore(self.store.db), [r.id for r in roads], client_id,
                                      LeaseTerms(int(lease_s * 1000)))
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s,
@@ -165,7 +165,7 @@ class LivePlatform:
         if not r.has_pole(pole):
             return None
         level, reason = self.control.level_of(road, pole)
-        return twin_view(pole, self.twins.get(road, pole), level, reason,
+        return twin_view(pole, self._twins.get(road, pole), level, reason,
                          self.gateway.metrics.restarts.get((road, pole), 0))
 
     def twins(self, road: str) -> list[dict[str, Any]]:
@@ -328,7 +328,7 @@ class LivePlatform:
 
     def latest(self, road: str) -> pd.DataFrame:
         self._road(road)
-        return latest_frame(self.twins.all(road))
+        return latest_frame(self._twins.all(road))
 
     def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
