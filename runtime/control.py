@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from gateway.cabinets import CABINET_STATUS, CABINET_TELEMETRY
 from gateway.commands import CommandRecord, DimOrder
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from runtime.leases import RoadLeases
 from runtime.schedules import entries_to_book, load_book
 from runtime.state import ControllerStore
 from streetlight.clock import RoadClocks, StreamTime, wall_ms
@@ -78,12 +79,38 @@ class RoadTimeUnknown(RuntimeError):
     """An action needs the road's time, and too few of its poles have reported yet to know it."""
 
 
+class NotHolder(RuntimeError):
+    """An action on a road whose lease another controller process holds (``runtime.leases``)."""
+
+    def __init__(self, road: str, holder: str | None) -> None:
+        self.road, self.holder = road, holder
+        super().__init__(f"road {road} is decided by the controller {holder or 'that holds its lease'}, not this "
+                         "one; try again in a moment (the API finds the holder)")
+
+
+class Observations(Protocol):
+    """Where the controller hears its roads: the gateway itself, or a read of their topics of its own."""
+
+    clock: RoadClocks
+
+    def add_listener(self, fn: Callable[[Inbound], None]) -> None: ...
+
+
 class ControlService:
-    """Runs one controller per road inside ``streetlight serve``."""
+    """Runs one controller per road inside ``streetlight serve``.
+
+    ``observations``: where the controller hears its roads (the gateway when not given).
+    ``leases``: when given, the controller decides only for the roads whose lease this process
+    holds; for the others it hears and ticks (its state stays warm) but sends, stores and alerts
+    nothing, and it takes a road over (:meth:`take_over`) when its lease comes to this process."""
 
     def __init__(self, gateway: GatewayService, roads: list[Road], store: ControllerStore, *,
-                 report_interval_s: int = 10, tick_s: float | None = None) -> None:
+                 report_interval_s: int = 10, tick_s: float | None = None, observations: Observations | None = None,
+                 leases: RoadLeases | None = None) -> None:
         self.gw = gateway
+        source: Observations = observations if observations is not None else gateway
+        self.clock = source.clock
+        self.leases = leases
         self.store = store
         self.report_interval_s = report_interval_s
         self.tick_ms = int((tick_s or report_interval_s / 2) * 1000)
@@ -97,11 +124,13 @@ class ControlService:
         self.fault_listeners: list[Callable[[Fault], None]] = []
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
-        gateway.add_listener(self._on_inbound)
+        source.add_listener(self._on_inbound)
+        if leases is not None:
+            leases.on_taken.append(self.take_over)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        now = self.gw.clock.now_ms()
+        now = self.clock.now_ms()
         for rc in self.roads.values():
             live = self.store.live_faults(rc.road.id)
             overrides = self.store.active_overrides(rc.road.id, now) if now is not None else []
@@ -125,8 +154,10 @@ class ControlService:
             log.exception("could not restore the energy meter of %s; it starts from zero", rc.road.id)
 
     def save_energy(self, road: str | None = None) -> None:
-        """Save the energy meters (of ``road``, or of every road) to the operational store."""
+        """Save the energy meters (of ``road``, or of every road this process holds) to the operational store."""
         for rc in [self.roads[road]] if road else list(self.roads.values()):
+            if not self.holds(rc.road.id):
+                continue  # the holder's meter is the one stored
             with rc.lock:
                 now = rc.last_tick_ms if rc.last_tick_ms is not None else self.now_ms(rc.road.id)
                 try:
@@ -136,11 +167,37 @@ class ControlService:
                     log.exception("could not save the energy meter of %s", rc.road.id)
 
     def publish_fallback(self, road: str) -> None:
+        if not self.holds(road):
+            return
         rc = self.roads[road]
         with rc.lock:
             version = (self.gw.config.versions.get(road, 0)) + 1
             cfg = rc.ctl.fallback_config(version)
         self.gw.publish_config(road, cfg)
+
+    # -- leases ---------------------------------------------------------------------------------
+    def holds(self, road: str) -> bool:
+        """Whether this process decides for ``road`` (always, without leases)."""
+        return self.leases is None or self.leases.holds(road)
+
+    def _holding(self, rc: RoadControl) -> None:
+        if not self.holds(rc.road.id):
+            lease = self.leases.lease(rc.road.id) if self.leases is not None else None
+            raise NotHolder(rc.road.id, lease.holder if lease is not None else None)
+
+    def take_over(self, road: str) -> None:
+        """This process has come to hold ``road``: the controller, warm from what it heard, takes up
+        what the last holder stored (live faults under their ids, overrides, the schedules in
+        force) in place of its own unsent view, and publishes the road's fallback config."""
+        rc = self.roads[road]
+        with rc.lock:
+            now = rc.now(self.clock)
+            rc.ctl.faults.live.clear()  # what it raised while standing by was never stored nor alerted
+            live = self.store.live_faults(road)
+            rc.ctl.restore(live, self.store.active_overrides(road, now) if now is not None else [])
+            rc.published = {f.fault_id: (f.state, f.severity) for f in live}
+            rc.ctl.set_schedules(load_book(self.store, rc.road))
+        self.publish_fallback(road)
 
     # -- observations (gateway ingest thread) --------------------------------------------------
     def _on_inbound(self, inb: Inbound) -> None:
@@ -194,7 +251,7 @@ class ControlService:
         while not self._stop.wait(0.5):
             for rc in self.roads.values():
                 with rc.lock:
-                    now = rc.now(self.gw.clock)
+                    now = rc.now(self.clock)
                     if now is not None and rc.last_tick_ms is not None and now >= rc.last_tick_ms + self.tick_ms:
                         try:
                             self._tick(rc, now)
@@ -205,13 +262,14 @@ class ControlService:
     def now_ms(self, road: str | None = None) -> int:
         """Road time of ``road`` as the controller knows it (of the most advanced road when not
         given); the wall clock while nothing has been heard yet."""
-        times = [rc.now(self.gw.clock) for rc in ([self.roads[road]] if road else self.roads.values())]
+        times = [rc.now(self.clock) for rc in ([self.roads[road]] if road else self.roads.values())]
         known = [t for t in times if t is not None]
         return max(known) if known else wall_ms()
 
     def _acting_now(self, rc: RoadControl) -> int:
         """Road time for an operator's action, which the controller takes at once (a tick)."""
-        now = rc.now(self.gw.clock)
+        self._holding(rc)
+        now = rc.now(self.clock)
         if now is None:
             raise RoadTimeUnknown(f"road {rc.road.id} has not reported enough to know its time yet "
                                   "(two thirds of its poles once); try again in a moment")
@@ -245,6 +303,8 @@ class ControlService:
         """Send the tick's commands and store and alert its faults. A command for a pole an
         operator just set leaves once, as the operator's (their ramp, their name)."""
         road = rc.road.id
+        if not self.holds(road):
+            return {}  # standing by: the holder sends, stores and alerts what this tick decided
         cmds = [replace(c, ramp_ms=by.ramp_ms) if by is not None and c.pole in by.poles else c
                 for c in decisions.commands]
         sent = self._dispatch(rc, cmds, dict.fromkeys(by.poles, by.actor) if by is not None else {}) if cmds else {}
@@ -366,6 +426,7 @@ class ControlService:
         FaultStateError), then the controller's book follows and one alert goes out."""
         road = self.store.fault(fault_id).road
         rc = self.roads[road]
+        self._holding(rc)
         with rc.lock:
             now = self.now_ms(road)
             stored = (self.store.acknowledge if to == lifecycle.ACKNOWLEDGED else self.store.resolve)(
@@ -388,6 +449,7 @@ class ControlService:
         """Compile the road's schedule entries, store them as a new version and run them; raises
         ``KeyError`` (unknown segment) or ``ValueError`` (no road-wide default) before storing."""
         rc = self.roads[road]
+        self._holding(rc)
         with rc.lock:
             current = rc.ctl.schedules
             book = entries_to_book(rc.road, entries, current.depression_deg, current.version + 1)

@@ -84,7 +84,7 @@ class ControlChannel:
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> ControlChannel:
+    def start(self, advertise: bool = True) -> ControlChannel:
         sub = self.platform.subscribe()
 
         def pump() -> None:
@@ -100,13 +100,19 @@ class ControlChannel:
                          threading.Thread(target=self._server.serve_forever, name="control-channel", daemon=True)]
         for t in self._threads:
             t.start()
-        tmp = self.file.with_suffix(".tmp")
+        if advertise:
+            self.advertise()
+        return self
+
+    def advertise(self) -> None:
+        """Write the address and secret where API processes look for the controller (again when
+        this process comes to hold a road's lease: API processes then call this one)."""
+        tmp = self.file.with_suffix(f".{os.getpid()}.tmp")  # two cores may advertise at once
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump({"url": self.url, "secret": self.secret, "epoch": self.events.epoch, "pid": os.getpid()}, f)
         tmp.replace(self.file)
         log.info("control channel on %s", self.url)
-        return self
 
     def stop(self) -> None:
         self._stop.set()

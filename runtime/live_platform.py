@@ -2,6 +2,11 @@
 
 :class:`LivePlatform` implements :class:`api.platform.PlatformPort` over a running
 :class:`gateway.service.GatewayService` and a :class:`~runtime.control.ControlService`.
+
+With ``lease_s`` it is one of several core processes for the same roads (``runtime.leases``):
+its gateway stores its share of a shared subscription, while its controller hears every message
+of its roads on a read of their topics of its own (:class:`runtime.read_model.ReadModel`, a
+session that ends with its connection), and decides only for the roads whose lease it holds.
 """
 
 from __future__ import annotations
@@ -39,11 +44,15 @@ from controller.faults import Fault, lifecycle
 from gateway.commands import CommandRecord
 from gateway.inbound import Inbound
 from gateway.service import GatewayService
+from gateway.twins import TwinStore
+from runtime.leases import LeaseStore, LeaseTerms, RoadLeases
+from runtime.read_model import ReadModel
 from runtime.state import ControllerStore
+from streetlight.protocol import Ack
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
-from .control import ControlService, RoadTimeUnknown
+from .control import ControlService, NotHolder, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
 from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame, stored_fault_view, twin_view
 
@@ -62,7 +71,8 @@ class _Issued:
 
 class LivePlatform:
     def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
-                 shared_group: str | None = None, report_interval_s: int = 10, **gateway_kw: Any) -> None:
+                 shared_group: str | None = None, report_interval_s: int = 10, lease_s: float | None = None,
+                 **gateway_kw: Any) -> None:
         self.settings = settings
         self.roads: dict[str, Road] = {r.id: r for r in roads}
         data = Path(settings.data_dir)
@@ -70,20 +80,41 @@ class LivePlatform:
         self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
         self.store = ControllerStore(settings.state_location("controller.sqlite3"))
         import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
-        self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s)
+        self.observations: ReadModel | None = None
+        self.leases: RoadLeases | None = None
+        self._twins: TwinStore = self.gateway.twins
+        if lease_s is not None:
+            self.observations = ReadModel(settings, roads, client_id=f"{client_id}-controller",
+                                          report_interval_s=report_interval_s)
+            self._twins = self.observations.twins  # every message, where the gateway has its share
+            self.leases = RoadLeases(LeaseStore(self.store.db), [r.id for r in roads], client_id,
+                                     LeaseTerms(int(lease_s * 1000)))
+        self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s,
+                                      observations=self.observations, leases=self.leases)
         self.live = Subscribers()
         self._commands: dict[str, _Issued] = {}
-        self.gateway.add_listener(self._on_inbound)
+        if self.observations is not None:
+            self.observations.add_listener(self._on_observed)
+        else:
+            self.gateway.add_listener(self._on_inbound)
         self.gateway.commands.add_listener(self._on_command_done)
         self.control.fault_listeners.append(self._on_fault)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.gateway.start()
+        if self.observations is not None:
+            self.observations.start()
+        if self.leases is not None:
+            self.leases.start()
         self.control.start()
 
     def stop(self) -> None:
         self.control.stop()
+        if self.leases is not None:
+            self.leases.stop(release=True)  # another process takes the roads at once, not at expiry
+        if self.observations is not None:
+            self.observations.stop()
         self.gateway.stop()
         self.control.save_energy()  # after the gateway's last batch: what was acknowledged is metered
         self.store.close()
@@ -109,6 +140,13 @@ class LivePlatform:
             if twin is not None:
                 self._emit("twin", {"road": inb.road, **twin})
 
+    def _on_observed(self, inb: Inbound) -> None:
+        # on a shared subscription a pole's Ack reaches one gateway of several: the one whose
+        # command it answers may not be it, so the controller's own read settles it too (once)
+        if inb.kind == "ack" and isinstance(inb.message, Ack):
+            self.gateway.commands.on_ack(inb.road, inb.pole, inb.message)
+        self._on_inbound(inb)
+
     def _on_command_done(self, rec: CommandRecord) -> None:
         if self.live.active:
             self._emit("command", command_event(self._command_view(rec)))
@@ -128,7 +166,7 @@ class LivePlatform:
         if not r.has_pole(pole):
             return None
         level, reason = self.control.level_of(road, pole)
-        return twin_view(pole, self.gateway.twins.get(road, pole), level, reason,
+        return twin_view(pole, self._twins.get(road, pole), level, reason,
                          self.gateway.metrics.restarts.get((road, pole), 0))
 
     def twins(self, road: str) -> list[dict[str, Any]]:
@@ -148,7 +186,7 @@ class LivePlatform:
         expires = expires_ms if expires_ms is not None else now + DEFAULT_OVERRIDE_MS
         try:
             records = self.control.override(road, poles, level, expires, actor, ramp_ms=ramp_ms, force=force)
-        except RoadTimeUnknown as err:
+        except (RoadTimeUnknown, NotHolder) as err:
             raise Unavailable(str(err)) from None
         emergency = self.control.emergency_active(road)
         out = []
@@ -176,6 +214,8 @@ class LivePlatform:
         r = self._road(road)
         if not r.has_pole(pole):
             raise NotFound("pole", pole)
+        if not self.control.holds(road):
+            raise Unavailable(str(NotHolder(road, None)))
         rec = self.gateway.commands.identify(road, pole, seconds)
         self._commands[rec.cmd_id] = _Issued(actor, None, False, None)
         return self._command_view(rec)
@@ -234,7 +274,7 @@ class LivePlatform:
         self._road(road)
         try:
             self.control.emergency(road, on, actor)
-        except RoadTimeUnknown as err:
+        except (RoadTimeUnknown, NotHolder) as err:
             raise Unavailable(str(err)) from None
 
     def emergency_active(self, road: str) -> bool:
@@ -255,6 +295,8 @@ class LivePlatform:
             raise NotFound("segment", str(err.args[0]), f"segments of {road}: {', '.join(r.segment_by_id)}") from None
         except ValueError as err:
             raise Conflict(str(err)) from None
+        except NotHolder as err:
+            raise Unavailable(str(err)) from None
 
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
         entries = self.schedules(road)
@@ -298,6 +340,8 @@ class LivePlatform:
             raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults") from None
         except FaultStateError as err:
             raise Conflict(str(err)) from None
+        except NotHolder as err:
+            raise Unavailable(str(err)) from None
         view = self._fault_view(f)
         self._emit("alert", view)
         return view
@@ -320,7 +364,7 @@ class LivePlatform:
 
     def latest(self, road: str) -> pd.DataFrame:
         self._road(road)
-        return latest_frame(self.gateway.twins.all(road))
+        return latest_frame(self._twins.all(road))
 
     def energy(self, road: str, day: date) -> Energy:
         r = self._road(road)
@@ -340,7 +384,7 @@ class LivePlatform:
             db = False
         # road time is known once two thirds of each road's poles have reported (streetlight.clock);
         # until then an operator's dim cannot be timed and is answered 503
-        road_time = all(self.gateway.clock.now_ms(r) is not None for r in self.roads)
+        road_time = all(self.control.clock.now_ms(r) is not None for r in self.roads)
         return {"broker": self.gateway.connected, "database": db, "road_time": road_time}
 
     def stats(self) -> dict[str, float]:
@@ -365,6 +409,6 @@ class LivePlatform:
 
     def road_time(self, road: str) -> RoadTime:
         self._road(road)
-        mode = self.gateway.clock[road].mode
+        mode = self.control.clock[road].mode
         return RoadTime(self.control.now_ms(road), mode or "unknown")
 

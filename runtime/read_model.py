@@ -58,6 +58,10 @@ class ReadModel:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def add_listener(self, fn: Callable[[Inbound], None]) -> None:
+        """``fn(inbound)`` for every message applied, on the worker thread."""
+        self.listeners.append(fn)
+
     @property
     def connected(self) -> bool:
         return self.conn.subscribed.is_set()

@@ -94,7 +94,12 @@ def _wait_for_signal() -> threading.Event:
 
 def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_group: str | None = None,
              report_interval_s: int = 10) -> None:
-    """The gateway and the controller until SIGINT/SIGTERM, serving the control channel."""
+    """The gateway and the controller until SIGINT/SIGTERM, serving the control channel.
+
+    On a shared subscription (``shared_group``) other core processes may serve the same roads:
+    the controller then decides only for the roads whose lease it holds (``runtime.leases``, a
+    lease of one report interval), and the control channel is advertised to API processes by the
+    process that holds a lease, again whenever it takes one over."""
     from .control_channel import ControlChannel
     from .live_platform import LivePlatform
     from .roles import exit_with_parent
@@ -102,14 +107,21 @@ def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_gr
     stop = _wait_for_signal()
     exit_with_parent(stop.set)
     platform = LivePlatform(settings, roads, client_id=client_id, shared_group=shared_group,
-                            report_interval_s=report_interval_s)
+                            report_interval_s=report_interval_s,
+                            lease_s=float(report_interval_s) if shared_group else None)
     platform.start()
     lwm2m = start_lwm2m(settings, platform.gateway, roads)
-    channel = ControlChannel(platform, settings.state_dir()).start()
+    leases = platform.leases
+    channel = ControlChannel(platform, settings.state_dir())
+    if leases is not None:
+        leases.on_taken.append(lambda _road: channel.advertise())
+    channel.start(advertise=leases is None or any(leases.holds(r.id) for r in roads))
     print(f"streetlight gateway and controller serving {', '.join(r.id for r in roads)} "
           f"({sum(len(r.poles) for r in roads)} poles): broker {settings.mqtt_url}  "
           f"database {settings.influx_url}/{settings.influx_db}  control channel {channel.url}"
-          + (f"  LwM2M coap://{settings.lwm2m_host}:{settings.lwm2m_port}" if lwm2m is not None else ""), flush=True)
+          + (f"  LwM2M coap://{settings.lwm2m_host}:{settings.lwm2m_port}" if lwm2m is not None else "")
+          + (f"  holding {', '.join(r.id for r in roads if leases.holds(r.id)) or 'no road yet (standing by)'}"
+             if leases is not None else ""), flush=True)
     try:
         while not stop.wait(1.0):
             pass

@@ -1,7 +1,8 @@
 """The operational state's tables, for both back-ends (SQLite and PostgreSQL), in one place.
 
 The controller's state (``runtime/state.py``): faults, their transition log, overrides,
-versioned schedules, the energy meters and the counter fault numbers are reserved from. The
+versioned schedules, the energy meters, the counter fault numbers are reserved from and the
+roads' leases (``runtime/leases.py``). The
 API's (``api/store.py``): tokens, the audit log, webhooks and their deliveries. Times are
 milliseconds (BIGINT); bodies are JSON text, as the stores have always written them.
 
@@ -130,4 +131,15 @@ deliveries = Table(
     Column("status_code", Integer),
     Column("error", Text, nullable=False),
     sqlite_autoincrement=True,
+)
+
+# which controller process decides for a road, until when (wall milliseconds; runtime/leases.py);
+# ``epoch`` grows by one each time the road changes hands
+road_leases = Table(
+    "road_leases", metadata,
+    Column("road", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_ms", Ms, nullable=False),
+    Column("taken_ms", Ms, nullable=False),
 )
