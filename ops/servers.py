@@ -147,6 +147,8 @@ def mosquitto_conf_text(listeners: list[Listener], *, persistence_dir: str, run_
         "max_queued_bytes 0",
         "max_inflight_messages 0",
         "max_packet_size 1048576",
+        # small control messages (a command, its ack) go out at once, not after the peer's delayed ACK
+        "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -151,6 +151,9 @@ def _handler(channel: ControlChannel) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: an API process holds its connections
+        # headers and body leave in two writes: without this the body waits for the peer's delayed
+        # ACK of the headers (40 ms on Linux), on every call
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             log.debug("control channel: " + format, *args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,9 @@ class ControlClient:
     def _client(self) -> httpx.Client:
         c: httpx.Client | None = getattr(self._local, "client", None)
         if c is None:
-            c = self._local.client = httpx.Client(timeout=self.timeout_s)
+            # a request's headers and body are two writes: no Nagle delay between them
+            nodelay = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+            c = self._local.client = httpx.Client(timeout=self.timeout_s, transport=nodelay)
         return c
 
     def _request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import asyncio
 import itertools
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -210,22 +209,11 @@ class MixedSimulation(Simulation):
         self.lwm2m_server, self.lwm2m_lifetime_s = lwm2m_server, lwm2m_lifetime_s
         self.road_time = road_time
 
-    def start(self) -> MixedSimulation:
-        road = self.scenario.road
-        cls = ConcentratorTransport if self.concentrator else PerPoleTransport
-        mqtt = cls(self.mqtt_url, road.id, road.pole_ids, self.credentials, disconnect=self.disconnect)
-        fleet = Lwm2mFleet(road, self.lwm2m_server, mqtt.inbox.put, self.lwm2m_lifetime_s, self.road_time)
-        transport = MixedTransport(mqtt, fleet)
-        self.transport = transport  # type: ignore[assignment]
-        self._wall0 = time.monotonic()
-        everyone = list(range(len(road.poles)))
-        transport.connect(everyone)
-        self._announce(everyone, self.sim.t_ms)
-        transport.flush()
-        self._pace0 = time.monotonic()
-        self._cmd_thread = threading.Thread(target=self._command_loop, name="sim-commands", daemon=True)
-        self._cmd_thread.start()
-        return self
+    def _make_transport(self) -> PerPoleTransport | ConcentratorTransport:
+        mqtt = super()._make_transport()
+        fleet = Lwm2mFleet(self.scenario.road, self.lwm2m_server, mqtt.inbox.put, self.lwm2m_lifetime_s, self.road_time)
+        # the same interface as the MQTT transports (connect, publish, flush, inbox, close), by duck typing
+        return MixedTransport(mqtt, fleet)  # type: ignore[return-value]
 
 
 def with_lwm2m(scenario: Any, share: float) -> Any:

@@ -103,14 +103,18 @@ class Simulation:
     def done(self) -> bool:
         return self.sim.t_ms >= self.scenario.end_ms
 
-    def start(self) -> Simulation:
-        """Connect every pole, then publish ``online`` and State for each."""
+    def _make_transport(self) -> PerPoleTransport | ConcentratorTransport:
+        """The poles' connections (a mixed road adds its LwM2M controllers: ``simulators.lwm2m_mode``)."""
         road = self.scenario.road
-        ids = road.pole_ids
         cls = ConcentratorTransport if self.concentrator else PerPoleTransport
-        self.transport = cls(self.mqtt_url, road.id, ids, self.credentials, disconnect=self.disconnect)
+        return cls(self.mqtt_url, road.id, road.pole_ids, self.credentials, disconnect=self.disconnect)
+
+    def start(self) -> Simulation:
+        """Connect every pole, then publish ``online`` and State for each; then the cabinets."""
+        road = self.scenario.road
+        self.transport = self._make_transport()
         self._wall0 = time.monotonic()
-        everyone = list(range(len(ids)))
+        everyone = list(range(len(road.pole_ids)))
         self.transport.connect(everyone)
         self._announce(everyone, self.sim.t_ms)
         self.transport.flush()
