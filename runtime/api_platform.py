@@ -124,7 +124,9 @@ class SplitPlatform:
 
     # -- from the controller process -----------------------------------------------------------
     def _refresh(self) -> None:
-        snap = self.control.snapshot()
+        self._take_snapshot(self.control.snapshot())
+
+    def _take_snapshot(self, snap: dict[str, Any]) -> None:
         with self._snap_lock:
             self._snap, self._snap_at = snap, time.monotonic()
             self._snap_seq += 1
@@ -140,11 +142,12 @@ class SplitPlatform:
                 log.debug("no snapshot from the controller: %s", err)
             self._stop.wait(SNAPSHOT_EVERY_S)
 
-    def _after_change(self) -> None:
-        try:
-            self._refresh()
-        except Unavailable:
-            pass  # the background refresh catches up
+    def _change(self, method: str, **args: Any) -> Any:
+        """A controller-owned change; what reads show next is the controller's state after it."""
+        result, snap = self.control.change(method, **args)
+        if snap is not None:
+            self._take_snapshot(snap)
+        return result
 
     def _events(self) -> None:
         epoch: str | None = None
@@ -233,12 +236,11 @@ class SplitPlatform:
     # -- control (the controller's) ------------------------------------------------------------
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
             actor: str, force: bool = False) -> list[Command]:
-        out = [port_codec.command(c) for c in self.control.call(
+        out = [port_codec.command(c) for c in self._change(
             "dim", road=road, poles=poles, level=level, ramp_ms=ramp_ms, expires_ms=expires_ms, actor=actor,
             force=force)]
         for c in out:
             self._keep(self._issued, c.cmd_id, c)
-        self._after_change()
         return out
 
     def identify(self, road: str, pole: str, seconds: int, actor: str) -> Command:
@@ -277,8 +279,7 @@ class SplitPlatform:
         return port_codec.command(c) if c is not None else None
 
     def emergency(self, road: str, on: bool, actor: str) -> None:
-        self.control.call("emergency", road=road, on=on, actor=actor)
-        self._after_change()
+        self._change("emergency", road=road, on=on, actor=actor)
 
     def emergency_active(self, road: str) -> bool:
         self._road(road)
@@ -289,13 +290,11 @@ class SplitPlatform:
         return load_entries(self.store, self._road(road))
 
     def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.control.call("put_schedule", road=road, schedule=schedule, actor=actor)
-        self._after_change()
+        out: dict[str, Any] = self._change("put_schedule", road=road, schedule=schedule, actor=actor)
         return out
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
-        self.control.call("delete_schedule", road=road, schedule_id=schedule_id, actor=actor)
-        self._after_change()
+        self._change("delete_schedule", road=road, schedule_id=schedule_id, actor=actor)
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
         return active_schedule_ids(self._road(road), self.schedules(road), now_ms)

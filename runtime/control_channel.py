@@ -73,6 +73,8 @@ class ControlChannel:
     METHODS = ("dim", "identify", "command", "emergency", "put_schedule", "delete_schedule",
                "ack_fault", "resolve_fault", "energy", "switch_port", "power_cycle", "maintenance", "cabinet")
 
+    CHANGES = ("dim", "emergency", "put_schedule", "delete_schedule")  # answered with a fresh snapshot
+
     def __init__(self, platform: LivePlatform, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.platform = platform
         self.file = channel_file(data_dir)
@@ -207,7 +209,10 @@ def _handler(channel: ControlChannel) -> type[BaseHTTPRequestHandler]:
                                                                       f"{', '.join(channel.METHODS)}"})
                 return
             try:
-                self._answer(200, {"result": channel.call(method, args)})
+                body = {"result": channel.call(method, args)}
+                if method in channel.CHANGES:  # the state it changed, in the same answer (no second call)
+                    body["snapshot"] = channel.snapshot()
+                self._answer(200, body)
             except PlatformError as err:
                 self._answer(*error_answer(err))
             except Exception as err:  # the controller process keeps serving; the API gets a 503

@@ -69,6 +69,11 @@ class ControlClient:
     def call(self, method: str, **args: Any) -> Any:
         return self._request("POST", "/v1/call", json={"method": method, "args": args})["result"]
 
+    def change(self, method: str, **args: Any) -> tuple[Any, dict[str, Any] | None]:
+        """A call that changes the controller's state: its result, and the snapshot taken after it."""
+        body = self._request("POST", "/v1/call", json={"method": method, "args": args})
+        return body["result"], body.get("snapshot")
+
     def snapshot(self) -> dict[str, Any]:
         return self._request("GET", "/v1/snapshot")
 
