@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,8 @@ POLE = "NH-005"
 
 
 def test_an_lwm2m_pole_is_online_and_dimmed_through_the_api_process(
-        tmp_path: Path, mosquitto: MosquittoServer, influxdb: InfluxServer) -> None:
+        tmp_path: Path, mosquitto_factory: Callable[..., MosquittoServer], influxdb: InfluxServer) -> None:
+    mosquitto = mosquitto_factory()  # its own broker: other tests' retained statuses stay out
     registry = tmp_path / "road.yaml"
     registry.write_text(yaml.safe_dump(road_to_mapping(lwm2m_road([POLE])), allow_unicode=True))
     var, port, coap = tmp_path / "var", free_port(), free_udp_port()

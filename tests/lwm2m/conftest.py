@@ -22,7 +22,7 @@ import pytest
 from api.app import ApiOptions, create_app
 from api.serve import served
 from lwm2m.adapter import Lwm2mAdapter
-from ops.servers import InfluxServer, MosquittoServer
+from ops.servers import InfluxServer, MosquittoServer, free_port
 from runtime.live_platform import LivePlatform
 from streetlight.net import free_udp_port
 from streetlight.registry import Road, load_road, road_from_mapping, road_to_mapping
@@ -128,6 +128,7 @@ class Platform:
     client: httpx.Client
     token: str
     port: int
+    broker: MosquittoServer
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(path, headers={"Authorization": f"Bearer {self.token}"}, **kw)
@@ -141,8 +142,11 @@ class Platform:
         return dict(r.json())
 
 
-def start_platform(mosquitto: MosquittoServer, influxdb: InfluxServer, data: Path, road: Road,
-                   **lwm2m: Any) -> Iterator[Platform]:
+def start_platform(influxdb: InfluxServer, data: Path, road: Road, **lwm2m: Any) -> Iterator[Platform]:
+    """A platform with the LwM2M server, on a broker of its own: poles of the same road that other
+    tests simulated on a shared broker leave their retained ``online`` there, which would put poles
+    online here that never spoke."""
+    mosquitto = MosquittoServer(name="mosquitto", port=free_port(), data_dir=data.parent / "mosquitto").start()
     port = free_udp_port()
     settings = Settings(mqtt_url=mosquitto.url, influx_url=influxdb.url, influx_db=f"lwm2m_{port}",
                         data_dir=data, road_clock="wall", lwm2m_enabled=True, lwm2m_port=port,
@@ -156,17 +160,17 @@ def start_platform(mosquitto: MosquittoServer, influxdb: InfluxServer, data: Pat
     try:
         with served(app) as url, httpx.Client(base_url=url, timeout=30) as client:
             token = app.state.ctx.tokens.create("admin", "lwm2m-test")[0]
-            yield Platform(live, adapter, settings, road, client, token, port)
+            yield Platform(live, adapter, settings, road, client, token, port, mosquitto)
     finally:
         adapter.stop()
         live.stop()
+        mosquitto.stop()
 
 
 @pytest.fixture(scope="module")
-def platform(mosquitto: MosquittoServer, influxdb: InfluxServer,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(influxdb: InfluxServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform for a module's tests (each test uses poles of its own)."""
-    yield from start_platform(mosquitto, influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
+    yield from start_platform(influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
                               lwm2m_road(["NH-001", "NH-002", "NH-003", "NH-004"]))
 
 

@@ -28,9 +28,9 @@ def loop() -> Iterator[Loop]:
 
 
 @pytest.fixture(scope="module")
-def queued_platform(mosquitto, influxdb, tmp_path_factory) -> Iterator[Platform]:
+def queued_platform(influxdb, tmp_path_factory) -> Iterator[Platform]:
     """One platform for the module (each test on poles of its own); queue-mode devices sleep soon."""
-    yield from start_platform(mosquitto, influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
+    yield from start_platform(influxdb, tmp_path_factory.mktemp("lwm2m") / "state",
                               _road(["NH-001", "NH-002", "NH-003"]), lwm2m_queue_awake_s=0.3)
 
 
@@ -71,8 +71,7 @@ def test_a_queue_mode_command_waits_visibly_until_the_device_wakes(queued_platfo
     loop.run(dev.stop())
 
 
-def test_bad_values_are_counted_and_nothing_else_is_disturbed(queued_platform: Platform, loop: Loop,
-                                                              mosquitto) -> None:
+def test_bad_values_are_counted_and_nothing_else_is_disturbed(queued_platform: Platform, loop: Loop) -> None:
     platform = queued_platform
     gw = platform.live.gateway
     dev = _device(loop, platform, "NH-003")
@@ -82,7 +81,7 @@ def test_bad_values_are_counted_and_nothing_else_is_disturbed(queued_platform: P
     loop.call(dev.set, (3418, 0, 1), 9999.0)  # no supply is at 9999 V
     wait_until(lambda: gw.metrics.rejected.get("out_of_range", 0) > before, 20, "the out-of-range reading counted")
     # an MQTT pole beside it is stored as ever
-    pub = Publisher(mosquitto.port)
+    pub = Publisher(platform.broker.port)
     try:
         ts = gw.clock.now_or_wall("nanhuan-1")
         body = {"ts": ts, "seq": 1, "dim": 70.0, "power_w": 84.0, "voltage_v": 229.5}
