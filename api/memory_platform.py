@@ -38,6 +38,7 @@ from .platform import (
     Conflict,
     Decision,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PoleEnergy,
@@ -270,7 +271,7 @@ class MemoryPlatform:
 
     # ----------------------------------------------------------------- faults
     def inject_fault(self, road: str, type: str = "lamp_failure", pole: str | None = None,
-                     span: tuple[str, str] | None = None, severity: str = "major") -> dict[str, Any]:
+                     span: tuple[str, str] | None = None, severity: str = "major") -> FaultView:
         """Open a fault as the controller would, with its location from the registry."""
         r = self._road(road)
         where = r.pole(pole or (span[1] if span else r.poles[0].id))
@@ -291,21 +292,21 @@ class MemoryPlatform:
         with self._lock:
             self._faults[fault["fault_id"]] = fault
             self._emit("alert", fault)
-        return dict(fault)
+        return FaultView.from_dict(fault)
 
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         want = {"road": road, "state": state, "type": type, "segment": segment, "severity": severity}
         with self._lock:
-            return [dict(f) for f in self._faults.values()
+            return [FaultView.from_dict(f) for f in self._faults.values()
                     if all(v is None or f[k] == v for k, v in want.items())]
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         with self._lock:
             f = self._faults.get(fault_id)
-            return dict(f) if f else None
+            return FaultView.from_dict(f) if f else None
 
-    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> FaultView:
         with self._lock:
             f = self._faults.get(fault_id)
             if f is None:
@@ -319,12 +320,12 @@ class MemoryPlatform:
             f["last_seen_ts"] = max(f["last_seen_ts"], now)
             f["notes"] = [*f["notes"], {"by": actor, "ts_ms": now, "state": to, "note": note}]
             self._emit("alert", f)
-            return dict(f)
+            return FaultView.from_dict(f)
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # ----------------------------------------------------------------- schedules

@@ -6,7 +6,7 @@ the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
-Shapes exchanged: commands and energy as the frozen dataclasses below; twins, faults and
+Shapes exchanged: commands, faults and energy as the frozen dataclasses below; twins and
 schedules still as dicts with these keys:
 
 * twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
@@ -15,8 +15,10 @@ schedules still as dicts with these keys:
   ``override``, ``emergency``, ``manual`` …).
 * command: :class:`Command`, one per pole on every platform, with the :class:`Decision` that
   turned the operator's requested level into the level the pole was sent.
-* fault: the fields of a protocol Alert (``docs/protocol.md``) plus ``acknowledged_by``,
-  ``acknowledged_ms``, ``resolved_by``, ``resolved_ms``, ``notes``.
+* fault: :class:`FaultView`, the fields of a protocol Alert (``docs/protocol.md``) plus its
+  cabinet and who acknowledged and resolved it, with the notes. A live ``alert`` event still
+  carries the platform's fault record as a dict (webhooks send it as it is): read it with
+  :meth:`FaultView.from_dict`.
 * energy: :class:`Energy` (the views add totals, savings and violations).
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
@@ -143,6 +145,44 @@ class Command:
     port: str | None = None  # a port or power_cycle command (protocol 1.1): the equipment's port
     on: bool | None = None  # a port command: switched on or off
     off_s: int | None = None  # a power_cycle: how long the port stays off
+
+
+@dataclass(frozen=True, slots=True)
+class FaultView:
+    """One fault as the API shows it: where, what, since when, and its work-order state."""
+
+    fault_id: str
+    type: str
+    severity: str
+    state: str  # open | acknowledged | resolved
+    road: str
+    pole: str | None
+    span: list[str] | None  # a cable fault: the two poles of the span
+    segment: str | None
+    side: str | None
+    chainage_m: float | None
+    lat: float | None
+    lon: float | None
+    feeder: str | None
+    first_seen_ts: int
+    last_seen_ts: int
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    cabinet: str | None = None
+    equipment: str | None = None  # the port, for an equipment_fault (protocol 1.1)
+    acknowledged_by: str | None = None
+    acknowledged_ms: int | None = None
+    resolved_by: str | None = None
+    resolved_ms: int | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FaultView:
+        """A fault record (a live event's data, a channel answer) as a view; keys it does not show are left."""
+        return cls(**{k: d[k] for k in _FAULT_FIELDS if k in d})
+
+
+_FAULT_FIELDS = tuple(FaultView.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,10 +360,10 @@ class PlatformPort(Protocol):
 
     # faults
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]: ...
-    def fault(self, fault_id: str) -> dict[str, Any] | None: ...
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]: ...
+    def fault(self, fault_id: str) -> FaultView | None: ...
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView: ...
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView: ...
 
     # telemetry and energy
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int,

@@ -8,19 +8,20 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
-from .platform import FORCE_HINT, Command, Decision, Energy
+from .platform import FORCE_HINT, Command, Decision, Energy, FaultView
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
 
-def fault_index(faults: list[dict[str, Any]]) -> dict[str, list[str]]:
+def fault_index(faults: list[FaultView]) -> dict[str, list[str]]:
     """pole id -> ids of the unresolved faults that name it (as the pole or an end of a span)."""
     out: dict[str, list[str]] = {}
     for f in faults:
-        if f.get("state") not in LIVE_FAULT_STATES:
+        if f.state not in LIVE_FAULT_STATES:
             continue
-        for p in {f.get("pole"), *(f.get("span") or [])} - {None}:
-            out.setdefault(p, []).append(f["fault_id"])
+        for p in {f.pole, *(f.span or [])} - {None}:
+            assert p is not None  # for mypy: None was taken out above
+            out.setdefault(p, []).append(f.fault_id)
     return out
 
 
@@ -68,7 +69,7 @@ def pole_out(road: Road, pole: Pole, twin: dict[str, Any] | None, faults: list[s
     }
 
 
-def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, Any]],
+def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[FaultView],
               segment: str | None = None, state: str | None = None) -> dict[str, Any]:
     by_pole = {t["pole"]: t for t in twins}
     idx = fault_index(faults)
@@ -80,14 +81,14 @@ def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, An
     return {"road": road.id, "count": len(rows), "counts": dict(counts), "poles": rows}
 
 
-def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
-    keys = ("fault_id", "type", "severity", "state", "road", "pole", "span", "segment", "side", "chainage_m",
-            "lat", "lon", "feeder", "cabinet", "equipment", "first_seen_ts", "last_seen_ts", "summary", "evidence",
-            "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
-    out = {k: fault.get(k) for k in keys}
-    out["evidence"] = out["evidence"] or {}
-    out["notes"] = out["notes"] or []
-    out["location"] = location(fault)
+def fault_out(f: FaultView) -> dict[str, Any]:
+    out = {"fault_id": f.fault_id, "type": f.type, "severity": f.severity, "state": f.state, "road": f.road,
+           "pole": f.pole, "span": f.span, "segment": f.segment, "side": f.side, "chainage_m": f.chainage_m,
+           "lat": f.lat, "lon": f.lon, "feeder": f.feeder, "cabinet": f.cabinet, "equipment": f.equipment,
+           "first_seen_ts": f.first_seen_ts, "last_seen_ts": f.last_seen_ts, "summary": f.summary,
+           "evidence": f.evidence or {}, "acknowledged_by": f.acknowledged_by, "acknowledged_ms": f.acknowledged_ms,
+           "resolved_by": f.resolved_by, "resolved_ms": f.resolved_ms, "notes": f.notes or []}
+    out["location"] = location(out)
     return out
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from api.platform import (
     Command,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PoleStatus,
@@ -90,7 +91,7 @@ class SplitPlatform:
         self._finished: OrderedDict[str, PoleStatus] = OrderedDict()
         self._cmd_lock = threading.Lock()
         self._faults_gen = 0
-        self._faults_cache: dict[tuple[str | None, ...], tuple[int, float, list[dict[str, Any]]]] = {}
+        self._faults_cache: dict[tuple[str | None, ...], tuple[int, float, list[FaultView]]] = {}
         self._snap_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -301,7 +302,7 @@ class SplitPlatform:
 
     # -- faults: read from the state database, moved by the controller -------------------------
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         roads = [road] if road else list(self.roads)
         for rid in roads:
             self._road(rid)
@@ -312,9 +313,9 @@ class SplitPlatform:
             if len(self._faults_cache) >= 256:  # filters come from callers: keep the cache bounded
                 self._faults_cache.clear()
             self._faults_cache[key] = hit
-        return [dict(f) for f in hit[2]]
+        return list(hit[2])
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         from controller.errors import UnknownFaultError
 
         try:
@@ -322,13 +323,13 @@ class SplitPlatform:
         except UnknownFaultError:
             return None
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.control.call("ack_fault", fault_id=fault_id, actor=actor, note=note)
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
+        out = port_codec.fault(self.control.call("ack_fault", fault_id=fault_id, actor=actor, note=note))
         self._faults_gen += 1
         return out
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.control.call("resolve_fault", fault_id=fault_id, actor=actor, note=note)
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
+        out = port_codec.fault(self.control.call("resolve_fault", fault_id=fault_id, actor=actor, note=note))
         self._faults_gen += 1
         return out
 

@@ -25,6 +25,7 @@ from api.platform import (
     Conflict,
     Decision,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PoleEnergy,
@@ -54,7 +55,15 @@ from streetlight.settings import Settings
 
 from .control import ControlService, NotHolder, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
-from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame, stored_fault_view, twin_view
+from .views import (
+    ReadingsUnavailable,
+    fault_list,
+    latest_frame,
+    readings_frame,
+    stored_fault_record,
+    stored_fault_view,
+    twin_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +161,7 @@ class LivePlatform:
             self._emit("command", command_event(self._command_view(rec)))
 
     def _on_fault(self, f: Fault) -> None:
-        self._emit("alert", self._fault_view(f))
+        self._emit("alert", self._fault_record(f))
 
     # -- the road, live ------------------------------------------------------------------------
     def _road(self, road: str) -> Road:
@@ -316,23 +325,23 @@ class LivePlatform:
         return active_schedule_ids(self._road(road), self.schedules(road), now_ms)
 
     # -- faults --------------------------------------------------------------------------------
-    def _fault_view(self, f: Fault) -> dict[str, Any]:
-        return stored_fault_view(self.store, f)
+    def _fault_record(self, f: Fault) -> dict[str, Any]:
+        return stored_fault_record(self.store, f)
 
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         roads = [road] if road else list(self.roads)
         for rid in roads:
             self._road(rid)
         return fault_list(self.store, roads, state, type, segment, severity)
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         try:
-            return self._fault_view(self.store.fault(fault_id))
+            return stored_fault_view(self.store, self.store.fault(fault_id))
         except UnknownFaultError:
             return None
 
-    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> FaultView:
         move = self.control.acknowledge if to == lifecycle.ACKNOWLEDGED else self.control.resolve
         try:
             f = move(fault_id, actor, note)
@@ -342,14 +351,14 @@ class LivePlatform:
             raise Conflict(str(err)) from None
         except NotHolder as err:
             raise Unavailable(str(err)) from None
-        view = self._fault_view(f)
-        self._emit("alert", view)
-        return view
+        record = self._fault_record(f)
+        self._emit("alert", record)
+        return FaultView.from_dict(record)
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # -- telemetry and energy ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from api.platform import (
     Conflict,
     Decision,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PlatformError,
@@ -34,6 +35,10 @@ def command(d: dict[str, Any]) -> Command:
     decision = d.get("decision")
     return Command(**{**d, "status": PoleStatus(**d["status"]),
                       "decision": Decision(**decision) if decision is not None else None})
+
+
+def fault(d: dict[str, Any]) -> FaultView:
+    return FaultView.from_dict(d)
 
 
 def energy(d: dict[str, Any]) -> Energy:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from api.platform import FaultView
 from controller.faults import Fault, lifecycle
 from gateway.twins import Twin
 from streetlight.registry import Road
@@ -41,8 +42,9 @@ def twin_view(pole: str, t: Twin | None, commanded: float | None, reason: str | 
     }
 
 
-def fault_view(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A fault with who acknowledged and resolved it, and the notes, from its logged transitions."""
+def fault_record(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fault with who acknowledged and resolved it, and the notes, from its logged transitions: the
+    data of a live ``alert`` event (webhooks send it as it is)."""
     d = f.to_dict()
     for row in log_rows:
         if row.get("state") == lifecycle.ACKNOWLEDGED:
@@ -59,24 +61,28 @@ def fault_view(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
     return d
 
 
-def stored_fault_view(store: ControllerStore, f: Fault) -> dict[str, Any]:
+def stored_fault_record(store: ControllerStore, f: Fault) -> dict[str, Any]:
     try:
         log_rows = store.fault_log(f.fault_id)
     except Exception:  # the view without its log beats no view while the database is busy
         log_rows = []
-    return fault_view(f, log_rows)
+    return fault_record(f, log_rows)
+
+
+def stored_fault_view(store: ControllerStore, f: Fault) -> FaultView:
+    return FaultView.from_dict(stored_fault_record(store, f))
 
 
 def fault_list(store: ControllerStore, roads: list[str], state: str | None, type: str | None,
-               segment: str | None, severity: str | None) -> list[dict[str, Any]]:
+               segment: str | None, severity: str | None) -> list[FaultView]:
     out = []
     for rid in roads:
         logs = store.fault_logs(rid)  # one query for the whole list, not one per fault
         for f in store.faults(rid, state=state):
             if type and f.type != type or segment and f.segment != segment or severity and f.severity != severity:
                 continue
-            out.append(fault_view(f, logs.get(f.fault_id, [])))
-    out.sort(key=lambda d: d["first_seen_ts"], reverse=True)
+            out.append(FaultView.from_dict(fault_record(f, logs.get(f.fault_id, []))))
+    out.sort(key=lambda v: v.first_seen_ts, reverse=True)
     return out
 
 

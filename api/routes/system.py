@@ -18,7 +18,7 @@ from ..deps import PREFIX, Context, context, guard, principal
 from ..errors import RateLimited
 from ..jsonresp import FastJSON
 from ..models import Health, Ready
-from ..platform import LiveEvent
+from ..platform import FaultView, LiveEvent
 from ..views import fault_out, pole_state
 
 router = APIRouter(tags=["system"])
@@ -56,7 +56,7 @@ def metrics(ctx: Ctx) -> Response:
 
 def _payload(ctx: Context, event: LiveEvent) -> dict[str, Any]:
     if event.kind == "alert":
-        return fault_out(event.data)
+        return fault_out(FaultView.from_dict(event.data))
     if event.kind == "twin":
         d = event.data
         faults = ctx.hub.fault_index().get(str(d.get("pole")), [])
