@@ -47,10 +47,12 @@ from .platform import (
     RoadTime,
     SegmentEnergy,
     Subscribers,
+    TwinView,
     active_schedule_ids,
     command_event,
     explain,
     port_of,
+    twin_event,
 )
 from .schedule_defaults import default_schedules
 
@@ -124,21 +126,21 @@ class MemoryPlatform:
             raise NotFound("road", road, f"known roads: {', '.join(self.roads)}")
         return self.roads[road]
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         with self._lock:
             t = self._twins.get(road, {}).get(pole)
-            return dict(t) if t else None
+            return TwinView(**t) if t else None
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         self._road(road)
         with self._lock:
-            return [dict(t) for t in self._twins[road].values()]
+            return [TwinView(**t) for t in self._twins[road].values()]
 
     def set_online(self, road: str, pole: str, online: bool) -> None:
         with self._lock:
             t = self._twins[road][pole]
             t["online"] = online
-            self._emit("twin", {"road": road, **t})
+            self._emit("twin", twin_event(road, TwinView(**t)))
 
     def _set_level(self, road: str, pole: str, level: float, reason: str) -> None:
         t = self._twins[road][pole]
@@ -153,7 +155,7 @@ class MemoryPlatform:
         t.update(level=float(level), reason=reason, last_seen_ms=wall_ms(),
                  power_w=round(rated * level / 100.0, 1), mode="manual" if reason != "schedule" else "auto")
         self.stats_counters["messages_in_total"] += 1
-        self._emit("twin", {"road": road, **t})
+        self._emit("twin", twin_event(road, TwinView(**t)))
 
     # ----------------------------------------------------------------- commands
     def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
@@ -387,7 +389,7 @@ class MemoryPlatform:
         return pd.concat(frames, ignore_index=True)
 
     def latest(self, road: str) -> pd.DataFrame:
-        rows = [{"time": t["last_seen_ms"], "pole": t["pole"], "dim": t["level"], "power_w": t["power_w"],
+        rows = [{"time": t.last_seen_ms, "pole": t.pole, "dim": t.level, "power_w": t.power_w,
                  "voltage_v": 230.0} for t in self.twins(road)]
         return pd.DataFrame(rows)
 

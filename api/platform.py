@@ -6,13 +6,11 @@ the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
-Shapes exchanged: commands, faults and energy as the frozen dataclasses below; twins and
-schedules still as dicts with these keys:
+Shapes exchanged: twins, commands, faults and energy as the frozen dataclasses below; schedules
+and cabinets still as dicts with these keys:
 
-* twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
-  "mode": str | None, "last_seen_ms": int | None, "power_w": float | None}`` — ``level`` is the
-  output the pole last reported, ``reason`` the rule that set it (``schedule``, ``adaptive``,
-  ``override``, ``emergency``, ``manual`` …).
+* twin: :class:`TwinView`, a pole as it last reported. A live ``twin`` event carries it as a
+  dict (:func:`twin_event`).
 * command: :class:`Command`, one per pole on every platform, with the :class:`Decision` that
   turned the operator's requested level into the level the pole was sent.
 * fault: :class:`FaultView`, the fields of a protocol Alert (``docs/protocol.md``) plus its
@@ -36,7 +34,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -93,6 +91,50 @@ class RoadTime:
 
     now_ms: int
     mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortState:
+    """One switched, metered port of a pole (protocol 1.1) as last reported; ``tripped``: its
+    protection opened and it has not reported on since."""
+
+    on: bool | None = None
+    power_w: float | None = None
+    link: str | None = None  # up | down | none
+    tripped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TwinView:
+    """A pole as it last reported. ``level`` is its output, ``reason`` the rule that set it
+    (``schedule``, ``adaptive``, ``override``, ``emergency``, ``manual`` …); ``restarts`` counts the
+    reboots whose event was lost (seq back, ts forward) since the gateway started."""
+
+    pole: str
+    online: bool
+    level: float | None = None
+    reason: str | None = None
+    mode: str | None = None
+    last_seen_ms: int | None = None
+    power_w: float | None = None
+    voltage_v: float | None = None
+    restarts: int = 0
+    ports: dict[str, PortState] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TwinView:
+        """A twin as a dict (a live event's data) as a view; keys it does not show are left."""
+        kw = {k: d[k] for k in _TWIN_FIELDS if k in d}
+        kw["ports"] = {k: v if isinstance(v, PortState) else PortState(**v) for k, v in (d.get("ports") or {}).items()}
+        return cls(**kw)
+
+
+_TWIN_FIELDS = tuple(TwinView.__dataclass_fields__)
+
+
+def twin_event(road: str, twin: TwinView) -> dict[str, Any]:
+    """The data of a ``twin`` live event: a pole's state or status changed."""
+    return {"road": road, **asdict(twin)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +377,8 @@ class PlatformPort(Protocol):
     roads: dict[str, Road]
 
     # the road, live
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None: ...
-    def twins(self, road: str) -> list[dict[str, Any]]: ...
+    def twin(self, road: str, pole: str) -> TwinView | None: ...
+    def twins(self, road: str) -> list[TwinView]: ...
 
     # control
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,

@@ -8,7 +8,7 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
-from .platform import FORCE_HINT, Command, Decision, Energy, FaultView
+from .platform import FORCE_HINT, Command, Decision, Energy, FaultView, TwinView
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
@@ -25,12 +25,12 @@ def fault_index(faults: list[FaultView]) -> dict[str, list[str]]:
     return out
 
 
-def pole_state(twin: dict[str, Any] | None, faults: list[str]) -> str:
-    if twin is None or not twin.get("online", False):
+def pole_state(twin: TwinView | None, faults: list[str]) -> str:
+    if twin is None or not twin.online:
         return "offline"
     if faults:
         return "fault"
-    level = twin.get("level")
+    level = twin.level
     if level is None or level <= 0:
         return "off"
     return "lit" if level >= 99.5 else "dimmed"
@@ -59,19 +59,19 @@ def registry_rows(road: Road) -> dict[str, dict[str, Any]]:
     return hit[1]
 
 
-def pole_out(road: Road, pole: Pole, twin: dict[str, Any] | None, faults: list[str]) -> dict[str, Any]:
-    t = twin or {}
+def pole_out(road: Road, pole: Pole, twin: TwinView | None, faults: list[str]) -> dict[str, Any]:
+    t = twin or TwinView(pole.id, online=False)
     return {
         **registry_rows(road)[pole.id],
-        "state": pole_state(twin, faults), "level": _num(t.get("level")), "reason": t.get("reason"),
-        "mode": t.get("mode"), "online": bool(t.get("online", False)), "last_seen_ms": t.get("last_seen_ms"),
-        "power_w": _num(t.get("power_w")), "open_faults": faults,
+        "state": pole_state(twin, faults), "level": _num(t.level), "reason": t.reason,
+        "mode": t.mode, "online": bool(t.online), "last_seen_ms": t.last_seen_ms,
+        "power_w": _num(t.power_w), "open_faults": faults,
     }
 
 
-def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[FaultView],
+def poles_out(road: Road, twins: list[TwinView], faults: list[FaultView],
               segment: str | None = None, state: str | None = None) -> dict[str, Any]:
-    by_pole = {t["pole"]: t for t in twins}
+    by_pole = {t.pole: t for t in twins}
     idx = fault_index(faults)
     rows = [pole_out(road, p, by_pole.get(p.id), idx.get(p.id, [])) for p in road.poles
             if segment is None or p.segment == segment]

@@ -33,8 +33,10 @@ from api.platform import (
     QueueSubscription,
     RoadTime,
     Subscribers,
+    TwinView,
     Unavailable,
     active_schedule_ids,
+    twin_event,
 )
 from gateway.inbound import Inbound
 from streetlight.clock import wall_ms
@@ -84,7 +86,7 @@ class SplitPlatform:
         self._snap: dict[str, Any] = {}
         self._snap_at = 0.0
         self._snap_seq = 0
-        self._twins_cache: dict[str, tuple[int, int, float, list[dict[str, Any]]]] = {}
+        self._twins_cache: dict[str, tuple[int, int, float, list[TwinView]]] = {}
         # a finished command does not change again: one this process issued, once the feed has
         # said how it ended, is answered here (a dashboard following a road dim asks for 93 of them)
         self._issued: OrderedDict[str, Command] = OrderedDict()
@@ -198,7 +200,7 @@ class SplitPlatform:
         if inb.kind in ("state", "status") and self.live.active:
             twin = self.twin(inb.road, inb.pole)
             if twin is not None:
-                self.live.emit(LiveEvent("twin", {"road": inb.road, **twin}, self.now_ms()))
+                self.live.emit(LiveEvent("twin", twin_event(inb.road, twin), self.now_ms()))
 
     # -- the road, live ------------------------------------------------------------------------
     def _road(self, road: str) -> Road:
@@ -207,32 +209,32 @@ class SplitPlatform:
             raise NotFound("road", road, f"roads served: {', '.join(self.roads)}")
         return r
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         r = self._road(road)
         if not r.has_pole(pole):
             return None
         snap = self._snapshot()
-        level, reason = (snap.get("levels", {}).get(road, {}).get(pole) or (None, None))
-        return twin_view(pole, self.read.twins.get(road, pole), level, reason,
+        _, reason = (snap.get("levels", {}).get(road, {}).get(pole) or (None, None))
+        return twin_view(pole, self.read.twins.get(road, pole), reason,
                          int(snap.get("restarts", {}).get(road, {}).get(pole, 0)))
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         r = self._road(road)
         version, seq, now = self.read.applied, self._snap_seq, time.monotonic()
         hit = self._twins_cache.get(road)
         if hit is not None and hit[1] == seq and (hit[0] == version or now - hit[2] < TWINS_FRESH_S):
-            return [dict(t) for t in hit[3]]
+            return list(hit[3])
         snap = self._snapshot()
         levels = snap.get("levels", {}).get(road, {})
         restarts = snap.get("restarts", {}).get(road, {})
         out = []
         for t in self.read.twins.all(road):
-            level, reason = levels.get(t.pole) or (None, None)
-            out.append(twin_view(t.pole, t, level, reason, int(restarts.get(t.pole, 0))))
+            _, reason = levels.get(t.pole) or (None, None)
+            out.append(twin_view(t.pole, t, reason, int(restarts.get(t.pole, 0))))
         order = {p: i for i, p in enumerate(r.pole_ids)}
-        out.sort(key=lambda d: order[d["pole"]])
+        out.sort(key=lambda v: order[v.pole])
         self._twins_cache[road] = (version, seq, now, out)
-        return [dict(t) for t in out]
+        return list(out)
 
     # -- control (the controller's) ------------------------------------------------------------
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,

@@ -34,11 +34,13 @@ from api.platform import (
     RoadTime,
     SegmentEnergy,
     Subscribers,
+    TwinView,
     Unavailable,
     active_schedule_ids,
     command_event,
     explain,
     port_of,
+    twin_event,
 )
 from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
@@ -147,7 +149,7 @@ class LivePlatform:
         if inb.kind in ("state", "status") and self.live.active:
             twin = self.twin(inb.road, inb.pole)
             if twin is not None:
-                self._emit("twin", {"road": inb.road, **twin})
+                self._emit("twin", twin_event(inb.road, twin))
 
     def _on_observed(self, inb: Inbound) -> None:
         # on a shared subscription a pole's Ack reaches one gateway of several: the one whose
@@ -170,15 +172,15 @@ class LivePlatform:
             raise NotFound("road", road, f"roads served: {', '.join(self.roads)}")
         return r
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         r = self._road(road)
         if not r.has_pole(pole):
             return None
-        level, reason = self.control.level_of(road, pole)
-        return twin_view(pole, self._twins.get(road, pole), level, reason,
+        _, reason = self.control.level_of(road, pole)
+        return twin_view(pole, self._twins.get(road, pole), reason,
                          self.gateway.metrics.restarts.get((road, pole), 0))
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         r = self._road(road)
         return [tw for p in r.poles if (tw := self.twin(road, p.id)) is not None]
 

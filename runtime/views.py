@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from api.platform import FaultView
+from api.platform import FaultView, PortState, TwinView
 from controller.faults import Fault, lifecycle
 from gateway.twins import Twin
 from streetlight.registry import Road
@@ -23,23 +23,17 @@ class Readings(Protocol):
     def pole_readings(self, road: str, pole: str, start: int, end: int, every: str | None = None) -> pd.DataFrame: ...
 
 
-def twin_view(pole: str, t: Twin | None, commanded: float | None, reason: str | None, restarts: int) -> dict[str, Any]:
-    """A pole's twin as the port shows it: what it reported, and what the controller commanded and why."""
+def twin_view(pole: str, t: Twin | None, reason: str | None, restarts: int) -> TwinView:
+    """A pole's twin as the port shows it: what it reported, and the rule the controller set it by."""
     state = t.state if t else None
     tel = t.last_telemetry if t else None
-    return {
-        "pole": pole, "online": bool(t and t.online), "level": tel.dim if tel else (state.dim if state else None),
-        "commanded": commanded, "reason": reason, "mode": state.mode if state else None,
-        "last_seen_ms": t.last_seen_ms if t else None, "power_w": tel.power_w if tel else None,
-        "voltage_v": tel.voltage_v if tel else None,
-        "config_version": t.config_version_applied if t else None,
-        "config_desired": t.config_version_desired if t else None,
-        # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
-        "restarts": restarts,
-        # protocol 1.1: each port as last reported, and whether its protection has tripped
-        "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
-                  for k, r in t.ports.items()} if t else {},
-    }
+    return TwinView(
+        pole=pole, online=bool(t and t.online), level=tel.dim if tel else (state.dim if state else None),
+        reason=reason, mode=state.mode if state else None,
+        last_seen_ms=t.last_seen_ms if t else None, power_w=tel.power_w if tel else None,
+        voltage_v=tel.voltage_v if tel else None, restarts=restarts,
+        ports={k: PortState(r.on, r.power_w, r.link, k in t.tripped) for k, r in t.ports.items()} if t else {},
+    )
 
 
 def fault_record(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:

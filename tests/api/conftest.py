@@ -119,7 +119,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     runner.start()
     try:
         wait_until(lambda: platform.ready()["road_time"], 60, "the road's time (two thirds of its poles reporting)")
-        wait_until(lambda: all(t["online"] for t in platform.twins(scenario.road.id)), 60, "every pole online")
+        wait_until(lambda: all(t.online for t in platform.twins(scenario.road.id)), 60, "every pole online")
         yield LiveStack(platform, core, sim, settings)
     finally:
         stop.set()

@@ -49,8 +49,8 @@ def test_the_road_clock_is_shown_and_every_age_is_measured_on_it(stack: Stack,
     seen = page.locator("#pole-seen")
     seen.wait_for()
     pole = stack.platform.twin(stack.road, "NH-030")
-    assert pole is not None and pole["last_seen_ms"] is not None
-    expected_s = (road_now(stack) - pole["last_seen_ms"]) / 1000
+    assert pole is not None and pole.last_seen_ms is not None
+    expected_s = (road_now(stack) - pole.last_seen_ms) / 1000
     # reports every 10 s of road time: the last one is seconds or minutes ago, never hours
     assert seconds(seen.inner_text()) <= max(600, expected_s + 300), seen.inner_text()
 
@@ -173,7 +173,7 @@ def test_an_operator_sees_each_poles_answer_the_override_and_who_did_it(stack: S
     d = open_dashboard("operator")
     page = d.page
     # a pole on a sound feeder (the cable cut leaves the poles beyond it dark and silent)
-    wait_until(lambda: (stack.platform.twin(stack.road, "NH-020") or {}).get("online"), 30, "NH-020 online")
+    wait_until(lambda: getattr(stack.platform.twin(stack.road, "NH-020"), "online", False), 30, "NH-020 online")
     page.locator('circle.pole[data-pole="NH-020"]').click()
     slider = page.locator("#level")
     box = slider.bounding_box()
