@@ -34,6 +34,7 @@ from streetlight.registry import Road, format_chainage
 
 from .platform import (
     DEFAULT_OVERRIDE_MS,
+    CabinetReport,
     Command,
     Conflict,
     Decision,
@@ -217,12 +218,12 @@ class MemoryPlatform:
             self.maintenance_windows[(road, pole)] = (now, now + minutes * 60_000)
         return now, now + minutes * 60_000
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         """No cabinet reports in memory: the registry's side only (``online`` unknown)."""
         r = self._road(road)
         if cabinet not in r.cabinet_by_id:
             raise NotFound("cabinet", cabinet, f"road {road} has {', '.join(r.cabinet_by_id)}")
-        return {"online": None, "last_seen_ms": None, "voltage_v": None, "feeders": {}}
+        return CabinetReport()
 
     def command(self, cmd_id: str) -> Command | None:
         with self._lock:

@@ -6,8 +6,8 @@ the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
-Shapes exchanged: twins, commands, faults and energy as the frozen dataclasses below; schedules
-and cabinets still as dicts with these keys:
+Shapes exchanged: twins, commands, faults, energy and cabinets as the frozen dataclasses below;
+schedules still as dicts with these keys:
 
 * twin: :class:`TwinView`, a pole as it last reported. A live ``twin`` event carries it as a
   dict (:func:`twin_event`).
@@ -21,9 +21,7 @@ and cabinets still as dicts with these keys:
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
-* cabinet: ``{"online": bool | None, "last_seen_ms", "voltage_v", "feeders": {feeder: {"breaker",
-  "current_a", "energy_wh"}}}`` as last reported (empty ``feeders`` and ``online`` None: not heard
-  since the platform started); :func:`cabinet_state` adds the registry's side.
+* cabinet: :class:`CabinetReport` as last reported; :func:`cabinet_state` adds the registry's side.
 
 Errors: a port method raises :class:`NotFound` for an unknown id and :class:`Conflict` for a
 transition that is not allowed (resolving a resolved fault); the API maps them to 404 / 409.
@@ -228,6 +226,26 @@ _FAULT_FIELDS = tuple(FaultView.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
+class FeederReport:
+    """One feeder of a cabinet as the cabinet last reported it (protocol 1.1)."""
+
+    breaker: str | None = None  # closed | open
+    current_a: float | None = None
+    energy_wh: float | None = None  # cumulative
+
+
+@dataclass(frozen=True, slots=True)
+class CabinetReport:
+    """A distribution cabinet as last reported; ``online`` None and no feeders: not heard since the
+    platform started."""
+
+    online: bool | None = None
+    last_seen_ms: int | None = None
+    voltage_v: float | None = None
+    feeders: dict[str, FeederReport] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PoleEnergy:
     pole: str
     segment: str
@@ -259,18 +277,20 @@ def port_of(road: Road, pole: str, port: str) -> None:
         raise NotFound("port", port, f"{pole} has {', '.join(ports) if ports else 'no ported equipment'}")
 
 
-def cabinet_state(road: Road, cabinet: str, reported: dict[str, Any]) -> dict[str, Any]:
+def cabinet_state(road: Road, cabinet: str, reported: CabinetReport | None) -> dict[str, Any]:
     """A cabinet as the registry knows it, with each feeder's state as last reported."""
     if cabinet not in road.cabinet_by_id:
         raise NotFound("cabinet", cabinet, f"road {road.id} has {', '.join(road.cabinet_by_id)}")
     c = road.cabinet_by_id[cabinet]
-    feeds = reported.get("feeders") or {}
-    feeders = [{"feeder": f.id, "poles": list(f.poles),
-                **{k: (feeds.get(f.id) or {}).get(k) for k in ("breaker", "current_a", "energy_wh")}}
-               for f in road.feeders_of(cabinet)]
+    rep = reported or CabinetReport()
+    feeders = []
+    for f in road.feeders_of(cabinet):
+        fr = rep.feeders.get(f.id) or FeederReport()
+        feeders.append({"feeder": f.id, "poles": list(f.poles), "breaker": fr.breaker, "current_a": fr.current_a,
+                        "energy_wh": fr.energy_wh})
     return {"road": road.id, "cabinet": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon,
-            "meter": c.meter, "online": reported.get("online"), "last_seen_ms": reported.get("last_seen_ms"),
-            "voltage_v": reported.get("voltage_v"), "feeders": feeders}
+            "meter": c.meter, "online": rep.online, "last_seen_ms": rep.last_seen_ms, "voltage_v": rep.voltage_v,
+            "feeders": feeders}
 
 
 def command_event(cmd: Command) -> dict[str, Any]:
@@ -392,7 +412,7 @@ class PlatformPort(Protocol):
     def emergency_active(self, road: str) -> bool: ...
 
     # distribution cabinets (protocol 1.1): see ``cabinet_state``
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]: ...
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport: ...
 
     # schedules and calendar exceptions
     def schedules(self, road: str) -> list[dict[str, Any]]: ...

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from api.platform import (
+    CabinetReport,
     Command,
     Energy,
     FaultView,
@@ -266,9 +267,9 @@ class SplitPlatform:
         start, end = self.control.call("maintenance", road=road, pole=pole, minutes=minutes, actor=actor)
         return int(start), int(end)
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         # the cabinets' state is the core gateway's (the read model follows the poles only)
-        return dict(self.control.call("cabinet", road=road, cabinet=cabinet))
+        return port_codec.cabinet(self.control.call("cabinet", road=road, cabinet=cabinet))
 
     def command(self, cmd_id: str) -> Command | None:
         with self._cmd_lock:

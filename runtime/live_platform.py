@@ -21,11 +21,13 @@ import pandas as pd
 
 from api.platform import (
     DEFAULT_OVERRIDE_MS,
+    CabinetReport,
     Command,
     Conflict,
     Decision,
     Energy,
     FaultView,
+    FeederReport,
     LiveEvent,
     NotFound,
     PoleEnergy,
@@ -256,14 +258,14 @@ class LivePlatform:
             raise NotFound("pole", pole)
         return r
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         self._road(road)
         t = self.gateway.cabinets.get(road, cabinet)
         if t is None:
             raise NotFound("cabinet", cabinet)
         c = t.last
-        return {"online": t.online, "last_seen_ms": t.last_seen_ms, "voltage_v": c.voltage_v if c else None,
-                "feeders": {k: f.model_dump() for k, f in c.feeders.items()} if c else {}}
+        feeders = {k: FeederReport(f.breaker, f.current_a, f.energy_wh) for k, f in c.feeders.items()} if c else {}
+        return CabinetReport(t.online, t.last_seen_ms, c.voltage_v if c else None, feeders)
 
     def _command_view(self, rec: CommandRecord) -> Command:
         issued = self._commands.get(rec.cmd_id)

@@ -7,11 +7,13 @@ from dataclasses import asdict
 from typing import Any
 
 from api.platform import (
+    CabinetReport,
     Command,
     Conflict,
     Decision,
     Energy,
     FaultView,
+    FeederReport,
     LiveEvent,
     NotFound,
     PlatformError,
@@ -39,6 +41,11 @@ def command(d: dict[str, Any]) -> Command:
 
 def fault(d: dict[str, Any]) -> FaultView:
     return FaultView.from_dict(d)
+
+
+def cabinet(d: dict[str, Any]) -> CabinetReport:
+    return CabinetReport(d["online"], d["last_seen_ms"], d["voltage_v"],
+                         {k: FeederReport(**f) for k, f in d["feeders"].items()})
 
 
 def energy(d: dict[str, Any]) -> Energy:

@@ -160,7 +160,7 @@ class CabinetStateOut(BaseModel):
 
 def _cabinet(ctx: Context, road_id: str, cabinet: str) -> dict[str, Any]:
     r = ctx.road(road_id)
-    out = cabinet_state(r, cabinet, ctx.platform.cabinet(r.id, cabinet) if cabinet in r.cabinet_by_id else {})
+    out = cabinet_state(r, cabinet, ctx.platform.cabinet(r.id, cabinet) if cabinet in r.cabinet_by_id else None)
     feeders = {f["feeder"] for f in out["feeders"]}
     out["faults"] = [{"fault_id": f.fault_id, "type": f.type, "severity": f.severity, "state": f.state,
                       "feeder": f.feeder, "summary": f.summary}
