@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .platform import LiveEvent, PlatformPort
+from .platform import FaultView, LiveEvent, PlatformPort
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,13 @@ class StreamHub:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._live_faults: dict[str, dict[str, object]] = {}  # unresolved faults, for the pole states
+        self._live_faults: dict[str, FaultView] = {}  # unresolved faults, for the pole states
 
     def fault_index(self) -> dict[str, list[str]]:
         from .views import fault_index
 
         with self._lock:
-            return fault_index(list(self._live_faults.values()))  # type: ignore[arg-type]
+            return fault_index(list(self._live_faults.values()))
 
     def _track(self, event: LiveEvent) -> None:
         if event.kind != "alert":
@@ -56,13 +56,13 @@ class StreamHub:
             if event.data.get("state") == "resolved":
                 self._live_faults.pop(str(event.data.get("fault_id")), None)
             else:
-                self._live_faults[str(event.data.get("fault_id"))] = event.data
+                self._live_faults[str(event.data.get("fault_id"))] = FaultView.from_dict(event.data)
 
     def start(self) -> None:
         self._stop.clear()
         sub = self.platform.subscribe()
         with self._lock:  # subscribe first, then read: no alert falls between the two
-            self._live_faults = {f["fault_id"]: f for f in self.platform.faults() if f.get("state") != "resolved"}
+            self._live_faults = {f.fault_id: f for f in self.platform.faults() if f.state != "resolved"}
         self._thread = threading.Thread(target=self._run, args=(sub,), name="api-stream-hub", daemon=True)
         self._thread.start()
 

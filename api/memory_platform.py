@@ -34,10 +34,12 @@ from streetlight.registry import Road, format_chainage
 
 from .platform import (
     DEFAULT_OVERRIDE_MS,
+    CabinetReport,
     Command,
     Conflict,
     Decision,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PoleEnergy,
@@ -46,10 +48,12 @@ from .platform import (
     RoadTime,
     SegmentEnergy,
     Subscribers,
+    TwinView,
     active_schedule_ids,
     command_event,
     explain,
     port_of,
+    twin_event,
 )
 from .schedule_defaults import default_schedules
 
@@ -123,21 +127,21 @@ class MemoryPlatform:
             raise NotFound("road", road, f"known roads: {', '.join(self.roads)}")
         return self.roads[road]
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         with self._lock:
             t = self._twins.get(road, {}).get(pole)
-            return dict(t) if t else None
+            return TwinView(**t) if t else None
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         self._road(road)
         with self._lock:
-            return [dict(t) for t in self._twins[road].values()]
+            return [TwinView(**t) for t in self._twins[road].values()]
 
     def set_online(self, road: str, pole: str, online: bool) -> None:
         with self._lock:
             t = self._twins[road][pole]
             t["online"] = online
-            self._emit("twin", {"road": road, **t})
+            self._emit("twin", twin_event(road, TwinView(**t)))
 
     def _set_level(self, road: str, pole: str, level: float, reason: str) -> None:
         t = self._twins[road][pole]
@@ -152,7 +156,7 @@ class MemoryPlatform:
         t.update(level=float(level), reason=reason, last_seen_ms=wall_ms(),
                  power_w=round(rated * level / 100.0, 1), mode="manual" if reason != "schedule" else "auto")
         self.stats_counters["messages_in_total"] += 1
-        self._emit("twin", {"road": road, **t})
+        self._emit("twin", twin_event(road, TwinView(**t)))
 
     # ----------------------------------------------------------------- commands
     def _new_command(self, road: str, type_: str, pole: str, actor: str, level: float | None = None,
@@ -214,12 +218,12 @@ class MemoryPlatform:
             self.maintenance_windows[(road, pole)] = (now, now + minutes * 60_000)
         return now, now + minutes * 60_000
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         """No cabinet reports in memory: the registry's side only (``online`` unknown)."""
         r = self._road(road)
         if cabinet not in r.cabinet_by_id:
             raise NotFound("cabinet", cabinet, f"road {road} has {', '.join(r.cabinet_by_id)}")
-        return {"online": None, "last_seen_ms": None, "voltage_v": None, "feeders": {}}
+        return CabinetReport()
 
     def command(self, cmd_id: str) -> Command | None:
         with self._lock:
@@ -270,7 +274,7 @@ class MemoryPlatform:
 
     # ----------------------------------------------------------------- faults
     def inject_fault(self, road: str, type: str = "lamp_failure", pole: str | None = None,
-                     span: tuple[str, str] | None = None, severity: str = "major") -> dict[str, Any]:
+                     span: tuple[str, str] | None = None, severity: str = "major") -> FaultView:
         """Open a fault as the controller would, with its location from the registry."""
         r = self._road(road)
         where = r.pole(pole or (span[1] if span else r.poles[0].id))
@@ -291,21 +295,21 @@ class MemoryPlatform:
         with self._lock:
             self._faults[fault["fault_id"]] = fault
             self._emit("alert", fault)
-        return dict(fault)
+        return FaultView.from_dict(fault)
 
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         want = {"road": road, "state": state, "type": type, "segment": segment, "severity": severity}
         with self._lock:
-            return [dict(f) for f in self._faults.values()
+            return [FaultView.from_dict(f) for f in self._faults.values()
                     if all(v is None or f[k] == v for k, v in want.items())]
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         with self._lock:
             f = self._faults.get(fault_id)
-            return dict(f) if f else None
+            return FaultView.from_dict(f) if f else None
 
-    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> FaultView:
         with self._lock:
             f = self._faults.get(fault_id)
             if f is None:
@@ -319,12 +323,12 @@ class MemoryPlatform:
             f["last_seen_ts"] = max(f["last_seen_ts"], now)
             f["notes"] = [*f["notes"], {"by": actor, "ts_ms": now, "state": to, "note": note}]
             self._emit("alert", f)
-            return dict(f)
+            return FaultView.from_dict(f)
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # ----------------------------------------------------------------- schedules
@@ -386,7 +390,7 @@ class MemoryPlatform:
         return pd.concat(frames, ignore_index=True)
 
     def latest(self, road: str) -> pd.DataFrame:
-        rows = [{"time": t["last_seen_ms"], "pole": t["pole"], "dim": t["level"], "power_w": t["power_w"],
+        rows = [{"time": t.last_seen_ms, "pole": t.pole, "dim": t.level, "power_w": t.power_w,
                  "voltage_v": 230.0} for t in self.twins(road)]
         return pd.DataFrame(rows)
 

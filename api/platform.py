@@ -6,24 +6,22 @@ the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
-Shapes exchanged: commands and energy as the frozen dataclasses below; twins, faults and
+Shapes exchanged: twins, commands, faults, energy and cabinets as the frozen dataclasses below;
 schedules still as dicts with these keys:
 
-* twin: ``{"pole", "online": bool, "level": float | None, "reason": str | None,
-  "mode": str | None, "last_seen_ms": int | None, "power_w": float | None}`` — ``level`` is the
-  output the pole last reported, ``reason`` the rule that set it (``schedule``, ``adaptive``,
-  ``override``, ``emergency``, ``manual`` …).
+* twin: :class:`TwinView`, a pole as it last reported. A live ``twin`` event carries it as a
+  dict (:func:`twin_event`).
 * command: :class:`Command`, one per pole on every platform, with the :class:`Decision` that
   turned the operator's requested level into the level the pole was sent.
-* fault: the fields of a protocol Alert (``docs/protocol.md``) plus ``acknowledged_by``,
-  ``acknowledged_ms``, ``resolved_by``, ``resolved_ms``, ``notes``.
+* fault: :class:`FaultView`, the fields of a protocol Alert (``docs/protocol.md``) plus its
+  cabinet and who acknowledged and resolved it, with the notes. A live ``alert`` event still
+  carries the platform's fault record as a dict (webhooks send it as it is): read it with
+  :meth:`FaultView.from_dict`.
 * energy: :class:`Energy` (the views add totals, savings and violations).
 * schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
   "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
-* cabinet: ``{"online": bool | None, "last_seen_ms", "voltage_v", "feeders": {feeder: {"breaker",
-  "current_a", "energy_wh"}}}`` as last reported (empty ``feeders`` and ``online`` None: not heard
-  since the platform started); :func:`cabinet_state` adds the registry's side.
+* cabinet: :class:`CabinetReport` as last reported; :func:`cabinet_state` adds the registry's side.
 
 Errors: a port method raises :class:`NotFound` for an unknown id and :class:`Conflict` for a
 transition that is not allowed (resolving a resolved fault); the API maps them to 404 / 409.
@@ -34,7 +32,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -94,6 +92,50 @@ class RoadTime:
 
 
 @dataclass(frozen=True, slots=True)
+class PortState:
+    """One switched, metered port of a pole (protocol 1.1) as last reported; ``tripped``: its
+    protection opened and it has not reported on since."""
+
+    on: bool | None = None
+    power_w: float | None = None
+    link: str | None = None  # up | down | none
+    tripped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TwinView:
+    """A pole as it last reported. ``level`` is its output, ``reason`` the rule that set it
+    (``schedule``, ``adaptive``, ``override``, ``emergency``, ``manual`` …); ``restarts`` counts the
+    reboots whose event was lost (seq back, ts forward) since the gateway started."""
+
+    pole: str
+    online: bool
+    level: float | None = None
+    reason: str | None = None
+    mode: str | None = None
+    last_seen_ms: int | None = None
+    power_w: float | None = None
+    voltage_v: float | None = None
+    restarts: int = 0
+    ports: dict[str, PortState] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TwinView:
+        """A twin as a dict (a live event's data) as a view; keys it does not show are left."""
+        kw = {k: d[k] for k in _TWIN_FIELDS if k in d}
+        kw["ports"] = {k: v if isinstance(v, PortState) else PortState(**v) for k, v in (d.get("ports") or {}).items()}
+        return cls(**kw)
+
+
+_TWIN_FIELDS = tuple(TwinView.__dataclass_fields__)
+
+
+def twin_event(road: str, twin: TwinView) -> dict[str, Any]:
+    """The data of a ``twin`` live event: a pole's state or status changed."""
+    return {"road": road, **asdict(twin)}
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the platform made of an operator's level for one pole, and why.
 
@@ -146,6 +188,64 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class FaultView:
+    """One fault as the API shows it: where, what, since when, and its work-order state."""
+
+    fault_id: str
+    type: str
+    severity: str
+    state: str  # open | acknowledged | resolved
+    road: str
+    pole: str | None
+    span: list[str] | None  # a cable fault: the two poles of the span
+    segment: str | None
+    side: str | None
+    chainage_m: float | None
+    lat: float | None
+    lon: float | None
+    feeder: str | None
+    first_seen_ts: int
+    last_seen_ts: int
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    cabinet: str | None = None
+    equipment: str | None = None  # the port, for an equipment_fault (protocol 1.1)
+    acknowledged_by: str | None = None
+    acknowledged_ms: int | None = None
+    resolved_by: str | None = None
+    resolved_ms: int | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FaultView:
+        """A fault record (a live event's data, a channel answer) as a view; keys it does not show are left."""
+        return cls(**{k: d[k] for k in _FAULT_FIELDS if k in d})
+
+
+_FAULT_FIELDS = tuple(FaultView.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeederReport:
+    """One feeder of a cabinet as the cabinet last reported it (protocol 1.1)."""
+
+    breaker: str | None = None  # closed | open
+    current_a: float | None = None
+    energy_wh: float | None = None  # cumulative
+
+
+@dataclass(frozen=True, slots=True)
+class CabinetReport:
+    """A distribution cabinet as last reported; ``online`` None and no feeders: not heard since the
+    platform started."""
+
+    online: bool | None = None
+    last_seen_ms: int | None = None
+    voltage_v: float | None = None
+    feeders: dict[str, FeederReport] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PoleEnergy:
     pole: str
     segment: str
@@ -177,18 +277,20 @@ def port_of(road: Road, pole: str, port: str) -> None:
         raise NotFound("port", port, f"{pole} has {', '.join(ports) if ports else 'no ported equipment'}")
 
 
-def cabinet_state(road: Road, cabinet: str, reported: dict[str, Any]) -> dict[str, Any]:
+def cabinet_state(road: Road, cabinet: str, reported: CabinetReport | None) -> dict[str, Any]:
     """A cabinet as the registry knows it, with each feeder's state as last reported."""
     if cabinet not in road.cabinet_by_id:
         raise NotFound("cabinet", cabinet, f"road {road.id} has {', '.join(road.cabinet_by_id)}")
     c = road.cabinet_by_id[cabinet]
-    feeds = reported.get("feeders") or {}
-    feeders = [{"feeder": f.id, "poles": list(f.poles),
-                **{k: (feeds.get(f.id) or {}).get(k) for k in ("breaker", "current_a", "energy_wh")}}
-               for f in road.feeders_of(cabinet)]
+    rep = reported or CabinetReport()
+    feeders = []
+    for f in road.feeders_of(cabinet):
+        fr = rep.feeders.get(f.id) or FeederReport()
+        feeders.append({"feeder": f.id, "poles": list(f.poles), "breaker": fr.breaker, "current_a": fr.current_a,
+                        "energy_wh": fr.energy_wh})
     return {"road": road.id, "cabinet": c.id, "name": c.name, "chainage_m": c.chainage_m, "lat": c.lat, "lon": c.lon,
-            "meter": c.meter, "online": reported.get("online"), "last_seen_ms": reported.get("last_seen_ms"),
-            "voltage_v": reported.get("voltage_v"), "feeders": feeders}
+            "meter": c.meter, "online": rep.online, "last_seen_ms": rep.last_seen_ms, "voltage_v": rep.voltage_v,
+            "feeders": feeders}
 
 
 def command_event(cmd: Command) -> dict[str, Any]:
@@ -295,8 +397,8 @@ class PlatformPort(Protocol):
     roads: dict[str, Road]
 
     # the road, live
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None: ...
-    def twins(self, road: str) -> list[dict[str, Any]]: ...
+    def twin(self, road: str, pole: str) -> TwinView | None: ...
+    def twins(self, road: str) -> list[TwinView]: ...
 
     # control
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
@@ -310,7 +412,7 @@ class PlatformPort(Protocol):
     def emergency_active(self, road: str) -> bool: ...
 
     # distribution cabinets (protocol 1.1): see ``cabinet_state``
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]: ...
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport: ...
 
     # schedules and calendar exceptions
     def schedules(self, road: str) -> list[dict[str, Any]]: ...
@@ -320,10 +422,10 @@ class PlatformPort(Protocol):
 
     # faults
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]: ...
-    def fault(self, fault_id: str) -> dict[str, Any] | None: ...
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]: ...
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]: ...
+    def fault(self, fault_id: str) -> FaultView | None: ...
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView: ...
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView: ...
 
     # telemetry and energy
     def telemetry(self, road: str, poles: list[str], start_ms: int, end_ms: int,

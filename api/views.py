@@ -8,28 +8,29 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
-from .platform import FORCE_HINT, Command, Decision, Energy
+from .platform import FORCE_HINT, Command, Decision, Energy, FaultView, TwinView
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
 
-def fault_index(faults: list[dict[str, Any]]) -> dict[str, list[str]]:
+def fault_index(faults: list[FaultView]) -> dict[str, list[str]]:
     """pole id -> ids of the unresolved faults that name it (as the pole or an end of a span)."""
     out: dict[str, list[str]] = {}
     for f in faults:
-        if f.get("state") not in LIVE_FAULT_STATES:
+        if f.state not in LIVE_FAULT_STATES:
             continue
-        for p in {f.get("pole"), *(f.get("span") or [])} - {None}:
-            out.setdefault(p, []).append(f["fault_id"])
+        for p in {f.pole, *(f.span or [])} - {None}:
+            assert p is not None  # for mypy: None was taken out above
+            out.setdefault(p, []).append(f.fault_id)
     return out
 
 
-def pole_state(twin: dict[str, Any] | None, faults: list[str]) -> str:
-    if twin is None or not twin.get("online", False):
+def pole_state(twin: TwinView | None, faults: list[str]) -> str:
+    if twin is None or not twin.online:
         return "offline"
     if faults:
         return "fault"
-    level = twin.get("level")
+    level = twin.level
     if level is None or level <= 0:
         return "off"
     return "lit" if level >= 99.5 else "dimmed"
@@ -58,19 +59,19 @@ def registry_rows(road: Road) -> dict[str, dict[str, Any]]:
     return hit[1]
 
 
-def pole_out(road: Road, pole: Pole, twin: dict[str, Any] | None, faults: list[str]) -> dict[str, Any]:
-    t = twin or {}
+def pole_out(road: Road, pole: Pole, twin: TwinView | None, faults: list[str]) -> dict[str, Any]:
+    t = twin or TwinView(pole.id, online=False)
     return {
         **registry_rows(road)[pole.id],
-        "state": pole_state(twin, faults), "level": _num(t.get("level")), "reason": t.get("reason"),
-        "mode": t.get("mode"), "online": bool(t.get("online", False)), "last_seen_ms": t.get("last_seen_ms"),
-        "power_w": _num(t.get("power_w")), "open_faults": faults,
+        "state": pole_state(twin, faults), "level": _num(t.level), "reason": t.reason,
+        "mode": t.mode, "online": bool(t.online), "last_seen_ms": t.last_seen_ms,
+        "power_w": _num(t.power_w), "open_faults": faults,
     }
 
 
-def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, Any]],
+def poles_out(road: Road, twins: list[TwinView], faults: list[FaultView],
               segment: str | None = None, state: str | None = None) -> dict[str, Any]:
-    by_pole = {t["pole"]: t for t in twins}
+    by_pole = {t.pole: t for t in twins}
     idx = fault_index(faults)
     rows = [pole_out(road, p, by_pole.get(p.id), idx.get(p.id, [])) for p in road.poles
             if segment is None or p.segment == segment]
@@ -80,14 +81,14 @@ def poles_out(road: Road, twins: list[dict[str, Any]], faults: list[dict[str, An
     return {"road": road.id, "count": len(rows), "counts": dict(counts), "poles": rows}
 
 
-def fault_out(fault: dict[str, Any]) -> dict[str, Any]:
-    keys = ("fault_id", "type", "severity", "state", "road", "pole", "span", "segment", "side", "chainage_m",
-            "lat", "lon", "feeder", "cabinet", "equipment", "first_seen_ts", "last_seen_ts", "summary", "evidence",
-            "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "notes")
-    out = {k: fault.get(k) for k in keys}
-    out["evidence"] = out["evidence"] or {}
-    out["notes"] = out["notes"] or []
-    out["location"] = location(fault)
+def fault_out(f: FaultView) -> dict[str, Any]:
+    out = {"fault_id": f.fault_id, "type": f.type, "severity": f.severity, "state": f.state, "road": f.road,
+           "pole": f.pole, "span": f.span, "segment": f.segment, "side": f.side, "chainage_m": f.chainage_m,
+           "lat": f.lat, "lon": f.lon, "feeder": f.feeder, "cabinet": f.cabinet, "equipment": f.equipment,
+           "first_seen_ts": f.first_seen_ts, "last_seen_ts": f.last_seen_ts, "summary": f.summary,
+           "evidence": f.evidence or {}, "acknowledged_by": f.acknowledged_by, "acknowledged_ms": f.acknowledged_ms,
+           "resolved_by": f.resolved_by, "resolved_ms": f.resolved_ms, "notes": f.notes or []}
+    out["location"] = location(out)
     return out
 
 

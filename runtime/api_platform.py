@@ -24,16 +24,20 @@ from typing import Any
 import pandas as pd
 
 from api.platform import (
+    CabinetReport,
     Command,
     Energy,
+    FaultView,
     LiveEvent,
     NotFound,
     PoleStatus,
     QueueSubscription,
     RoadTime,
     Subscribers,
+    TwinView,
     Unavailable,
     active_schedule_ids,
+    twin_event,
 )
 from gateway.inbound import Inbound
 from streetlight.clock import wall_ms
@@ -83,14 +87,14 @@ class SplitPlatform:
         self._snap: dict[str, Any] = {}
         self._snap_at = 0.0
         self._snap_seq = 0
-        self._twins_cache: dict[str, tuple[int, int, float, list[dict[str, Any]]]] = {}
+        self._twins_cache: dict[str, tuple[int, int, float, list[TwinView]]] = {}
         # a finished command does not change again: one this process issued, once the feed has
         # said how it ended, is answered here (a dashboard following a road dim asks for 93 of them)
         self._issued: OrderedDict[str, Command] = OrderedDict()
         self._finished: OrderedDict[str, PoleStatus] = OrderedDict()
         self._cmd_lock = threading.Lock()
         self._faults_gen = 0
-        self._faults_cache: dict[tuple[str | None, ...], tuple[int, float, list[dict[str, Any]]]] = {}
+        self._faults_cache: dict[tuple[str | None, ...], tuple[int, float, list[FaultView]]] = {}
         self._snap_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -197,7 +201,7 @@ class SplitPlatform:
         if inb.kind in ("state", "status") and self.live.active:
             twin = self.twin(inb.road, inb.pole)
             if twin is not None:
-                self.live.emit(LiveEvent("twin", {"road": inb.road, **twin}, self.now_ms()))
+                self.live.emit(LiveEvent("twin", twin_event(inb.road, twin), self.now_ms()))
 
     # -- the road, live ------------------------------------------------------------------------
     def _road(self, road: str) -> Road:
@@ -206,32 +210,32 @@ class SplitPlatform:
             raise NotFound("road", road, f"roads served: {', '.join(self.roads)}")
         return r
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         r = self._road(road)
         if not r.has_pole(pole):
             return None
         snap = self._snapshot()
-        level, reason = (snap.get("levels", {}).get(road, {}).get(pole) or (None, None))
-        return twin_view(pole, self.read.twins.get(road, pole), level, reason,
+        _, reason = (snap.get("levels", {}).get(road, {}).get(pole) or (None, None))
+        return twin_view(pole, self.read.twins.get(road, pole), reason,
                          int(snap.get("restarts", {}).get(road, {}).get(pole, 0)))
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         r = self._road(road)
         version, seq, now = self.read.applied, self._snap_seq, time.monotonic()
         hit = self._twins_cache.get(road)
         if hit is not None and hit[1] == seq and (hit[0] == version or now - hit[2] < TWINS_FRESH_S):
-            return [dict(t) for t in hit[3]]
+            return list(hit[3])
         snap = self._snapshot()
         levels = snap.get("levels", {}).get(road, {})
         restarts = snap.get("restarts", {}).get(road, {})
         out = []
         for t in self.read.twins.all(road):
-            level, reason = levels.get(t.pole) or (None, None)
-            out.append(twin_view(t.pole, t, level, reason, int(restarts.get(t.pole, 0))))
+            _, reason = levels.get(t.pole) or (None, None)
+            out.append(twin_view(t.pole, t, reason, int(restarts.get(t.pole, 0))))
         order = {p: i for i, p in enumerate(r.pole_ids)}
-        out.sort(key=lambda d: order[d["pole"]])
+        out.sort(key=lambda v: order[v.pole])
         self._twins_cache[road] = (version, seq, now, out)
-        return [dict(t) for t in out]
+        return list(out)
 
     # -- control (the controller's) ------------------------------------------------------------
     def dim(self, road: str, poles: list[str], level: float, ramp_ms: int, expires_ms: int | None,
@@ -263,9 +267,9 @@ class SplitPlatform:
         start, end = self.control.call("maintenance", road=road, pole=pole, minutes=minutes, actor=actor)
         return int(start), int(end)
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         # the cabinets' state is the core gateway's (the read model follows the poles only)
-        return dict(self.control.call("cabinet", road=road, cabinet=cabinet))
+        return port_codec.cabinet(self.control.call("cabinet", road=road, cabinet=cabinet))
 
     def command(self, cmd_id: str) -> Command | None:
         with self._cmd_lock:
@@ -301,7 +305,7 @@ class SplitPlatform:
 
     # -- faults: read from the state database, moved by the controller -------------------------
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         roads = [road] if road else list(self.roads)
         for rid in roads:
             self._road(rid)
@@ -312,9 +316,9 @@ class SplitPlatform:
             if len(self._faults_cache) >= 256:  # filters come from callers: keep the cache bounded
                 self._faults_cache.clear()
             self._faults_cache[key] = hit
-        return [dict(f) for f in hit[2]]
+        return list(hit[2])
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         from controller.errors import UnknownFaultError
 
         try:
@@ -322,13 +326,13 @@ class SplitPlatform:
         except UnknownFaultError:
             return None
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.control.call("ack_fault", fault_id=fault_id, actor=actor, note=note)
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
+        out = port_codec.fault(self.control.call("ack_fault", fault_id=fault_id, actor=actor, note=note))
         self._faults_gen += 1
         return out
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.control.call("resolve_fault", fault_id=fault_id, actor=actor, note=note)
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
+        out = port_codec.fault(self.control.call("resolve_fault", fault_id=fault_id, actor=actor, note=note))
         self._faults_gen += 1
         return out
 

@@ -21,10 +21,13 @@ import pandas as pd
 
 from api.platform import (
     DEFAULT_OVERRIDE_MS,
+    CabinetReport,
     Command,
     Conflict,
     Decision,
     Energy,
+    FaultView,
+    FeederReport,
     LiveEvent,
     NotFound,
     PoleEnergy,
@@ -33,11 +36,13 @@ from api.platform import (
     RoadTime,
     SegmentEnergy,
     Subscribers,
+    TwinView,
     Unavailable,
     active_schedule_ids,
     command_event,
     explain,
     port_of,
+    twin_event,
 )
 from controller.errors import FaultStateError, UnknownFaultError
 from controller.faults import Fault, lifecycle
@@ -54,7 +59,15 @@ from streetlight.settings import Settings
 
 from .control import ControlService, NotHolder, RoadTimeUnknown
 from .schedules import import_schedule_file, load_entries
-from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame, stored_fault_view, twin_view
+from .views import (
+    ReadingsUnavailable,
+    fault_list,
+    latest_frame,
+    readings_frame,
+    stored_fault_record,
+    stored_fault_view,
+    twin_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +151,7 @@ class LivePlatform:
         if inb.kind in ("state", "status") and self.live.active:
             twin = self.twin(inb.road, inb.pole)
             if twin is not None:
-                self._emit("twin", {"road": inb.road, **twin})
+                self._emit("twin", twin_event(inb.road, twin))
 
     def _on_observed(self, inb: Inbound) -> None:
         # on a shared subscription a pole's Ack reaches one gateway of several: the one whose
@@ -152,7 +165,7 @@ class LivePlatform:
             self._emit("command", command_event(self._command_view(rec)))
 
     def _on_fault(self, f: Fault) -> None:
-        self._emit("alert", self._fault_view(f))
+        self._emit("alert", self._fault_record(f))
 
     # -- the road, live ------------------------------------------------------------------------
     def _road(self, road: str) -> Road:
@@ -161,15 +174,15 @@ class LivePlatform:
             raise NotFound("road", road, f"roads served: {', '.join(self.roads)}")
         return r
 
-    def twin(self, road: str, pole: str) -> dict[str, Any] | None:
+    def twin(self, road: str, pole: str) -> TwinView | None:
         r = self._road(road)
         if not r.has_pole(pole):
             return None
-        level, reason = self.control.level_of(road, pole)
-        return twin_view(pole, self._twins.get(road, pole), level, reason,
+        _, reason = self.control.level_of(road, pole)
+        return twin_view(pole, self._twins.get(road, pole), reason,
                          self.gateway.metrics.restarts.get((road, pole), 0))
 
-    def twins(self, road: str) -> list[dict[str, Any]]:
+    def twins(self, road: str) -> list[TwinView]:
         r = self._road(road)
         return [tw for p in r.poles if (tw := self.twin(road, p.id)) is not None]
 
@@ -245,14 +258,14 @@ class LivePlatform:
             raise NotFound("pole", pole)
         return r
 
-    def cabinet(self, road: str, cabinet: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         self._road(road)
         t = self.gateway.cabinets.get(road, cabinet)
         if t is None:
             raise NotFound("cabinet", cabinet)
         c = t.last
-        return {"online": t.online, "last_seen_ms": t.last_seen_ms, "voltage_v": c.voltage_v if c else None,
-                "feeders": {k: f.model_dump() for k, f in c.feeders.items()} if c else {}}
+        feeders = {k: FeederReport(f.breaker, f.current_a, f.energy_wh) for k, f in c.feeders.items()} if c else {}
+        return CabinetReport(t.online, t.last_seen_ms, c.voltage_v if c else None, feeders)
 
     def _command_view(self, rec: CommandRecord) -> Command:
         issued = self._commands.get(rec.cmd_id)
@@ -316,23 +329,23 @@ class LivePlatform:
         return active_schedule_ids(self._road(road), self.schedules(road), now_ms)
 
     # -- faults --------------------------------------------------------------------------------
-    def _fault_view(self, f: Fault) -> dict[str, Any]:
-        return stored_fault_view(self.store, f)
+    def _fault_record(self, f: Fault) -> dict[str, Any]:
+        return stored_fault_record(self.store, f)
 
     def faults(self, road: str | None = None, state: str | None = None, type: str | None = None,
-               segment: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+               segment: str | None = None, severity: str | None = None) -> list[FaultView]:
         roads = [road] if road else list(self.roads)
         for rid in roads:
             self._road(rid)
         return fault_list(self.store, roads, state, type, segment, severity)
 
-    def fault(self, fault_id: str) -> dict[str, Any] | None:
+    def fault(self, fault_id: str) -> FaultView | None:
         try:
-            return self._fault_view(self.store.fault(fault_id))
+            return stored_fault_view(self.store, self.store.fault(fault_id))
         except UnknownFaultError:
             return None
 
-    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> dict[str, Any]:
+    def _transition(self, fault_id: str, to: str, actor: str, note: str) -> FaultView:
         move = self.control.acknowledge if to == lifecycle.ACKNOWLEDGED else self.control.resolve
         try:
             f = move(fault_id, actor, note)
@@ -342,14 +355,14 @@ class LivePlatform:
             raise Conflict(str(err)) from None
         except NotHolder as err:
             raise Unavailable(str(err)) from None
-        view = self._fault_view(f)
-        self._emit("alert", view)
-        return view
+        record = self._fault_record(f)
+        self._emit("alert", record)
+        return FaultView.from_dict(record)
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.ACKNOWLEDGED, actor, note)
 
-    def resolve_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def resolve_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # -- telemetry and energy ------------------------------------------------------------------

@@ -7,10 +7,13 @@ from dataclasses import asdict
 from typing import Any
 
 from api.platform import (
+    CabinetReport,
     Command,
     Conflict,
     Decision,
     Energy,
+    FaultView,
+    FeederReport,
     LiveEvent,
     NotFound,
     PlatformError,
@@ -34,6 +37,15 @@ def command(d: dict[str, Any]) -> Command:
     decision = d.get("decision")
     return Command(**{**d, "status": PoleStatus(**d["status"]),
                       "decision": Decision(**decision) if decision is not None else None})
+
+
+def fault(d: dict[str, Any]) -> FaultView:
+    return FaultView.from_dict(d)
+
+
+def cabinet(d: dict[str, Any]) -> CabinetReport:
+    return CabinetReport(d["online"], d["last_seen_ms"], d["voltage_v"],
+                         {k: FeederReport(**f) for k, f in d["feeders"].items()})
 
 
 def energy(d: dict[str, Any]) -> Energy:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from api.platform import FaultView, PortState, TwinView
 from controller.faults import Fault, lifecycle
 from gateway.twins import Twin
 from streetlight.registry import Road
@@ -22,27 +23,22 @@ class Readings(Protocol):
     def pole_readings(self, road: str, pole: str, start: int, end: int, every: str | None = None) -> pd.DataFrame: ...
 
 
-def twin_view(pole: str, t: Twin | None, commanded: float | None, reason: str | None, restarts: int) -> dict[str, Any]:
-    """A pole's twin as the port shows it: what it reported, and what the controller commanded and why."""
+def twin_view(pole: str, t: Twin | None, reason: str | None, restarts: int) -> TwinView:
+    """A pole's twin as the port shows it: what it reported, and the rule the controller set it by."""
     state = t.state if t else None
     tel = t.last_telemetry if t else None
-    return {
-        "pole": pole, "online": bool(t and t.online), "level": tel.dim if tel else (state.dim if state else None),
-        "commanded": commanded, "reason": reason, "mode": state.mode if state else None,
-        "last_seen_ms": t.last_seen_ms if t else None, "power_w": tel.power_w if tel else None,
-        "voltage_v": tel.voltage_v if tel else None,
-        "config_version": t.config_version_applied if t else None,
-        "config_desired": t.config_version_desired if t else None,
-        # restarts whose reboot event was lost (seq back, ts forward), since the gateway started
-        "restarts": restarts,
-        # protocol 1.1: each port as last reported, and whether its protection has tripped
-        "ports": {k: {"on": r.on, "power_w": r.power_w, "link": r.link, "tripped": k in t.tripped}
-                  for k, r in t.ports.items()} if t else {},
-    }
+    return TwinView(
+        pole=pole, online=bool(t and t.online), level=tel.dim if tel else (state.dim if state else None),
+        reason=reason, mode=state.mode if state else None,
+        last_seen_ms=t.last_seen_ms if t else None, power_w=tel.power_w if tel else None,
+        voltage_v=tel.voltage_v if tel else None, restarts=restarts,
+        ports={k: PortState(r.on, r.power_w, r.link, k in t.tripped) for k, r in t.ports.items()} if t else {},
+    )
 
 
-def fault_view(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A fault with who acknowledged and resolved it, and the notes, from its logged transitions."""
+def fault_record(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fault with who acknowledged and resolved it, and the notes, from its logged transitions: the
+    data of a live ``alert`` event (webhooks send it as it is)."""
     d = f.to_dict()
     for row in log_rows:
         if row.get("state") == lifecycle.ACKNOWLEDGED:
@@ -59,24 +55,28 @@ def fault_view(f: Fault, log_rows: list[dict[str, Any]]) -> dict[str, Any]:
     return d
 
 
-def stored_fault_view(store: ControllerStore, f: Fault) -> dict[str, Any]:
+def stored_fault_record(store: ControllerStore, f: Fault) -> dict[str, Any]:
     try:
         log_rows = store.fault_log(f.fault_id)
     except Exception:  # the view without its log beats no view while the database is busy
         log_rows = []
-    return fault_view(f, log_rows)
+    return fault_record(f, log_rows)
+
+
+def stored_fault_view(store: ControllerStore, f: Fault) -> FaultView:
+    return FaultView.from_dict(stored_fault_record(store, f))
 
 
 def fault_list(store: ControllerStore, roads: list[str], state: str | None, type: str | None,
-               segment: str | None, severity: str | None) -> list[dict[str, Any]]:
+               segment: str | None, severity: str | None) -> list[FaultView]:
     out = []
     for rid in roads:
         logs = store.fault_logs(rid)  # one query for the whole list, not one per fault
         for f in store.faults(rid, state=state):
             if type and f.type != type or segment and f.segment != segment or severity and f.severity != severity:
                 continue
-            out.append(fault_view(f, logs.get(f.fault_id, [])))
-    out.sort(key=lambda d: d["first_seen_ts"], reverse=True)
+            out.append(FaultView.from_dict(fault_record(f, logs.get(f.fault_id, []))))
+    out.sort(key=lambda v: v.first_seen_ts, reverse=True)
     return out
 
 

@@ -10,12 +10,28 @@ from typing import Any
 import httpx
 import pytest
 
-from api.platform import Command, Conflict, Decision, LiveEvent, NotFound, PoleStatus, Subscribers, Unavailable
+from api.platform import (
+    CabinetReport,
+    Command,
+    Conflict,
+    Decision,
+    FaultView,
+    FeederReport,
+    LiveEvent,
+    NotFound,
+    PoleStatus,
+    Subscribers,
+    Unavailable,
+)
 from runtime.control_channel import ControlChannel
 from runtime.control_client import ControlClient
 
 CMD = Command("c-1", "dim", "nanhuan-1", "NH-001", 5, "op", PoleStatus("acked", 40.0, None, 9), level=40.0,
               decision=Decision(30.0, 40.0, "floor", "raised", floor=40.0))
+FAULT = FaultView("F-1", "cable_fault", "major", "acknowledged", "nanhuan-1", None, ["NH-055", "NH-056"], "S3",
+                  "north", 1592.0, 31.7, 119.5, "C1-F2", 1, 2, "Supply lost", {"current_a": 0.0}, cabinet="C1",
+                  acknowledged_by="crew", acknowledged_ms=3, notes=[{"actor": "crew", "ts_ms": 3, "note": "van 3"}])
+CABINET = CabinetReport(True, 7, 229.5, {"C1-F1": FeederReport("closed", 12.5, 3400.0), "C1-F2": FeederReport("open")})
 
 
 class _Core:
@@ -30,7 +46,12 @@ class _Core:
     def command(self, cmd_id: str) -> Command | None:
         return CMD if cmd_id == "c-1" else None
 
-    def ack_fault(self, fault_id: str, actor: str, note: str) -> dict[str, Any]:
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
+        return CABINET
+
+    def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
+        if fault_id == "F-1":
+            return FAULT
         if fault_id == "F-0":
             raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults")
         raise Conflict(f"fault {fault_id} is resolved")
@@ -45,9 +66,11 @@ def channel(tmp_path: Path) -> Any:
 
 def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel, tmp_path: Path) -> None:
     client = ControlClient(tmp_path)
-    from runtime.port_codec import command
+    from runtime.port_codec import cabinet, command, fault
 
     assert command(client.call("command", cmd_id="c-1")) == CMD
+    assert fault(client.call("ack_fault", fault_id="F-1", actor="crew", note="")) == FAULT
+    assert cabinet(client.call("cabinet", road="nanhuan-1", cabinet="C1")) == CABINET
     assert client.call("command", cmd_id="c-2") is None
     with pytest.raises(NotFound) as nf:
         client.call("ack_fault", fault_id="F-0", actor="crew", note="")

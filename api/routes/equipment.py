@@ -23,7 +23,7 @@ from ..auth import Principal
 from ..deps import PREFIX, Context, context, guard, principal
 from ..jsonresp import FastJSON
 from ..models import CommandAccepted, MaintenanceOut, MaintenanceRequest, PortRequest, PowerCycleRequest
-from ..platform import Command, cabinet_state
+from ..platform import Command, PortState, cabinet_state
 
 router = APIRouter(prefix=PREFIX, tags=["equipment"])
 Ctx = Annotated[Context, Depends(context)]
@@ -63,22 +63,21 @@ def pole_equipment(ctx: Ctx, pole: Annotated[str, Path(max_length=64, examples=[
     """A pole's equipment: each port with its rated and reported power, link and open fault."""
     r, pid = ctx.find_pole(pole, road)
     p = r.pole(pid)
-    twin = ctx.platform.twin(r.id, pid) or {}
-    live: dict[str, Any] = twin.get("ports") or {}
+    twin = ctx.platform.twin(r.id, pid)
+    live = twin.ports if twin else {}
     open_faults = [f for t in POLE_FAULTS for f in ctx.platform.faults(road=r.id, type=t)
-                   if f.get("pole") == pid and f.get("state") != "resolved"]
-    by_port = {f.get("equipment"): f for f in open_faults if f.get("type") == "equipment_fault"}
+                   if f.pole == pid and f.state != "resolved"]
+    by_port = {f.equipment: f for f in open_faults if f.type == "equipment_fault"}
     ports = []
     for q in p.ports:
-        now = live.get(q.id) or {}
+        now = live.get(q.id) or PortState()
         f = by_port.get(q.id)
         ports.append({"port": q.id, "kind": q.kind, "rated_power_w": q.rated_power_w, "always_on": q.always_on,
-                      "on": now.get("on"), "power_w": now.get("power_w"), "link": now.get("link"),
-                      "tripped": bool(now.get("tripped", False)), "fault_id": f.get("fault_id") if f else None,
-                      "fault": f.get("summary") if f else None})
+                      "on": now.on, "power_w": now.power_w, "link": now.link, "tripped": bool(now.tripped),
+                      "fault_id": f.fault_id if f else None, "fault": f.summary if f else None})
     return FastJSON({"road": r.id, "pole": pid, "equipment": list(p.equipment), "ports": ports,
-                     "faults": [{k: f.get(k) for k in ("fault_id", "type", "severity", "state", "equipment", "summary")}
-                                for f in open_faults]})
+                     "faults": [{"fault_id": f.fault_id, "type": f.type, "severity": f.severity, "state": f.state,
+                                 "equipment": f.equipment, "summary": f.summary} for f in open_faults]})
 
 
 def _command(ctx: Context, who: Principal, action: str, target: str, params: dict[str, Any],
@@ -161,11 +160,12 @@ class CabinetStateOut(BaseModel):
 
 def _cabinet(ctx: Context, road_id: str, cabinet: str) -> dict[str, Any]:
     r = ctx.road(road_id)
-    out = cabinet_state(r, cabinet, ctx.platform.cabinet(r.id, cabinet) if cabinet in r.cabinet_by_id else {})
+    out = cabinet_state(r, cabinet, ctx.platform.cabinet(r.id, cabinet) if cabinet in r.cabinet_by_id else None)
     feeders = {f["feeder"] for f in out["feeders"]}
-    out["faults"] = [{k: f.get(k) for k in ("fault_id", "type", "severity", "state", "feeder", "summary")}
-                     for f in ctx.platform.faults(road=r.id) if f.get("state") != "resolved" and f.get("pole") is None
-                     and (f.get("cabinet") == cabinet or f.get("feeder") in feeders)]
+    out["faults"] = [{"fault_id": f.fault_id, "type": f.type, "severity": f.severity, "state": f.state,
+                      "feeder": f.feeder, "summary": f.summary}
+                     for f in ctx.platform.faults(road=r.id) if f.state != "resolved" and f.pole is None
+                     and (f.cabinet == cabinet or f.feeder in feeders)]
     return out
 
 

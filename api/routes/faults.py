@@ -30,8 +30,8 @@ def list_faults(ctx: Ctx, road: Annotated[str | None, Query(max_length=64)] = No
         ctx.road(road)
     faults = ctx.platform.faults(road=road, state=state, type=type, segment=segment, severity=severity)
     if open:
-        faults = [f for f in faults if f.get("state") != "resolved"]
-    faults.sort(key=lambda f: f.get("first_seen_ts", 0), reverse=True)
+        faults = [f for f in faults if f.state != "resolved"]
+    faults.sort(key=lambda f: f.first_seen_ts, reverse=True)
     return FastJSON({"count": len(faults), "faults": [fault_out(f) for f in faults]})
 
 
@@ -54,7 +54,7 @@ def _transition(ctx: Context, who: Principal, fault_id: str, action: str, req: F
                          target=f"fault {fault_id}", params={"note": note}, result="rejected", detail=str(err))
         raise
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action=action, target=f"fault {fault_id}",
-                     params={"note": note}, result="ok", detail=f"now {f.get('state')}")
+                     params={"note": note}, result="ok", detail=f"now {f.state}")
     return FastJSON(fault_out(f))
 
 

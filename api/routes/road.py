@@ -42,7 +42,7 @@ def list_poles(ctx: Ctx, road: RoadQ = None,
     faults = ctx.platform.faults(road=r.id)
     twins = ctx.platform.twins(r.id)
     body = poles_out(r, twins, faults, segment, state)
-    restarts = {t["pole"]: t.get("restarts", 0) for t in twins}
+    restarts = {t.pole: t.restarts for t in twins}
     for row in body["poles"]:
         _with_restarts(row, restarts.get(row["id"]))
     body["now_ms"] = ctx.platform.now_ms()
@@ -55,7 +55,7 @@ def get_pole(ctx: Ctx, pole: PoleP, road: RoadQ = None) -> FastJSON:
     r, pid = ctx.find_pole(pole, road)
     idx = fault_index(ctx.platform.faults(road=r.id))
     twin = ctx.platform.twin(r.id, pid)
-    return FastJSON(_with_restarts(pole_out(r, r.pole(pid), twin, idx.get(pid, [])), (twin or {}).get("restarts")))
+    return FastJSON(_with_restarts(pole_out(r, r.pole(pid), twin, idx.get(pid, [])), twin.restarts if twin else None))
 
 
 def _with_restarts(row: dict[str, Any], restarts: int | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from ..deps import PREFIX, Context, context, guard, principal
 from ..errors import RateLimited
 from ..jsonresp import FastJSON
 from ..models import Health, Ready
-from ..platform import LiveEvent
+from ..platform import FaultView, LiveEvent, TwinView
 from ..views import fault_out, pole_state
 
 router = APIRouter(tags=["system"])
@@ -56,11 +56,11 @@ def metrics(ctx: Ctx) -> Response:
 
 def _payload(ctx: Context, event: LiveEvent) -> dict[str, Any]:
     if event.kind == "alert":
-        return fault_out(event.data)
+        return fault_out(FaultView.from_dict(event.data))
     if event.kind == "twin":
         d = event.data
         faults = ctx.hub.fault_index().get(str(d.get("pole")), [])
-        return {"road": d.get("road"), "pole": d.get("pole"), "state": pole_state(d, faults),
+        return {"road": d.get("road"), "pole": d.get("pole"), "state": pole_state(TwinView.from_dict(d), faults),
                 "level": d.get("level"), "reason": d.get("reason"), "online": d.get("online"),
                 "last_seen_ms": d.get("last_seen_ms"), "power_w": d.get("power_w"), "open_faults": faults}
     return event.data

@@ -86,8 +86,8 @@ class LiveStack:
         self.sim.inject(SIM_FAULT[type], pole)
 
         def opened() -> str | None:
-            return next((f["fault_id"] for f in self.platform.faults(road, state="open")
-                         if f["pole"] == pole and f["type"] == type), None)
+            return next((f.fault_id for f in self.platform.faults(road, state="open")
+                         if f.pole == pole and f.type == type), None)
 
         return str(wait_until(opened, 60, f"the controller to open a {type} fault on {pole}"))
 
@@ -119,7 +119,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     runner.start()
     try:
         wait_until(lambda: platform.ready()["road_time"], 60, "the road's time (two thirds of its poles reporting)")
-        wait_until(lambda: all(t["online"] for t in platform.twins(scenario.road.id)), 60, "every pole online")
+        wait_until(lambda: all(t.online for t in platform.twins(scenario.road.id)), 60, "every pole online")
         yield LiveStack(platform, core, sim, settings)
     finally:
         stop.set()
@@ -163,7 +163,7 @@ def inject_fault(platform: Any, request: pytest.FixtureRequest) -> Callable[...,
         return inject_live
 
     def inject(road: str, pole: str, type: str = "lamp_failure", severity: str = "major") -> str:
-        return str(platform.inject_fault(road, type=type, pole=pole, severity=severity)["fault_id"])
+        return str(platform.inject_fault(road, type=type, pole=pole, severity=severity).fault_id)
 
     return inject
 

@@ -49,8 +49,8 @@ def test_operator_cli_over_http(app: FastAPI, platform: Any, inject_fault: Any) 
         # the level sent: 30 %, or the segment's floor when the live road's traffic needs more
         cmd_id = app.state.ctx.audit.list(action="dim_pole")[0]["params"]["command_ids"][0]
         sent = platform.command(cmd_id).level
-        assert sent >= 30 and platform.twin("nanhuan-1", "NH-047")["reason"] == "override"
-        wait_until(lambda: platform.twin("nanhuan-1", "NH-047")["level"] == sent, 20, f"NH-047 at {sent} %")
+        assert sent >= 30 and platform.twin("nanhuan-1", "NH-047").reason == "override"
+        wait_until(lambda: platform.twin("nanhuan-1", "NH-047").level == sent, 20, f"NH-047 at {sent} %")
 
         r = runner.invoke(cli, ["dim", "--segment", "S3", "--level", "45"], env=env)
         assert r.exit_code == 0 and "acked" in r.output

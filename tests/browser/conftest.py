@@ -21,6 +21,7 @@ import yaml
 
 from api.app import ApiOptions, create_app
 from api.auth import ROLES
+from api.platform import FaultView
 from api.serve import served
 from ops.servers import InfluxServer, MosquittoServer, free_port
 from runtime.live_platform import LivePlatform
@@ -69,8 +70,8 @@ class Stack:
     platform: LivePlatform
     road: str = "nanhuan-1"
 
-    def open_faults(self) -> list[dict[str, Any]]:
-        return [f for f in self.platform.faults(self.road) if f["state"] != "resolved"]
+    def open_faults(self) -> list[FaultView]:
+        return [f for f in self.platform.faults(self.road) if f.state != "resolved"]
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with served(app) as url:
             tokens = {role: app.state.ctx.tokens.create(role, f"{role} on duty")[0] for role in ROLES}
             s = Stack(url, tokens, platform)
-            wait_until(lambda: {f["type"] for f in s.open_faults()} >= {"lamp_failure", "cable_fault"}, 90,
+            wait_until(lambda: {f.type for f in s.open_faults()} >= {"lamp_failure", "cable_fault"}, 90,
                        "the lamp failure and the cable fault to open")
             yield s
     finally:

@@ -49,15 +49,15 @@ def test_the_road_clock_is_shown_and_every_age_is_measured_on_it(stack: Stack,
     seen = page.locator("#pole-seen")
     seen.wait_for()
     pole = stack.platform.twin(stack.road, "NH-030")
-    assert pole is not None and pole["last_seen_ms"] is not None
-    expected_s = (road_now(stack) - pole["last_seen_ms"]) / 1000
+    assert pole is not None and pole.last_seen_ms is not None
+    expected_s = (road_now(stack) - pole.last_seen_ms) / 1000
     # reports every 10 s of road time: the last one is seconds or minutes ago, never hours
     assert seconds(seen.inner_text()) <= max(600, expected_s + 300), seen.inner_text()
 
-    lamp = next(f for f in stack.open_faults() if f["type"] == "lamp_failure")
-    card = page.locator(f'li.fault-card[data-fault="{lamp["fault_id"]}"]')
+    lamp = next(f for f in stack.open_faults() if f.type == "lamp_failure")
+    card = page.locator(f'li.fault-card[data-fault="{lamp.fault_id}"]')
     age_s = seconds(card.locator(".age").inner_text())
-    true_age_s = (road_now(stack) - lamp["first_seen_ts"]) / 1000
+    true_age_s = (road_now(stack) - lamp.first_seen_ts) / 1000
     assert abs(age_s - true_age_s) <= max(600, 0.15 * true_age_s), (age_s, true_age_s)
     page.locator("#chart[data-points]").wait_for(timeout=15000)  # the chart drawn before the picture
     d.shot("browser-road-clock")
@@ -108,18 +108,18 @@ def test_the_nights_energy_is_charted_per_segment(stack: Stack, open_dashboard: 
 def test_each_open_fault_has_its_timeline_on_road_time(stack: Stack, open_dashboard: Callable[..., Page]) -> None:
     d = open_dashboard("viewer")
     page = d.page
-    faults = {f["type"]: f for f in stack.open_faults()}
+    faults = {f.type: f for f in stack.open_faults()}
     for kind in ("lamp_failure", "cable_fault"):
         f = faults[kind]
-        card = page.locator(f'li.fault-card[data-fault="{f["fault_id"]}"]')
+        card = page.locator(f'li.fault-card[data-fault="{f.fault_id}"]')
         card.wait_for()
         assert card.locator("svg.timeline circle.tl-opened").count() == 1
         assert card.locator("svg.timeline line.tl-now").count() == 1
         opened = card.locator('.tl-steps li[data-step="opened"] time').inner_text()
-        assert opened == local_hhmm(stack, f["first_seen_ts"]), (opened, f["first_seen_ts"])
-    span = faults["cable_fault"]["span"]
+        assert opened == local_hhmm(stack, f.first_seen_ts), (opened, f.first_seen_ts)
+    span = faults["cable_fault"].span
     assert "between poles " + " and ".join(span) in page.locator(
-        f'li.fault-card[data-fault="{faults["cable_fault"]["fault_id"]}"] .where').inner_text()
+        f'li.fault-card[data-fault="{faults["cable_fault"].fault_id}"] .where').inner_text()
     d.shot("browser-fault-timelines")
     d.assert_clean()
 
@@ -132,13 +132,13 @@ def test_a_crew_works_a_cable_fault_from_a_phone_and_prints_it(stack: Stack,
     mark = page.locator('circle.pole[data-pole="NH-047"]').bounding_box()
     assert mark is not None and mark["width"] >= 9  # the road keeps a readable scale and scrolls in its panel
 
-    cable = next(f for f in stack.open_faults() if f["type"] == "cable_fault")
-    a, b = cable["span"]
-    page.locator(f'li.fault-card[data-fault="{cable["fault_id"]}"] button[data-act="open"]').tap()
+    cable = next(f for f in stack.open_faults() if f.type == "cable_fault")
+    a, b = cable.span
+    page.locator(f'li.fault-card[data-fault="{cable.fault_id}"] button[data-act="open"]').tap()
     wo = page.locator("#workorder")
     wo.wait_for()
     text = wo.inner_text()
-    assert cable["segment"] in text and "side" in text and re.search(r"K\d\+\d{3}", text)
+    assert cable.segment in text and "side" in text and re.search(r"K\d\+\d{3}", text)
     assert a in text and b in text
     geo = wo.locator('a.geo[href^="geo:"]')
     assert geo.count() >= 3  # the fault, and each pole of the span
@@ -153,7 +153,7 @@ def test_a_crew_works_a_cable_fault_from_a_phone_and_prints_it(stack: Stack,
     d.shot("browser-workorder-phone-screen", full_page=False)  # what the crew sees first
     wo.locator("#wo-note").fill("van 3 on the way")
     ack.tap()
-    wait_until(lambda: stack.platform.fault(cable["fault_id"])["state"] == "acknowledged", 15,  # type: ignore[index]
+    wait_until(lambda: getattr(stack.platform.fault(cable.fault_id), "state", None) == "acknowledged", 15,
                "the fault to be acknowledged")
     wo.locator(".wo-head .badge", has_text="acknowledged").wait_for(timeout=10000)
     assert wo.locator("#wo-resolve").is_visible()
@@ -173,7 +173,7 @@ def test_an_operator_sees_each_poles_answer_the_override_and_who_did_it(stack: S
     d = open_dashboard("operator")
     page = d.page
     # a pole on a sound feeder (the cable cut leaves the poles beyond it dark and silent)
-    wait_until(lambda: (stack.platform.twin(stack.road, "NH-020") or {}).get("online"), 30, "NH-020 online")
+    wait_until(lambda: getattr(stack.platform.twin(stack.road, "NH-020"), "online", False), 30, "NH-020 online")
     page.locator('circle.pole[data-pole="NH-020"]').click()
     slider = page.locator("#level")
     box = slider.bounding_box()

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 def hung_camera(stack: Stack) -> list[dict]:
-    return [f for f in stack.open_faults() if f["type"] == "equipment_fault" and f["pole"] == "NH-024"]
+    return [f for f in stack.open_faults() if f.type == "equipment_fault" and f.pole == "NH-024"]
 
 
 def test_a_crew_power_cycles_a_hung_camera_from_the_dashboard(stack: Stack,

@@ -91,7 +91,7 @@ def test_bad_values_are_counted_and_nothing_else_is_disturbed(queued_platform: P
         pub.client.loop_stop()
         pub.client.disconnect()
     loop.call(dev.set, (3418, 0, 1), 231.0)
-    wait_until(lambda: (platform.live.twin("nanhuan-1", "NH-003") or {}).get("voltage_v") == 231.0, 20,
+    wait_until(lambda: getattr(platform.live.twin("nanhuan-1", "NH-003"), "voltage_v", None) == 231.0, 20,
                "NH-003 reporting again")
     assert platform.pole("NH-003")["online"]
     loop.run(dev.stop())
