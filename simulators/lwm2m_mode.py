@@ -24,7 +24,7 @@ from streetlight.registry import Road
 
 from .encode import Outgoing
 from .lwm2m_device import Path, SimLwm2mDevice
-from .runner import Simulation
+from .runner import Simulation, drive
 from .transport import ConcentratorTransport, PerPoleTransport
 
 log = logging.getLogger(__name__)
@@ -228,21 +228,4 @@ def with_lwm2m(scenario: Any, share: float) -> Any:
 def run_mixed(scenario: Any, *, lwm2m_server: tuple[str, int], progress: bool = False, **kwargs: Any) -> Any:
     """:func:`simulators.runner.run_simulation` for a mixed road; returns its RunStats."""
     sim = MixedSimulation(scenario, lwm2m_server=lwm2m_server, **kwargs)
-    bar = None
-    try:
-        sim.start()
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=scenario.duration_s // 60, unit="sim-min", desc=f"{scenario.name} (mixed)")
-        done_min = 0
-        while sim.step():
-            if bar is not None:
-                now_min = (sim.now_ms - scenario.start_ms) // 60_000
-                bar.update(now_min - done_min)
-                done_min = now_min
-    finally:
-        if bar is not None:
-            bar.close()
-        stats = sim.close()
-    return stats
+    return drive(sim, progress=progress, stop=kwargs.get("stop"), label=f"{scenario.name} (mixed)")

@@ -365,13 +365,21 @@ def run_simulation(scenario: Scenario, *, mqtt_url: str, speed: float | None, re
     sim = Simulation(scenario, mqtt_url=mqtt_url, speed=speed, record=record, concentrator=concentrator,
                      credentials=credentials, heartbeat_required=heartbeat_required, stop=stop,
                      disconnect=disconnect, link=link)
+    return drive(sim, progress=progress, stop=stop)
+
+
+def drive(sim: Simulation, *, progress: bool = False, stop: threading.Event | None = None,
+          label: str | None = None) -> RunStats:
+    """Start ``sim`` and step it to its scenario's end (or until ``stop`` is set), with a progress
+    bar in simulated minutes when asked; returns its RunStats."""
+    scenario = sim.scenario
     bar = None
     try:
         sim.start()
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=scenario.duration_s // 60, unit="sim-min", desc=scenario.name)
+            bar = tqdm(total=scenario.duration_s // 60, unit="sim-min", desc=label or scenario.name)
         done_min = 0
         while sim.step():
             if stop is not None and stop.is_set():
