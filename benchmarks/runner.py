@@ -24,6 +24,7 @@ BENCHES: dict[str, str] = {  # name -> module:function
     "api": "benchmarks.api:run",
     "scale": "benchmarks.scale:run",
     "lwm2m": "benchmarks.lwm2m:run",
+    "failover": "benchmarks.failover:run",
 }
 
 

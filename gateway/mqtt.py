@@ -60,18 +60,26 @@ class MqttLink:
         self.client.on_disconnect = lambda *_: self.pub_connected.clear()
 
     @property
+    def receiving(self) -> bool:
+        """Whether the link subscribes at all: a link with no filters only publishes (a controller
+        process, which hears its roads on a read of its own)."""
+        return bool(self.filters)
+
+    @property
     def connected(self) -> bool:
-        return self.ingest.subscribed.is_set() and self.pub_connected.is_set()
+        return (self.ingest.subscribed.is_set() or not self.receiving) and self.pub_connected.is_set()
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self.ingest.start()
+        if self.receiving:
+            self.ingest.start()
         self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=True)
         self.client.loop_start()
-        if not (self.ingest.subscribed.wait(timeout_s) and self.pub_connected.wait(timeout_s)):
+        if not ((self.ingest.subscribed.wait(timeout_s) or not self.receiving) and self.pub_connected.wait(timeout_s)):
             log.warning("broker at %s not reachable yet; retrying in the background", self.settings.mqtt_url)
 
     def stop(self) -> None:
-        self.ingest.stop()
+        if self.receiving:
+            self.ingest.stop()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -100,7 +108,7 @@ class MqttLink:
         """QoS 1 messages that belong together (a road's commands): in one write on the ingest
         connection, which is much faster than paho's message at a time through its network thread;
         through paho (which queues while disconnected) when that connection cannot take them."""
-        if self.ingest.publish_many(messages):
+        if self.receiving and self.ingest.publish_many(messages):
             return
         for topic, payload in messages:
             self.client.publish(topic, payload, qos=1)

@@ -55,23 +55,31 @@ HEARTBEAT_EVERY_MS = 10_000  # platform time; the page asks for at least every 3
 class GatewayService:
     def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
                  shared_group: str | None = None, receive_maximum: int = 20_000, max_batch: int = 5000,
-                 ack_timeout_s: float = 2.0, max_attempts: int = 4, create_schema: bool = True) -> None:
+                 ack_timeout_s: float = 2.0, max_attempts: int = 4, create_schema: bool = True,
+                 ingest: bool = True, clock: RoadClocks | None = None, twins: TwinStore | None = None,
+                 heartbeat: Callable[[str], bool] | None = None) -> None:
         self.settings = settings
         self.roads = roads
         self.client_id = client_id
+        # without ingest the service only sends (a controller process): it subscribes to nothing,
+        # stores nothing, and takes road time and twins from whoever hears the roads for it
+        self.ingest = ingest
+        self._heartbeat = heartbeat  # which roads this process beats for (all when not given)
         state = Path(settings.data_dir) / "gateway" / client_id
         state.mkdir(parents=True, exist_ok=True)
-        self.clock = RoadClocks({r.id: r.pole_ids for r in roads}, ClockPolicy(
+        self.clock = clock or RoadClocks({r.id: r.pole_ids for r in roads}, ClockPolicy(
             settings.road_clock, int(settings.clock_tolerance_s * 1000)))
         self.store = TelemetryStore.from_settings(settings.with_overrides(data_dir=str(state)))
         self.rejected = RejectedStore(state / "rejected.jsonl")
         self.metrics = GatewayMetrics(self.rejected, spool_depth_fn=lambda: self.store.writer.spool.depth)
-        self.twins = TwinStore(roads)
+        self.twins = twins or TwinStore(roads)
         # a list of messages per socket read; Receive Maximum bounds what can be in flight
         self._inbox: queue.Queue[list[Raw]] = queue.Queue(maxsize=max(2 * receive_maximum, 10_000))
         filters = [subscription(kind=k) for k in UPLINK_KINDS] + [cabinet_subscription(kind=k) for k in CABINET_KINDS]
         if shared_group:
             filters = [shared(shared_group, f) for f in filters]
+        if not ingest:
+            filters = []
         self.link = MqttLink(settings, client_id, filters, self._receive, receive_maximum=receive_maximum)
         self._downlinks: dict[tuple[str, str], Publish] = {}  # poles served by another edge (LwM2M)
         self.commands = CommandDispatcher(roads, self.twins, self._publish_command, now_issued=self.clock.now_or_wall,
@@ -90,13 +98,14 @@ class GatewayService:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._create_schema:
+        if self.ingest and self._create_schema:
             try:
                 self.store.ensure_schema()
             except Exception as err:  # the database may be away: ingest spools until it is back
                 log.warning("could not prepare the InfluxDB schema (will spool until it answers): %s", err)
-        self.pipeline.start()
-        self.acks.start()
+        if self.ingest:
+            self.pipeline.start()
+            self.acks.start()
         self.link.start()
         self._stop.clear()
         self._timer = threading.Thread(target=self._timer_loop, name="gateway-timer", daemon=True)
@@ -104,9 +113,11 @@ class GatewayService:
 
     def stop(self) -> None:
         self._stop.set()
-        self.pipeline.stop()  # what is prepared is stored and acknowledged before we disconnect
+        if self.ingest:
+            self.pipeline.stop()  # what is prepared is stored and acknowledged before we disconnect
         self.link.stop()
-        self.acks.stop()
+        if self.ingest:
+            self.acks.stop()
         if self._timer is not None:
             self._timer.join(5)
         self.store.close()
@@ -225,9 +236,12 @@ class GatewayService:
         while not self._stop.wait(0.05):
             try:
                 self.commands.tick()
-                self.twins.sweep(self.clock.now_ms)
+                if self.ingest:  # else the twins belong to the read that feeds them, which sweeps them
+                    self.twins.sweep(self.clock.now_ms)
                 if self.connected:
                     for road in self.roads:
+                        if self._heartbeat is not None and not self._heartbeat(road.id):
+                            continue
                         now = self.clock.now_or_wall(road.id)
                         last = self._last_heartbeat.get(road.id)
                         if last is None or now - last >= HEARTBEAT_EVERY_MS or now < last:

@@ -7,6 +7,9 @@ With ``lease_s`` it is one of several core processes for the same roads (``runti
 its gateway stores its share of a shared subscription, while its controller hears every message
 of its roads on a read of their topics of its own (:class:`runtime.read_model.ReadModel`, a
 session that ends with its connection), and decides only for the roads whose lease it holds.
+With ``ingest=False`` as well it is a controller process: its gateway stores nothing and only
+sends (commands, config, alerts, the heartbeat of the roads it holds), on the road time and twins
+of that read; the gateways of the deployment store.
 """
 
 from __future__ import annotations
@@ -85,23 +88,31 @@ class _Issued:
 class LivePlatform:
     def __init__(self, settings: Settings, roads: list[Road], *, client_id: str = "streetlight-gateway",
                  shared_group: str | None = None, report_interval_s: int = 10, lease_s: float | None = None,
-                 **gateway_kw: Any) -> None:
+                 ingest: bool = True, **gateway_kw: Any) -> None:
+        if not ingest and lease_s is None:
+            raise ValueError("a controller without a gateway of its own runs with road leases (give lease_s)")
         self.settings = settings
         self.roads: dict[str, Road] = {r.id: r for r in roads}
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
         self.store = ControllerStore(settings.state_location("controller.sqlite3"))
         import_schedule_file(self.store, roads, data / "schedules.json")  # kept there by older releases
         self.observations: ReadModel | None = None
         self.leases: RoadLeases | None = None
-        self._twins: TwinStore = self.gateway.twins
         if lease_s is not None:
             self.observations = ReadModel(settings, roads, client_id=f"{client_id}-controller",
                                           report_interval_s=report_interval_s)
-            self._twins = self.observations.twins  # every message, where the gateway has its share
             self.leases = RoadLeases(LeaseStore(self.store.db), [r.id for r in roads], client_id,
                                      LeaseTerms(int(lease_s * 1000)))
+            # the heartbeat says "the platform decides for this road": its holder beats, no one else
+            gateway_kw.setdefault("heartbeat", self.leases.holds)
+        if not ingest:
+            assert self.observations is not None
+            gateway_kw.update(ingest=False, clock=self.observations.clock, twins=self.observations.twins)
+            self.observations.online_listeners.append(self._on_back_online)
+        self.gateway = GatewayService(settings, roads, client_id=client_id, shared_group=shared_group, **gateway_kw)
+        # every message, where the gateway of a core process on a shared subscription has its share
+        self._twins: TwinStore = self.observations.twins if self.observations is not None else self.gateway.twins
         self.control = ControlService(self.gateway, roads, self.store, report_interval_s=report_interval_s,
                                       observations=self.observations, leases=self.leases)
         self.live = Subscribers()
@@ -159,6 +170,9 @@ class LivePlatform:
         if inb.kind == "ack" and isinstance(inb.message, Ack):
             self.gateway.commands.on_ack(inb.road, inb.pole, inb.message)
         self._on_inbound(inb)
+
+    def _on_back_online(self, road: str, pole: str) -> None:
+        self.gateway.commands.on_online(road, pole)  # what was held for it goes out now
 
     def _on_command_done(self, rec: CommandRecord) -> None:
         if self.live.active:
@@ -260,7 +274,9 @@ class LivePlatform:
 
     def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         self._road(road)
-        t = self.gateway.cabinets.get(road, cabinet)
+        # a controller on road leases hears the cabinets on its own read, where its gateway has a share
+        cabinets = self.observations.cabinets if self.observations is not None else self.gateway.cabinets
+        t = cabinets.get(road, cabinet)
         if t is None:
             raise NotFound("cabinet", cabinet)
         c = t.last

@@ -19,14 +19,24 @@ import ssl
 import threading
 from collections.abc import Callable
 
+from gateway.cabinets import Cabinets
 from gateway.inbound import Inbound, Raw
 from gateway.pipeline import on_road_time
+from gateway.rejected import RejectedStore
 from gateway.twins import TwinStore
 from gateway.validate import Validator
 from gateway.wire import IngestConnection
 from streetlight.clock import ClockPolicy, RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import UPLINK_KINDS, mirror_subscription, subscription, unmirror
+from streetlight.protocol import (
+    CABINET_KINDS,
+    UPLINK_KINDS,
+    cabinet_subscription,
+    mirror_subscription,
+    parse_topic,
+    subscription,
+    unmirror,
+)
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
@@ -41,7 +51,12 @@ class ReadModel:
             settings.road_clock, int(settings.clock_tolerance_s * 1000)))
         self.twins = TwinStore(roads, report_interval_s)
         self.validator = Validator(roads)
+        # the cabinets' twins, for a controller that stores nothing (protocol 1.1); what they send
+        # that cannot be kept is counted here, and recorded with its reason by the gateway that stores
+        self.cabinet_refusals = RejectedStore(None, keep=100)
+        self.cabinets = Cabinets(roads, self.cabinet_refusals, self.clock)
         self.listeners: list[Callable[[Inbound], None]] = []  # on the worker thread
+        self.online_listeners: list[Callable[[str, str], None]] = []  # (road, pole) come (back) online
         self.applied = 0  # also the read model's version: a view built at the same count is current
         self.refused = 0  # invalid messages: the gateway records why; here they are only counted
         self._inbox: queue.Queue[list[Raw]] = queue.Queue(maxsize=2 * receive_maximum)
@@ -50,7 +65,8 @@ class ReadModel:
             tls = ssl.create_default_context(cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         filters = [f(road=r.id, kind=k) for f in (subscription, mirror_subscription) for r in roads
-                   for k in UPLINK_KINDS]
+                   for k in UPLINK_KINDS] + [cabinet_subscription(road=r.id, kind=k) for r in roads
+                                             for k in CABINET_KINDS]
         client_id = client_id or f"streetlight-api-{os.getpid()}"
         self.conn = IngestConnection(settings.mqtt_host, settings.mqtt_port, client_id, filters, self._inbox.put,
                                      username=settings.mqtt_username, password=password, tls=tls,
@@ -97,6 +113,9 @@ class ReadModel:
             self.conn.ack(batch)
 
     def apply(self, raw: Raw) -> None:
+        if raw.topic.count("/") == 5:  # only a cabinet topic has six levels
+            self._apply_cabinet(raw)
+            return
         try:
             road, pole, kind = self.validator.topic(unmirror(raw.topic) or raw.topic)
             inb = self.validator.message(road, pole, kind, raw.payload, 0)
@@ -104,7 +123,24 @@ class ReadModel:
             self.refused += 1
             return
         inb = on_road_time(self.clock, inb)
-        self.twins.apply(inb)
+        came_online = self.twins.apply(inb)
+        self.applied += 1
+        for fn in self.listeners:
+            fn(inb)
+        if came_online:
+            for back in self.online_listeners:
+                back(inb.road, inb.pole)
+
+    def _apply_cabinet(self, raw: Raw) -> None:
+        try:
+            t = parse_topic(raw.topic)
+            if t.cabinet is None:
+                raise ProtocolError("bad_topic", f"topic {raw.topic[:200]!r} is not a cabinet topic", "topic")
+            inb, _lines = self.cabinets.prepare(raw.topic, raw.payload, t.road, t.cabinet, t.kind)
+        except ProtocolError:
+            self.refused += 1
+            return
+        self.cabinets.apply(inb)
         self.applied += 1
         for fn in self.listeners:
             fn(inb)

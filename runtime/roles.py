@@ -2,10 +2,16 @@
 several of them with one command.
 
 Roles are ``gateway`` (ingest: the MQTT edge into InfluxDB), ``controller`` (decisions, commands,
-faults; in this release it runs beside a gateway of its own, in one *core* process) and ``api``
-(HTTP and the dashboard, in a process of its own: :class:`runtime.api_platform.SplitPlatform`).
-With no ``--only``, ``serve`` runs every role: a core process and an API process, started,
-watched and restarted by the ``serve`` process itself.
+faults) and ``api`` (HTTP and the dashboard, in a process of its own:
+:class:`runtime.api_platform.SplitPlatform`). ``gateway`` and ``controller`` together make one
+*core* process (the controller hears the road through its gateway); a ``controller`` alone is a
+process that hears its roads on a read of its own, stores nothing, and decides for the roads whose
+lease it holds (:mod:`runtime.leases`). With no ``--only``, ``serve`` runs every role: a core
+process and an API process, started, watched and restarted by the ``serve`` process itself.
+
+A *city* plan (:func:`city_plan`) runs each role in processes of its own, several of each: gateways
+on one shared subscription, controllers with road leases, API processes on one port
+(``SO_REUSEPORT``: the kernel spreads connections over the live ones).
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ class RoleError(StreetlightError):
 
 @dataclass(frozen=True)
 class Proc:
-    """One process of the platform: its name and the roles it runs."""
+    """One process of the platform: its name and the roles it runs; in a city plan also its own
+    MQTT client id (a fixed one: a restarted gateway takes its session back)."""
 
-    name: str  # core | gateway | api
+    name: str  # core | gateway | controller | api, numbered in a city plan (gateway-2)
     roles: tuple[str, ...]
+    client_id: str | None = None
 
 
 def plan(only: Sequence[str]) -> list[Proc]:
@@ -46,16 +54,28 @@ def plan(only: Sequence[str]) -> list[Proc]:
     unknown = roles - set(ROLES)
     if unknown:
         raise RoleError(f"unknown role {sorted(unknown)[0]!r}; roles are {', '.join(ROLES)}")
-    if "controller" in roles and "gateway" not in roles:
-        raise RoleError("the controller runs beside its own gateway: use --only gateway --only controller "
-                        "(more gateways may join it on a shared subscription with --only gateway)")
     procs = []
-    if "controller" in roles:
+    if {"gateway", "controller"} <= roles:
         procs.append(Proc("core", ("gateway", "controller")))
     elif "gateway" in roles:
         procs.append(Proc("gateway", ("gateway",)))
+    elif "controller" in roles:
+        procs.append(Proc("controller", ("controller",)))
     if "api" in roles:
         procs.append(Proc("api", ("api",)))
+    return procs
+
+
+def city_plan(gateways: int, controllers: int, apis: int, client_id: str) -> list[Proc]:
+    """Each role in processes of its own: ``gateways`` on one shared subscription, ``controllers``
+    sharing the roads by lease, ``apis`` on one port; in start order."""
+    if min(gateways, controllers, apis) < 1:
+        raise RoleError("a city plan runs at least one process of each role "
+                        f"(asked: {gateways} gateway(s), {controllers} controller(s), {apis} API process(es))")
+    base = client_id.removesuffix("-gateway")
+    procs = [Proc(f"gateway-{i}", ("gateway",), f"{base}-gateway-{i}") for i in range(1, gateways + 1)]
+    procs += [Proc(f"controller-{i}", ("controller",), f"{base}-controller-{i}") for i in range(1, controllers + 1)]
+    procs += [Proc(f"api-{i}", ("api",), f"{base}-api-{i}") for i in range(1, apis + 1)]
     return procs
 
 
@@ -121,12 +141,14 @@ def supervise(procs: list[Proc], child_argv: Callable[[Proc], list[str]], log_di
 
 
 def serve_argv(p: Proc, *, port: int, roads: list[str], client_id: str, shared_group: str | None,
-               report_interval_s: int) -> list[str]:
+               report_interval_s: int, reuse_port: bool = False) -> list[str]:
     """The command line of one supervised process."""
-    argv = [sys.executable, "-m", "streetlight", "serve", "--client-id", client_id,
+    argv = [sys.executable, "-m", "streetlight", "serve", "--client-id", p.client_id or client_id,
             "--report-interval-s", str(report_interval_s)]
     if "api" in p.roles:  # a gateway run this way serves no /metrics of its own
         argv += ["--port", str(port)]
+        if reuse_port:
+            argv.append("--reuse-port")
     for role in p.roles:
         argv += ["--only", role]
     for r in roads:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.roles import Proc, RoleError, plan, serve_argv
+from runtime.roles import Proc, RoleError, city_plan, plan, serve_argv
 
 
 @pytest.mark.parametrize(("only", "expected"), [
@@ -14,16 +14,33 @@ from runtime.roles import Proc, RoleError, plan, serve_argv
     (["gateway"], [Proc("gateway", ("gateway",))]),
     (["api"], [Proc("api", ("api",))]),
     (["api", "gateway"], [Proc("gateway", ("gateway",)), Proc("api", ("api",))]),
+    (["controller"], [Proc("controller", ("controller",))]),
+    (["controller", "api"], [Proc("controller", ("controller",)), Proc("api", ("api",))]),
 ])
 def test_roles_make_processes(only: list[str], expected: list[Proc]) -> None:
     assert plan(only) == expected
 
 
-@pytest.mark.parametrize(("only", "says"), [(["controller"], "--only gateway --only controller"),
-                                            (["apis"], "unknown role 'apis'")])
-def test_roles_that_cannot_run_are_refused_saying_why(only: list[str], says: str) -> None:
-    with pytest.raises(RoleError, match=says):
-        plan(only)
+def test_roles_that_cannot_run_are_refused_saying_why() -> None:
+    with pytest.raises(RoleError, match="unknown role 'apis'"):
+        plan(["apis"])
+    with pytest.raises(RoleError, match="at least one process of each role"):
+        city_plan(2, 0, 2, "sl")
+
+
+def test_a_city_plan_runs_each_role_in_processes_of_its_own_with_fixed_client_ids() -> None:
+    procs = city_plan(2, 2, 1, "streetlight-gateway")
+    assert [(p.name, p.roles, p.client_id) for p in procs] == [
+        ("gateway-1", ("gateway",), "streetlight-gateway-1"), ("gateway-2", ("gateway",), "streetlight-gateway-2"),
+        ("controller-1", ("controller",), "streetlight-controller-1"),
+        ("controller-2", ("controller",), "streetlight-controller-2"), ("api-1", ("api",), "streetlight-api-1")]
+    gw = serve_argv(procs[1], port=8123, roads=["a", "b"], client_id="x", shared_group="gateways",
+                    report_interval_s=10, reuse_port=True)
+    assert gw[gw.index("--client-id") + 1] == "streetlight-gateway-2"  # a restart takes its MQTT session back
+    assert "--port" not in gw and "--reuse-port" not in gw
+    api = serve_argv(procs[-1], port=8123, roads=["a"], client_id="x", shared_group="gateways",
+                     report_interval_s=10, reuse_port=True)
+    assert api[api.index("--port") + 1] == "8123" and "--reuse-port" in api  # one port for every API process
 
 
 def test_each_supervised_process_is_started_with_its_roles() -> None:

@@ -19,6 +19,8 @@ NAMES: dict[str, str] = {
     "api": "road dim to last ack latency; pole list read throughput; the API in its own process at x60",
     "scale": "10,000 poles through 1, 2 and 4 gateway processes",
     "lwm2m": "LwM2M registrations/s and notifications/s stored, against MQTT telemetry in the same run",
+    "failover": "a synthetic city (10 roads x 100 poles) as processes by role; one of each role killed in "
+                "turn: readings, commands, faults, recovery times",
 }
 
 

@@ -29,6 +29,16 @@ def register(app: typer.Typer) -> None:
                                           help="same as --only gateway (one of several gateways); --port then "
                                                "serves /metrics"),
         report_interval_s: int = typer.Option(10, help="the poles' report interval, in their own (device) seconds"),
+        processes: bool = typer.Option(False, "--processes",
+                                       help="each role in processes of its own (--gateways, --controllers, --apis "
+                                            "of each), supervised: gateways on one shared subscription, controllers "
+                                            "sharing the roads by lease (give STREETLIGHT_STATE_URL a PostgreSQL "
+                                            "database across machines), API processes on one port"),
+        gateways: int = typer.Option(2, min=1, help="with --processes: gateway processes"),
+        controllers: int = typer.Option(2, min=1, help="with --processes: controller processes"),
+        apis: int = typer.Option(2, min=1, help="with --processes: API processes"),
+        reuse_port: bool = typer.Option(False, "--reuse-port",
+                                        help="with --only api: share the port with other API processes"),
     ) -> None:
         """Run the platform: gateway, controller, API and dashboard, against the configured broker and
         database (the database is created if missing). The API runs in a process of its own. Ctrl-C
@@ -46,9 +56,14 @@ def register(app: typer.Typer) -> None:
         refs = [_absolute(r) for r in (road or s.roads)]
         roads = [load_road(r) for r in refs]
         roles = ["gateway"] if gateway_only else list(only or [])
+        if processes and roles:
+            typer.echo("error: --processes runs every role; leave out --only / --gateway-only", err=True)
+            raise typer.Exit(2)
         try:
-            run_roles(s, roads, roles, port=port if gateway_only else s.api_port, client_id=client_id,
-                      shared_group=shared_group, report_interval_s=report_interval_s, road_refs=refs)
+            # a gateway alone serves /metrics only on a port given to it: several run side by side
+            run_roles(s, roads, roles, port=port if roles == ["gateway"] else s.api_port, client_id=client_id,
+                      shared_group=shared_group, report_interval_s=report_interval_s, road_refs=refs,
+                      reuse_port=reuse_port, city=(gateways, controllers, apis) if processes else None)
         except RoleError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

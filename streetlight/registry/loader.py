@@ -234,7 +234,11 @@ def shipped_roads() -> list[str]:
 
 @lru_cache(maxsize=32)
 def load_road(ref: str) -> Road:
-    """A road by id of a shipped registry (``nanhuan-1``), by file path, or ``synthetic:N``."""
+    """A road by id of a shipped registry (``nanhuan-1``), by file path, ``synthetic:N`` (a road of N
+    poles with the id ``synthetic-N``) or ``synthetic:N:ID`` (the same road under the id ``ID``: a
+    synthetic city of several roads)."""
+    if m := re.fullmatch(r"synthetic:(\d+):([a-z0-9][a-z0-9-]{0,62})", ref):
+        return make_road(int(m[1]), road_id=m[2])
     if ref.startswith("synthetic:") or re.fullmatch(r"synthetic-\d+", ref):
         n = int(ref.split(":", 1)[1] if ":" in ref else ref.rsplit("-", 1)[1])
         return make_road(n)

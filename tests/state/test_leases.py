@@ -65,3 +65,34 @@ def test_two_processes_share_one_road_through_the_store(state_location: str | Pa
     finally:
         db_a.close()
         db_b.close()
+
+
+def test_processes_claiming_the_same_roads_at_once_never_split_them(state_location: str | Path) -> None:
+    # each process claims all of its roads in one transaction: whoever commits first holds every
+    # road, so two controllers started together never leave the API two holders to find
+    import threading
+
+    roads = [f"road-{i:02d}" for i in range(12)]
+    for attempt in range(5):
+        names = [f"p{attempt}-{k}" for k in range(3)]
+        dbs = [Database(state_location) for _ in names]
+        go = threading.Barrier(len(names))
+        got: dict[str, dict[str, Lease]] = {}
+
+        def run(name: str, db: Database) -> None:
+            go.wait()
+            got[name] = LeaseStore(db).claim_all(list(reversed(roads)) if name.endswith("1") else roads, name,
+                                                 1_000_000 * (attempt + 1), TERMS)
+
+        threads = [threading.Thread(target=run, args=(n, d)) for n, d in zip(names, dbs, strict=True)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            holders = {lease.holder for lease in got[names[0]].values()}
+            assert len(holders) == 1, holders
+            assert all({x.holder for x in got[n].values()} == holders for n in names)
+        finally:
+            for d in dbs:
+                d.close()
