@@ -1,13 +1,13 @@
 """An in-memory road that behaves like the live platform behind :class:`api.platform.PlatformPort`.
 
-Used by the API's tests (beside the live platform), the dashboard's browser test and the API
-benchmark's baseline. A dim is one command per pole, raised to the segment's floor unless forced
-(this road measures no traffic: a lit segment's floor is the lighting table's safety floor), and
-answered after ``ack_delay_s`` on a background thread (an offline pole's command expires after
-``expire_s``); levels change and live events flow. The rules are the controller's: the fault
-lifecycle (``controller.faults.lifecycle``) and the schedule entries' compilation
-(``controller.schedule_entries``). Faults are injected with :meth:`MemoryPlatform.inject_fault`;
-readings and energy are synthetic but deterministic, time under the floor counted as violations.
+Used by the API's tests (beside the live platform) and the API benchmark's baseline. A dim is one
+command per pole, raised to the segment's floor unless forced (this road measures no traffic: a
+lit segment's floor is the lighting table's safety floor), and answered after ``ack_delay_s`` on a
+background thread (an offline pole's command expires after ``expire_s``); levels change and live
+events flow. The rules are the controller's: the fault lifecycle (``controller.faults.lifecycle``)
+and the schedule entries' compilation (``controller.schedule_entries``). Faults are injected with
+:meth:`MemoryPlatform.inject_fault`; readings and energy are synthetic but deterministic, time
+under the floor counted as violations.
 """
 
 from __future__ import annotations

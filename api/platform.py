@@ -2,7 +2,7 @@
 
 The API never talks to the broker, the controller or InfluxDB directly: it calls a
 :class:`PlatformPort`. ``api.memory_platform.MemoryPlatform`` implements it in memory (tests,
-the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`` wires the
+benchmarks); ``runtime.live_platform.LivePlatform`` wires the
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
