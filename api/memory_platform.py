@@ -1,13 +1,13 @@
 """An in-memory road that behaves like the live platform behind :class:`api.platform.PlatformPort`.
 
-Used by the API's tests (beside the live platform), the dashboard's browser test and the API
-benchmark's baseline. A dim is one command per pole, raised to the segment's floor unless forced
-(this road measures no traffic: a lit segment's floor is the lighting table's safety floor), and
-answered after ``ack_delay_s`` on a background thread (an offline pole's command expires after
-``expire_s``); levels change and live events flow. The rules are the controller's: the fault
-lifecycle (``controller.faults.lifecycle``) and the schedule entries' compilation
-(``controller.schedule_entries``). Faults are injected with :meth:`MemoryPlatform.inject_fault`;
-readings and energy are synthetic but deterministic, time under the floor counted as violations.
+Used by the API's tests (beside the live platform) and the API benchmark's baseline. A dim is one
+command per pole, raised to the segment's floor unless forced (this road measures no traffic: a
+lit segment's floor is the lighting table's safety floor), and answered after ``ack_delay_s`` on a
+background thread (an offline pole's command expires after ``expire_s``); levels change and live
+events flow. The rules are the controller's: the fault lifecycle (``controller.faults.lifecycle``)
+and the schedule entries' compilation (``controller.schedule_entries``). Faults are injected with
+:meth:`MemoryPlatform.inject_fault`; readings and energy are synthetic but deterministic, time
+under the floor counted as violations.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from .platform import (
     PoleStatus,
     QueueSubscription,
     RoadTime,
+    Schedule,
     SegmentEnergy,
     Subscribers,
     TwinView,
@@ -79,7 +80,7 @@ class MemoryPlatform:
         self._under_since: dict[str, int] = {}  # pole -> when it went under the floor (forced)
         self._under_floor_ms: dict[tuple[str, str], int] = {}  # (night, segment) -> ms spent under
         self._faults: dict[str, dict[str, Any]] = {}
-        self._schedules: dict[str, dict[str, Any]] = {s["id"]: s for s in default_schedules(road)}
+        self._schedules: dict[str, Schedule] = {str(s.id): s for s in default_schedules(road)}
         self._emergency: set[str] = set()
         self.live = Subscribers()
         self._ids = itertools.count(1)
@@ -332,37 +333,36 @@ class MemoryPlatform:
         return self._transition(fault_id, lifecycle.RESOLVED, actor, note)
 
     # ----------------------------------------------------------------- schedules
-    def schedules(self, road: str) -> list[dict[str, Any]]:
+    def schedules(self, road: str) -> list[Schedule]:
         self._road(road)
         with self._lock:
-            return [dict(s) for s in self._schedules.values() if s["road"] == road]
+            return [s for s in self._schedules.values() if s.road == road]
 
-    def _check_entries(self, road: Road, entries: list[dict[str, Any]]) -> None:
+    def _check_entries(self, road: Road, schedules: list[Schedule]) -> None:
         """The live controller's rules for an edit, by compiling the entries the same way."""
         try:
-            entries_to_book(road, entries, 3.0, 1)
+            entries_to_book(road, [s.to_dict() for s in schedules], 3.0, 1)
         except KeyError as err:
             known = ", ".join(road.segment_by_id)
             raise NotFound("segment", str(err.args[0]), f"segments of {road.id}: {known}") from None
         except ValueError as err:
             raise Conflict(str(err)) from None
 
-    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
+    def put_schedule(self, road: str, schedule: Schedule, actor: str) -> Schedule:
         r = self._road(road)
         with self._lock:
-            sid = schedule.get("id") or f"sch-{next(self._ids):04d}"
-            stored = {**schedule, "id": sid, "road": road}
-            self._check_entries(r, [*(s for s in self.schedules(road) if s["id"] != sid), stored])
-            self._schedules[sid] = stored
-            return dict(stored)
+            stored = replace(schedule, id=schedule.id or f"sch-{next(self._ids):04d}", road=road)
+            self._check_entries(r, [*(s for s in self.schedules(road) if s.id != stored.id), stored])
+            self._schedules[str(stored.id)] = stored
+            return stored
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
         r = self._road(road)
         with self._lock:
             s = self._schedules.get(schedule_id)
-            if s is None or s["road"] != road:
+            if s is None or s.road != road:
                 raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
-            self._check_entries(r, [e for e in self.schedules(road) if e["id"] != schedule_id])
+            self._check_entries(r, [e for e in self.schedules(road) if e.id != schedule_id])
             del self._schedules[schedule_id]
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:

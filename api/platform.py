@@ -2,12 +2,11 @@
 
 The API never talks to the broker, the controller or InfluxDB directly: it calls a
 :class:`PlatformPort`. ``api.memory_platform.MemoryPlatform`` implements it in memory (tests,
-the dashboard's browser test, benchmarks); ``runtime.live_platform.LivePlatform`` wires the
+benchmarks); ``runtime.live_platform.LivePlatform`` wires the
 gateway, the controller and the telemetry store behind the same methods. One API test suite runs
 on both (``tests/api``).
 
-Shapes exchanged: twins, commands, faults, energy and cabinets as the frozen dataclasses below;
-schedules still as dicts with these keys:
+Shapes exchanged, all as the frozen dataclasses below:
 
 * twin: :class:`TwinView`, a pole as it last reported. A live ``twin`` event carries it as a
   dict (:func:`twin_event`).
@@ -18,8 +17,10 @@ schedules still as dicts with these keys:
   carries the platform's fault record as a dict (webhooks send it as it is): read it with
   :meth:`FaultView.from_dict`.
 * energy: :class:`Energy` (the views add totals, savings and violations).
-* schedule: ``{"id", "road", "name", "kind": "default|exception", "segments": [..] | None,
-  "dates": ["YYYY-MM-DD", …], "priority": int, "steps": [{"at", "level"}, …]}``.
+* schedule: :class:`Schedule`, a default schedule or a calendar exception, its dates as
+  ``datetime.date`` and its steps as the controller's :class:`controller.schedule.Step`. Where it
+  is kept as JSON (the controller's store, the control channel) it is the dict of
+  :meth:`Schedule.to_dict` (the controller's schedule entry), read with :meth:`Schedule.from_dict`.
 * live event: :class:`LiveEvent` with ``kind`` ``twin``, ``command`` or ``alert``.
 * cabinet: :class:`CabinetReport` as last reported; :func:`cabinet_state` adds the registry's side.
 
@@ -31,14 +32,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from controller.schedule import night_of
+from controller.schedule import Step, night_of
 from streetlight.errors import StreetlightError
 from streetlight.registry import Road
 
@@ -46,18 +47,18 @@ LIVE_KINDS = ("twin", "command", "alert")
 DEFAULT_OVERRIDE_MS = 4 * 3_600_000  # an operator's level without an expiry lasts four hours
 
 
-def active_schedule_ids(road: Road, entries: list[dict[str, Any]], now_ms: int) -> dict[str, str | None]:
-    """Per segment, the schedule entry in force at ``now_ms``: a calendar exception for tonight (the
+def active_schedule_ids(road: Road, schedules: list[Schedule], now_ms: int) -> dict[str, str | None]:
+    """Per segment, the schedule in force at ``now_ms``: a calendar exception for tonight (the
     controller's night, noon to noon: :func:`controller.schedule.night_of`) beats a default; among
     those, one naming the segment beats a road-wide one, then the higher priority."""
-    tonight = night_of(now_ms, road.timezone).isoformat()
+    tonight = night_of(now_ms, road.timezone)
     out: dict[str, str | None] = {}
     for seg in road.segments:
-        fits = [s for s in entries if not s.get("segments") or seg.id in s["segments"]]
-        exceptions = [s for s in fits if s["kind"] == "exception" and tonight in s.get("dates", [])]
-        defaults = [s for s in fits if s["kind"] == "default"]
-        best = max(exceptions or defaults, key=lambda s: (bool(s.get("segments")), s.get("priority", 0)), default=None)
-        out[seg.id] = best["id"] if best else None
+        fits = [s for s in schedules if not s.segments or seg.id in s.segments]
+        exceptions = [s for s in fits if s.kind == "exception" and tonight in s.dates]
+        defaults = [s for s in fits if s.kind == "default"]
+        best = max(exceptions or defaults, key=lambda s: (bool(s.segments), s.priority), default=None)
+        out[seg.id] = best.id if best else None
     return out
 
 
@@ -223,6 +224,42 @@ class FaultView:
 
 
 _FAULT_FIELDS = tuple(FaultView.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """A road's dimming schedule (``kind`` ``default``) or calendar exception (``exception``: only on
+    the nights of its ``dates``), for every segment (``segments`` None or empty) or the ones named;
+    among those that fit a segment, ``priority`` decides (:func:`active_schedule_ids`). ``id`` and
+    ``road`` are None on a schedule not stored yet: :meth:`PlatformPort.put_schedule` names it."""
+
+    name: str
+    kind: str  # default | exception
+    steps: tuple[Step, ...]
+    segments: tuple[str, ...] | None = None
+    dates: tuple[date, ...] = ()
+    priority: int = 0
+    id: str | None = None
+    road: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Schedule:
+        """A schedule entry as the controller stores it and the control channel carries it (the
+        inverse of :meth:`to_dict`); ``dates``, ``priority``, ``id`` and ``road`` may be missing."""
+        segments = d.get("segments")
+        return cls(name=str(d["name"]), kind=str(d["kind"]),
+                   steps=tuple(Step(str(s["at"]), float(s["level"])) for s in d["steps"]),
+                   segments=tuple(segments) if segments is not None else None,
+                   dates=tuple(date.fromisoformat(x) for x in d.get("dates") or ()),
+                   priority=int(d.get("priority", 0)), id=d.get("id"), road=d.get("road"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The controller's schedule entry (``controller.schedule_entries``): JSON-ready, dates as
+        ``YYYY-MM-DD``."""
+        return {"id": self.id, "road": self.road, "name": self.name, "kind": self.kind,
+                "segments": list(self.segments) if self.segments is not None else None,
+                "dates": [x.isoformat() for x in self.dates], "priority": self.priority,
+                "steps": [{"at": s.at, "level": s.level} for s in self.steps]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,8 +452,12 @@ class PlatformPort(Protocol):
     def cabinet(self, road: str, cabinet: str) -> CabinetReport: ...
 
     # schedules and calendar exceptions
-    def schedules(self, road: str) -> list[dict[str, Any]]: ...
-    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]: ...
+    def schedules(self, road: str) -> list[Schedule]: ...
+    def put_schedule(self, road: str, schedule: Schedule, actor: str) -> Schedule:
+        """Store ``schedule`` on ``road`` (a new one when its ``id`` is None, else replacing that
+        id) and return it as stored; :class:`NotFound` for an unknown segment, :class:`Conflict`
+        when the road would be left without a road-wide default."""
+        ...
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None: ...
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]: ...
 

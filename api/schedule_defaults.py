@@ -3,16 +3,13 @@ schedule (``streetlight/data/default_schedule.yaml``), the same steps the poles 
 
 from __future__ import annotations
 
-from typing import Any
-
+from controller.schedule import default_steps
 from streetlight.protocol import default_schedule
 from streetlight.registry import Road
 
+from .platform import Schedule
 
-def default_schedules(road: Road) -> list[dict[str, Any]]:
-    default = default_schedule()
-    return [{
-        "id": f"{road.id}-default", "road": road.id, "name": default.name, "kind": "default",
-        "segments": None, "dates": [], "priority": 0,
-        "steps": [{"at": at, "level": level} for at, level in default.pairs()],
-    }]
+
+def default_schedules(road: Road) -> list[Schedule]:
+    return [Schedule(id=f"{road.id}-default", road=road.id, name=default_schedule().name, kind="default",
+                     steps=default_steps())]

@@ -8,7 +8,7 @@ from typing import Any
 from streetlight.registry import Pole, Road
 
 from .formats import location
-from .platform import FORCE_HINT, Command, Decision, Energy, FaultView, TwinView
+from .platform import FORCE_HINT, Command, Decision, Energy, FaultView, Schedule, TwinView
 
 LIVE_FAULT_STATES = ("open", "acknowledged")
 
@@ -90,6 +90,12 @@ def fault_out(f: FaultView) -> dict[str, Any]:
            "resolved_by": f.resolved_by, "resolved_ms": f.resolved_ms, "notes": f.notes or []}
     out["location"] = location(out)
     return out
+
+
+def schedule_out(s: Schedule) -> dict[str, Any]:
+    """A schedule as every schedule answer shows it (list, get, create, update): the controller's
+    entry, keys in one order."""
+    return s.to_dict()
 
 
 def decision_out(d: Decision | None) -> dict[str, Any] | None:

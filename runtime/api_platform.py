@@ -33,6 +33,7 @@ from api.platform import (
     PoleStatus,
     QueueSubscription,
     RoadTime,
+    Schedule,
     Subscribers,
     TwinView,
     Unavailable,
@@ -48,7 +49,7 @@ from telemetry import InfluxQL, TelemetryQueries
 from . import port_codec
 from .control_client import ControlClient
 from .read_model import ReadModel
-from .schedules import load_entries
+from .schedules import load_schedules
 from .state import ControllerStore
 from .views import ReadingsUnavailable, fault_list, latest_frame, readings_frame, stored_fault_view, twin_view
 
@@ -290,12 +291,12 @@ class SplitPlatform:
         return bool(self._snapshot().get("emergency", {}).get(road, False))
 
     # -- schedules: read from the state database, changed by the controller --------------------
-    def schedules(self, road: str) -> list[dict[str, Any]]:
-        return load_entries(self.store, self._road(road))
+    def schedules(self, road: str) -> list[Schedule]:
+        return load_schedules(self.store, self._road(road))
 
-    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._change("put_schedule", road=road, schedule=schedule, actor=actor)
-        return out
+    def put_schedule(self, road: str, schedule: Schedule, actor: str) -> Schedule:
+        return port_codec.schedule(self._change("put_schedule", road=road, schedule=port_codec.encode(schedule),
+                                                actor=actor))
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
         self._change("delete_schedule", road=road, schedule_id=schedule_id, actor=actor)

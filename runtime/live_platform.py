@@ -15,7 +15,7 @@ of that read; the gateways of the deployment store.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from api.platform import (
     PoleStatus,
     QueueSubscription,
     RoadTime,
+    Schedule,
     SegmentEnergy,
     Subscribers,
     TwinView,
@@ -60,8 +61,9 @@ from streetlight.protocol import Ack
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
+from . import port_codec
 from .control import ControlService, NotHolder, RoadTimeUnknown
-from .schedules import import_schedule_file, load_entries
+from .schedules import entries_of, import_schedule_file, load_schedules
 from .views import (
     ReadingsUnavailable,
     fault_list,
@@ -313,13 +315,13 @@ class LivePlatform:
     # -- schedules -----------------------------------------------------------------------------
     # Stored once, in the controller's SQLite store (runtime/state.py): the entries are each
     # version's body and the controller's book is compiled from them.
-    def schedules(self, road: str) -> list[dict[str, Any]]:
-        return load_entries(self.store, self._road(road))
+    def schedules(self, road: str) -> list[Schedule]:
+        return load_schedules(self.store, self._road(road))
 
-    def _apply_entries(self, road: str, entries: list[dict[str, Any]], actor: str) -> None:
+    def _apply_schedules(self, road: str, schedules: list[Schedule], actor: str) -> None:
         r = self._road(road)
         try:
-            self.control.set_schedules(road, entries, actor)
+            self.control.set_schedules(road, entries_of(schedules), actor)
         except KeyError as err:
             raise NotFound("segment", str(err.args[0]), f"segments of {road}: {', '.join(r.segment_by_id)}") from None
         except ValueError as err:
@@ -327,19 +329,22 @@ class LivePlatform:
         except NotHolder as err:
             raise Unavailable(str(err)) from None
 
-    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> dict[str, Any]:
-        entries = self.schedules(road)
-        sid = schedule.get("id") or f"sch-{len(entries) + 1:03d}-{self.now_ms() % 100000}"
-        stored = {**schedule, "id": sid, "road": road}
-        entries = [e for e in entries if e["id"] != sid] + [stored]
-        self._apply_entries(road, entries, actor)
-        return dict(stored)
+    def put_schedule(self, road: str, schedule: Schedule | dict[str, Any], actor: str) -> Schedule:
+        """The port's ``put_schedule``; the control channel hands the schedule over as the JSON it
+        carries (:func:`runtime.port_codec.encode`), read here."""
+        if isinstance(schedule, dict):
+            schedule = port_codec.schedule(schedule)
+        schedules = self.schedules(road)
+        sid = schedule.id or f"sch-{len(schedules) + 1:03d}-{self.now_ms() % 100000}"
+        stored = replace(schedule, id=sid, road=road)
+        self._apply_schedules(road, [s for s in schedules if s.id != sid] + [stored], actor)
+        return stored
 
     def delete_schedule(self, road: str, schedule_id: str, actor: str) -> None:
-        entries = self.schedules(road)
-        if not any(e["id"] == schedule_id for e in entries):
+        schedules = self.schedules(road)
+        if not any(s.id == schedule_id for s in schedules):
             raise NotFound("schedule", schedule_id, "list schedules with GET /api/v1/schedules")
-        self._apply_entries(road, [e for e in entries if e["id"] != schedule_id], actor)
+        self._apply_schedules(road, [s for s in schedules if s.id != schedule_id], actor)
 
     def active_schedules(self, road: str, now_ms: int) -> dict[str, str | None]:
         return active_schedule_ids(self._road(road), self.schedules(road), now_ms)

@@ -1,5 +1,5 @@
-"""The port's typed results on the control channel: dataclasses to JSON and back, and the port's
-errors carried as an answer's status."""
+"""The port's types on the control channel: dataclasses to JSON and back (results, and a schedule
+sent to the controller), and the port's errors carried as an answer's status."""
 
 from __future__ import annotations
 
@@ -19,15 +19,19 @@ from api.platform import (
     PlatformError,
     PoleEnergy,
     PoleStatus,
+    Schedule,
     SegmentEnergy,
     Unavailable,
 )
 
 
 def encode(value: Any) -> Any:
-    """A port result as JSON-ready data (dataclasses become dicts, lists stay lists)."""
+    """A port result as JSON-ready data (dataclasses become dicts, lists stay lists; a schedule
+    becomes the controller's entry, :meth:`Schedule.to_dict`)."""
     if isinstance(value, list):
         return [encode(v) for v in value]
+    if isinstance(value, Schedule):
+        return value.to_dict()
     if hasattr(value, "__dataclass_fields__"):
         return asdict(value)
     return value
@@ -41,6 +45,10 @@ def command(d: dict[str, Any]) -> Command:
 
 def fault(d: dict[str, Any]) -> FaultView:
     return FaultView.from_dict(d)
+
+
+def schedule(d: dict[str, Any]) -> Schedule:
+    return Schedule.from_dict(d)
 
 
 def cabinet(d: dict[str, Any]) -> CabinetReport:

@@ -2,7 +2,9 @@
 
 The flat entries operators edit (``controller.schedule_entries``) are what is stored
 (``runtime.state``, one version per change, ids, names and priorities as given), and the book is
-compiled from them on every change and on load.
+compiled from them on every change and on load. The platform port's :class:`api.platform.Schedule`
+and the controller's entries meet here, in :func:`load_schedules` and :func:`entries_of`, and
+nowhere else in the runtime.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from api.platform import Schedule
 from controller.errors import ScheduleError
 from controller.schedule import ScheduleBook
 from controller.schedule_entries import book_to_entries, entries_to_book
@@ -21,7 +24,8 @@ if TYPE_CHECKING:
     from .state import ControllerStore
 
 log = logging.getLogger(__name__)
-__all__ = ["book_to_entries", "entries_to_book", "import_schedule_file", "load_book", "load_entries"]
+__all__ = ["book_to_entries", "entries_of", "entries_to_book", "import_schedule_file", "load_book", "load_entries",
+           "load_schedules"]
 
 
 def load_entries(store: ControllerStore, road: Road) -> list[dict[str, Any]]:
@@ -32,6 +36,16 @@ def load_entries(store: ControllerStore, road: Road) -> list[dict[str, Any]]:
     if stored.entries is None:  # stored as a compiled book by an older release
         return book_to_entries(road, ScheduleBook.from_mapping(stored.book, f"schedules[{road.id}]"))
     return stored.entries
+
+
+def load_schedules(store: ControllerStore, road: Road) -> list[Schedule]:
+    """The road's schedules as the port shows them: :func:`load_entries`, typed."""
+    return [Schedule.from_dict(e) for e in load_entries(store, road)]
+
+
+def entries_of(schedules: list[Schedule]) -> list[dict[str, Any]]:
+    """Schedules as the controller's entries, to compile and store (``ControlService.set_schedules``)."""
+    return [s.to_dict() for s in schedules]
 
 
 def load_book(store: ControllerStore, road: Road) -> ScheduleBook:

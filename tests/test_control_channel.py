@@ -4,6 +4,8 @@ the live API suite runs the channel on the real one)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,22 @@ from api.platform import (
     LiveEvent,
     NotFound,
     PoleStatus,
+    Schedule,
     Subscribers,
     Unavailable,
 )
+from controller.schedule import Step
 from runtime.control_channel import ControlChannel
 from runtime.control_client import ControlClient
+from runtime.port_codec import encode, schedule
 
 CMD = Command("c-1", "dim", "nanhuan-1", "NH-001", 5, "op", PoleStatus("acked", 40.0, None, 9), level=40.0,
               decision=Decision(30.0, 40.0, "floor", "raised", floor=40.0))
 FAULT = FaultView("F-1", "cable_fault", "major", "acknowledged", "nanhuan-1", None, ["NH-055", "NH-056"], "S3",
                   "north", 1592.0, 31.7, 119.5, "C1-F2", 1, 2, "Supply lost", {"current_a": 0.0}, cabinet="C1",
                   acknowledged_by="crew", acknowledged_ms=3, notes=[{"actor": "crew", "ts_ms": 3, "note": "van 3"}])
+SCHEDULE = Schedule(name="Lanterns", kind="exception", segments=("S4", "S1"), dates=(date(2027, 2, 6),),
+                    priority=7, steps=(Step("dusk", 90.0), Step("23:30", 42.5), Step("dawn", 0.0)))
 CABINET = CabinetReport(True, 7, 229.5, {"C1-F1": FeederReport("closed", 12.5, 3400.0), "C1-F2": FeederReport("open")})
 
 
@@ -39,6 +46,13 @@ class _Core:
 
     def __init__(self) -> None:
         self.live = Subscribers()
+        self.roads: dict[str, Any] = {}  # a change is answered with a snapshot of these roads: none
+
+    def ready(self) -> dict[str, bool]:
+        return {}
+
+    def stats(self) -> dict[str, float]:
+        return {}
 
     def subscribe(self) -> Any:
         return self.live.subscribe()
@@ -48,6 +62,11 @@ class _Core:
 
     def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         return CABINET
+
+    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> Schedule:
+        # the channel hands a call's arguments over as the JSON it carries, as LivePlatform gets them
+        self.schedule_sent = schedule
+        return replace(Schedule.from_dict(schedule), id="sch-1", road=road)
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         if fault_id == "F-1":
@@ -71,6 +90,9 @@ def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel
     assert command(client.call("command", cmd_id="c-1")) == CMD
     assert fault(client.call("ack_fault", fault_id="F-1", actor="crew", note="")) == FAULT
     assert cabinet(client.call("cabinet", road="nanhuan-1", cabinet="C1")) == CABINET
+    stored = schedule(client.call("put_schedule", road="nanhuan-1", schedule=encode(SCHEDULE), actor="op"))
+    assert stored == replace(SCHEDULE, id="sch-1", road="nanhuan-1")
+    assert channel.platform.schedule_sent["dates"] == ["2027-02-06"]  # type: ignore[attr-defined]
     assert client.call("command", cmd_id="c-2") is None
     with pytest.raises(NotFound) as nf:
         client.call("ack_fault", fault_id="F-0", actor="crew", note="")

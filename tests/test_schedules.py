@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.memory_platform import MemoryPlatform
-from api.platform import active_schedule_ids
+from api.platform import Schedule, active_schedule_ids
 from api.schedule_defaults import default_schedules
 from controller.astro import AstroClock
 from controller.errors import ScheduleError
@@ -40,7 +40,7 @@ def test_the_default_schedule_is_the_same_for_the_controller_the_api_and_the_pol
     book = ScheduleBook.default()
     controller = tuple((s.at, s.level) for s in book.road_schedule().steps)
     sent_to_poles = tuple((s.at, s.level) for s in book.fallback_config(1, 10).fallback.schedule)
-    api_entry = tuple((s["at"], s["level"]) for s in default_schedules(ROAD)[0]["steps"])
+    api_entry = tuple((s.at, s.level) for s in default_schedules(ROAD)[0].steps)
     live_entry = next(e for e in book_to_entries(ROAD, book) if e["kind"] == "default" and not e["segments"])
     live = tuple((s["at"], s["level"]) for s in live_entry["steps"])
     simulated = DEFAULT_SCHEDULE
@@ -84,8 +84,9 @@ def test_a_night_runs_noon_to_noon() -> None:
 
 
 def test_the_api_reports_the_exception_the_controller_is_running() -> None:
-    entries = [*default_schedules(ROAD), {**EXCEPTION, "id": "lantern", "road": ROAD.id}]
-    default_id = default_schedules(ROAD)[0]["id"]
+    schedules = [*default_schedules(ROAD), Schedule.from_dict({**EXCEPTION, "id": "lantern", "road": ROAD.id})]
+    entries = [s.to_dict() for s in schedules]
+    default_id = default_schedules(ROAD)[0].id
     # the controller: the exception's steps (100 % all night) at 03:00 the morning after, the
     # default's (50 % after midnight) at 03:00 on the date itself
     book = entries_to_book(ROAD, entries, 3.0, 2)
@@ -93,11 +94,11 @@ def test_the_api_reports_the_exception_the_controller_is_running() -> None:
     assert book.level_at(book.road_schedule(), MORNING_AFTER, astro) == 100.0
     assert book.level_at(book.road_schedule(), ON_THE_DATE, astro) == 50.0
     # the rule the API uses, and the in-memory platform behind the API
-    assert set(active_schedule_ids(ROAD, entries, MORNING_AFTER).values()) == {"lantern"}
-    assert set(active_schedule_ids(ROAD, entries, ON_THE_DATE).values()) == {default_id}
+    assert set(active_schedule_ids(ROAD, schedules, MORNING_AFTER).values()) == {"lantern"}
+    assert set(active_schedule_ids(ROAD, schedules, ON_THE_DATE).values()) == {default_id}
     mem = MemoryPlatform(ROAD)
     try:
-        sid = mem.put_schedule(ROAD.id, EXCEPTION, "op")["id"]
+        sid = mem.put_schedule(ROAD.id, Schedule.from_dict(EXCEPTION), "op").id
         assert set(mem.active_schedules(ROAD.id, MORNING_AFTER).values()) == {sid}
         assert set(mem.active_schedules(ROAD.id, ON_THE_DATE).values()) == {default_id}
     finally:
@@ -115,12 +116,11 @@ def test_a_restarted_platform_loads_the_schedules_it_stored(tmp_path: Path) -> N
     first = _platform(tmp_path)
     try:
         before = first.schedules(ROAD.id)
-        late = first.put_schedule(ROAD.id, {"name": "S4 late dim", "kind": "default", "segments": ["S4"],
-                                            "dates": [], "priority": 5,
-                                            "steps": [{"at": "dusk", "level": 100}, {"at": "23:00", "level": 60},
-                                                      {"at": "dawn", "level": 0}]}, "op")
-        first.put_schedule(ROAD.id, {**EXCEPTION, "id": "lantern"}, "op")
-        first.delete_schedule(ROAD.id, before[-1]["id"], "op")
+        late = first.put_schedule(ROAD.id, Schedule(name="S4 late dim", kind="default", segments=("S4",), priority=5,
+                                                    steps=(Step("dusk", 100), Step("23:00", 60), Step("dawn", 0))),
+                                  "op")
+        first.put_schedule(ROAD.id, Schedule.from_dict({**EXCEPTION, "id": "lantern"}), "op")
+        first.delete_schedule(ROAD.id, str(before[-1].id), "op")
         stored = first.schedules(ROAD.id)
         version = first.control.roads[ROAD.id].ctl.schedules.version
     finally:
@@ -129,8 +129,9 @@ def test_a_restarted_platform_loads_the_schedules_it_stored(tmp_path: Path) -> N
     again = _platform(tmp_path)
     try:
         assert again.schedules(ROAD.id) == stored
-        assert late in stored and any(e["id"] == "lantern" for e in stored)
-        assert before[-1]["id"] not in {e["id"] for e in stored}
+        assert late in stored and any(e.id == "lantern" for e in stored)
+        assert late.id and late.road == ROAD.id and late.dates == ()
+        assert before[-1].id not in {e.id for e in stored}
         book = again.control.roads[ROAD.id].ctl.schedules
         assert book.version == version
         s4 = book.for_pole(ROAD.poles_of_segment("S4")[0])
@@ -145,12 +146,12 @@ def test_schedules_an_older_release_kept_in_a_json_file_are_moved_into_the_store
     (tmp_path / "schedules.json").write_text(json.dumps({ROAD.id: entries}))
     first = _platform(tmp_path)
     try:
-        assert first.schedules(ROAD.id) == entries
+        assert [e.to_dict() for e in first.schedules(ROAD.id)] == entries
     finally:
         first.store.close()
     assert not (tmp_path / "schedules.json").exists() and (tmp_path / "schedules.json.imported").exists()
     again = _platform(tmp_path)
     try:
-        assert again.schedules(ROAD.id) == entries
+        assert [e.to_dict() for e in again.schedules(ROAD.id)] == entries
     finally:
         again.store.close()

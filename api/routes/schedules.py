@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
+
+from controller.schedule import Step
 
 from ..auth import Principal
 from ..deps import PREFIX, Context, context, guard, principal
 from ..errors import NotFoundProblem
 from ..jsonresp import FastJSON
 from ..models import ActiveSchedules, ScheduleIn, ScheduleOut
+from ..platform import Schedule
+from ..views import schedule_out
 
 router = APIRouter(prefix=PREFIX, tags=["schedules"])
 Ctx = Annotated[Context, Depends(context)]
@@ -20,17 +25,25 @@ RoadQ = Annotated[str | None, Query(description="road id; default: the first roa
 SchedP = Annotated[str, Path(max_length=64, examples=["nanhuan-1-default"])]
 
 
-def _find(ctx: Context, road: str, schedule_id: str) -> dict:  # type: ignore[type-arg]
+def _find(ctx: Context, road: str, schedule_id: str) -> Schedule:
     for s in ctx.platform.schedules(road):
-        if s["id"] == schedule_id:
+        if s.id == schedule_id:
             return s
     raise NotFoundProblem(f"no schedule {schedule_id!r} on {road}; list them with GET /api/v1/schedules")
+
+
+def _schedule(req: ScheduleIn, schedule_id: str | None = None) -> Schedule:
+    """The request as the port's schedule (``schedule_id`` None: a new one, named by the platform)."""
+    return Schedule(id=schedule_id, name=req.name, kind=req.kind,
+                    segments=tuple(req.segments) if req.segments is not None else None,
+                    dates=tuple(date.fromisoformat(d) for d in req.dates), priority=req.priority,
+                    steps=tuple(Step(st.at, st.level) for st in req.steps))
 
 
 @router.get("/schedules", response_model=list[ScheduleOut], **guard("read", extra=(404,)))
 def list_schedules(ctx: Ctx, road: RoadQ = None) -> FastJSON:
     """Schedules and calendar exceptions of a road."""
-    return FastJSON(ctx.platform.schedules(ctx.road(road).id))
+    return FastJSON([schedule_out(s) for s in ctx.platform.schedules(ctx.road(road).id)])
 
 
 @router.get("/schedules/active", response_model=ActiveSchedules, **guard("read", extra=(404,)))
@@ -43,7 +56,7 @@ def active(ctx: Ctx, road: RoadQ = None) -> FastJSON:
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut, **guard("read", extra=(404,)))
 def get_schedule(ctx: Ctx, schedule_id: SchedP, road: RoadQ = None) -> FastJSON:
-    return FastJSON(_find(ctx, ctx.road(road).id, schedule_id))
+    return FastJSON(schedule_out(_find(ctx, ctx.road(road).id, schedule_id)))
 
 
 def _check_segments(ctx: Context, road: str, req: ScheduleIn) -> None:
@@ -58,10 +71,10 @@ def create_schedule(ctx: Ctx, who: Who, req: ScheduleIn, road: RoadQ = None) -> 
     """Create a schedule (``kind: default``) or a calendar exception (``kind: exception`` with dates)."""
     r = ctx.road(road)
     _check_segments(ctx, r.id, req)
-    s = ctx.platform.put_schedule(r.id, req.model_dump(), who.actor)
+    s = ctx.platform.put_schedule(r.id, _schedule(req), who.actor)
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="create_schedule",
-                     target=f"schedule {s['id']}", params=req.model_dump(), result="ok")
-    return FastJSON(s, status_code=201)
+                     target=f"schedule {s.id}", params=req.model_dump(), result="ok")
+    return FastJSON(schedule_out(s), status_code=201)
 
 
 @router.put("/schedules/{schedule_id}", response_model=ScheduleOut, **guard("schedules", extra=(404, 409)))
@@ -70,10 +83,10 @@ def update_schedule(ctx: Ctx, who: Who, schedule_id: SchedP, req: ScheduleIn, ro
     r = ctx.road(road)
     _find(ctx, r.id, schedule_id)
     _check_segments(ctx, r.id, req)
-    s = ctx.platform.put_schedule(r.id, {**req.model_dump(), "id": schedule_id}, who.actor)
+    s = ctx.platform.put_schedule(r.id, _schedule(req, schedule_id), who.actor)
     ctx.audit.record(actor=who.name, role=who.role, token_id=who.token_id, action="update_schedule",
                      target=f"schedule {schedule_id}", params=req.model_dump(), result="ok")
-    return FastJSON(s)
+    return FastJSON(schedule_out(s))
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response,

@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pandas as pd
 
+from api.models import ScheduleOut
 from api.serve import served
 from controller.schedule import night_of
 
@@ -116,6 +117,30 @@ def test_schedules_crud_and_active(api: Api, road: Any) -> None:
     assert api.get("/api/v1/schedules/active").json()["segments"] == before["segments"]
     actions = [e["action"] for e in api.get("/api/v1/audit").json()["entries"]]
     assert actions[:3] == ["delete_schedule", "update_schedule", "create_schedule"]
+
+
+def test_a_schedule_is_answered_with_the_same_bytes_however_it_is_asked_for(api: Api) -> None:
+    # keys in another order than the answers', levels as an operator types them; a night far away,
+    # so that the road runs as it did while the test's exception exists
+    body = {"steps": [{"at": "dusk", "level": 90}, {"at": "23:30", "level": 42.5}, {"at": "dawn", "level": 0}],
+            "priority": 7, "dates": ["2027-02-06"], "segments": ["S4", "S1"], "kind": "exception", "name": "Lanterns"}
+    created = api.post("/api/v1/schedules", json=body)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    try:
+        got = api.get(f"/api/v1/schedules/{sid}")
+        assert got.status_code == 200, got.text
+        assert created.content == got.content
+        assert list(got.json()) == list(ScheduleOut.model_fields)
+        assert got.content in api.get("/api/v1/schedules").content  # listed with the same bytes
+        updated = api.client.put(f"/api/v1/schedules/{sid}", headers=api.auth("operator"),
+                                 json={**body, "priority": 8, "dates": ["2027-02-06", "2027-02-07"]})
+        assert updated.status_code == 200, updated.text
+        assert updated.content == api.get(f"/api/v1/schedules/{sid}").content
+        assert updated.json()["dates"] == ["2027-02-06", "2027-02-07"] and updated.json()["steps"][1] == {
+            "at": "23:30", "level": 42.5}
+    finally:
+        assert api.client.delete(f"/api/v1/schedules/{sid}", headers=api.auth("operator")).status_code == 204
 
 
 def test_live_stream_carries_twin_command_and_alert_events(api: Api, inject_fault: Any) -> None:

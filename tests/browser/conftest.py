@@ -1,11 +1,13 @@
 """The dashboard in headless Chromium on the live stack, started as ``make demo`` starts it: real
-Mosquitto and InfluxDB on free loopback ports, gateway, controller and API in one process over a
-temporary data folder, and a simulated road on its own clock (a night at ×30, a lamp failing, a
-cable cut and a camera hanging early on).
+Mosquitto and InfluxDB on free loopback ports, then ``streetlight serve`` as its own processes (a
+core process with the gateway and the controller, an API process, supervised by ``serve``) over a
+temporary data folder, and a simulated road on its own clock beside it (a night at ×30, a lamp
+failing, a cable cut and a camera hanging early on).
 
 One stack per test session (it costs seconds to start); each test opens its own page and leaves a
 screenshot under ``tests/artifacts/``. Every page records console errors, page errors, failed
-requests and requests leaving the API, which each test asserts are none.
+requests and requests leaving the API, which each test asserts are none. The tests see the
+platform only as the dashboard does: through its HTTP API.
 """
 
 from __future__ import annotations
@@ -19,17 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
-from api.app import ApiOptions, create_app
 from api.auth import ROLES
 from api.platform import FaultView
-from api.serve import served
 from ops.servers import InfluxServer, MosquittoServer, free_port
-from runtime.live_platform import LivePlatform
 from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
-from streetlight.settings import Settings
 
-from ..waiting import wait_until  # noqa: F401  (the tests import it from here too)
+from ..serving import Served, serve
+from ..waiting import wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -61,47 +60,81 @@ SCENARIO = {
 }
 
 
-
-
 @dataclass
 class Stack:
-    url: str
+    """The served platform as the tests read it: over its API, with a viewer's token."""
+
+    served: Served
     tokens: dict[str, str]
-    platform: LivePlatform
     road: str = "nanhuan-1"
 
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.served.get(path, self.tokens["viewer"], **params)
+        assert r.status_code == 200, (f"GET {path} {params}: {r.status_code} {r.text[:500]}"
+                                      + (f"\n{self.served.logs()}" if r.status_code >= 500 else ""))
+        return r.json()
+
+    def road_now(self) -> int:
+        """Road time, as the platform keeps it."""
+        return int(self.get("/api/v1/clock", road=self.road)["now_ms"])
+
+    def pole(self, pole: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v1/poles/{pole}", road=self.road))
+
     def open_faults(self) -> list[FaultView]:
-        return [f for f in self.platform.faults(self.road) if f.state != "resolved"]
+        return [FaultView.from_dict(f) for f in self.get("/api/v1/faults", road=self.road, open=True)["faults"]]
+
+    def fault(self, fault_id: str) -> FaultView:
+        return FaultView.from_dict(self.get(f"/api/v1/faults/{fault_id}"))
+
+    def command(self, cmd_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v1/commands/{cmd_id}"))
+
+    def readings(self, pole: str, start_ms: int, end_ms: int, every_s: int) -> int:
+        """How many ``every_s`` intervals of ``pole`` InfluxDB holds readings for."""
+        return int(self.get(f"/api/v1/poles/{pole}/readings", road=self.road, start_ms=start_ms, end_ms=end_ms,
+                            every_s=every_s)["count"])
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("browser")
-    mq = MosquittoServer(name="mosquitto", port=free_port(), data_dir=tmp / "mosquitto").start()
-    db = InfluxServer(name="influxd", port=free_port(), data_dir=tmp / "influxd").start()
-    settings = Settings(mqtt_url=mq.url, influx_url=db.url, influx_db="streetlight", data_dir=tmp / "data")
     scenario_file = tmp / "browser-night.yaml"
     scenario_file.write_text(yaml.safe_dump(SCENARIO))
     scenario = load_scenario(str(scenario_file))
-    platform = LivePlatform(settings, [scenario.road])
-    platform.start()
-    sim = SimulationThread(scenario, mqtt_url=mq.url, speed=scenario.speed).start()
+    mq = MosquittoServer(name="mosquitto", port=free_port(), data_dir=tmp / "mosquitto").start()
+    db = InfluxServer(name="influxd", port=free_port(), data_dir=tmp / "influxd").start()
+    sim: SimulationThread | None = None
+    served: Served | None = None
     try:
-        wait_until(lambda: platform.ready()["road_time"], 60, "the road's time (two thirds of its poles reporting)")
-        app = create_app(platform, settings, tmp / "api.sqlite3",
-                         ApiOptions(commands_per_minute=6000, command_burst=1000, deliver_webhooks=False))
-        with served(app) as url:
-            tokens = {role: app.state.ctx.tokens.create(role, f"{role} on duty")[0] for role in ROLES}
-            s = Stack(url, tokens, platform)
-            wait_until(lambda: {f.type for f in s.open_faults()} >= {"lamp_failure", "cable_fault"}, 90,
-                       "the lamp failure and the cable fault to open")
-            yield s
+        served = serve(tmp, mqtt_url=mq.url, influx_url=db.url, port=free_port(), roads=[scenario.road.id])
+        # as ``up`` does: the road starts once the platform's API answers
+        wait_until(lambda: served.answers("/healthz"), 90, "the API to answer", every_s=0.5)
+        sim = SimulationThread(scenario, mqtt_url=mq.url, speed=scenario.speed).start()
+        tokens = served.tokens({role: f"{role} on duty" for role in ROLES})
+        s = Stack(served, tokens)
+        wait_until(served.ready, 90, "the platform ready: the road's time (two thirds of its poles reporting)",
+                   every_s=0.5)
+        [core], [api] = served.pids("core"), served.pids("api")  # the API apart from ingest and control
+        assert core != api != served.proc.pid, served.logs()
+        wait_until(lambda: {f.type for f in s.open_faults()} >= {"lamp_failure", "cable_fault"}, 90,
+                   "the lamp failure and the cable fault to open", every_s=0.5)
+        yield s
     finally:
-        sim.stop_event.set()
-        sim.join(30)
-        platform.stop()
-        mq.stop()
-        db.stop()
+        if sim is not None:
+            sim.stop_event.set()
+            sim.join(30)
+        try:
+            if served is not None:
+                rc = served.stop()
+                assert rc == 0, f"streetlight serve ended with code {rc} on SIGINT\n{served.logs()}"
+        finally:
+            mq.stop()
+            db.stop()
 
 
 @pytest.fixture(scope="module")  # one Playwright per module: another module may start its own after it

@@ -25,10 +25,6 @@ def seconds(age: str) -> float:
     return float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)]
 
 
-def road_now(stack: Stack) -> int:
-    return stack.platform.road_time(stack.road).now_ms
-
-
 def local_hhmm(stack: Stack, ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
 
@@ -43,21 +39,21 @@ def test_the_road_clock_is_shown_and_every_age_is_measured_on_it(stack: Stack,
     assert page.locator("#clock-mode").inner_text().startswith("simulated")
     shown = datetime.fromisoformat(page.locator("#clock-time").get_attribute("datetime").replace("Z", "+00:00"))
     # the road runs at ×30: 10 minutes of road time is 20 wall seconds of drift between the two reads
-    assert abs(shown.timestamp() * 1000 - road_now(stack)) < 10 * 60_000, (shown, road_now(stack))
+    assert abs(shown.timestamp() * 1000 - stack.road_now()) < 10 * 60_000, (shown, stack.road_now())
 
     page.locator('circle.pole[data-pole="NH-030"]').click()
     seen = page.locator("#pole-seen")
     seen.wait_for()
-    pole = stack.platform.twin(stack.road, "NH-030")
-    assert pole is not None and pole.last_seen_ms is not None
-    expected_s = (road_now(stack) - pole.last_seen_ms) / 1000
+    pole = stack.pole("NH-030")
+    assert pole["last_seen_ms"] is not None
+    expected_s = (stack.road_now() - pole["last_seen_ms"]) / 1000
     # reports every 10 s of road time: the last one is seconds or minutes ago, never hours
     assert seconds(seen.inner_text()) <= max(600, expected_s + 300), seen.inner_text()
 
     lamp = next(f for f in stack.open_faults() if f.type == "lamp_failure")
     card = page.locator(f'li.fault-card[data-fault="{lamp.fault_id}"]')
     age_s = seconds(card.locator(".age").inner_text())
-    true_age_s = (road_now(stack) - lamp.first_seen_ts) / 1000
+    true_age_s = (stack.road_now() - lamp.first_seen_ts) / 1000
     assert abs(age_s - true_age_s) <= max(600, 0.15 * true_age_s), (age_s, true_age_s)
     page.locator("#chart[data-points]").wait_for(timeout=15000)  # the chart drawn before the picture
     d.shot("browser-road-clock")
@@ -69,10 +65,10 @@ def test_the_pole_chart_draws_its_last_24_h_of_road_time_from_influxdb(stack: St
     d = open_dashboard("viewer")
     page = d.page
     def readings() -> int:
-        now = road_now(stack)
-        return len(stack.platform.telemetry(stack.road, ["NH-030"], now - 86_400_000, now, 900))
+        now = stack.road_now()
+        return stack.readings("NH-030", now - 86_400_000, now, 900)
 
-    wait_until(lambda: readings() >= 2, 120, "two 15-minute readings of NH-030")
+    wait_until(lambda: readings() >= 2, 120, "two 15-minute readings of NH-030", every_s=0.5)
     page.locator('circle.pole[data-pole="NH-030"]').click()
     chart = page.locator('#chart[data-points]:not([data-points="0"])')
     chart.wait_for(timeout=15000)
@@ -81,7 +77,7 @@ def test_the_pole_chart_draws_its_last_24_h_of_road_time_from_influxdb(stack: St
         assert page.locator(f"#chart polyline.{series}").count() == 1, series
     # the axis spans the road's last 24 h, ending at road time now (within the minutes the road ran meanwhile)
     last = page.locator("#chart text.axis").nth(2).text_content() or ""
-    now = local_hhmm(stack, road_now(stack))
+    now = local_hhmm(stack, stack.road_now())
     minutes = (int(now[:2]) * 60 + int(now[3:]) - int(last[:2]) * 60 - int(last[3:])) % 1440
     assert minutes <= 15, (last, now)
     d.shot("browser-pole-chart")
@@ -99,7 +95,7 @@ def test_the_nights_energy_is_charted_per_segment(stack: Stack, open_dashboard: 
     assert all(s in legend for s in ("S1", "S2", "S3", "S4")) and "kWh" in legend
     assert page.locator("#energy table tbody tr").count() == 4
     # energy is counted by night, noon to noon on the road: the one under way
-    night = datetime.fromtimestamp((road_now(stack) - 43_200_000) / 1000, ZoneInfo("Asia/Shanghai")).date()
+    night = datetime.fromtimestamp((stack.road_now() - 43_200_000) / 1000, ZoneInfo("Asia/Shanghai")).date()
     assert page.locator("#energy").get_attribute("data-night") == night.isoformat()
     d.shot("browser-energy")
     d.assert_clean()
@@ -153,8 +149,7 @@ def test_a_crew_works_a_cable_fault_from_a_phone_and_prints_it(stack: Stack,
     d.shot("browser-workorder-phone-screen", full_page=False)  # what the crew sees first
     wo.locator("#wo-note").fill("van 3 on the way")
     ack.tap()
-    wait_until(lambda: getattr(stack.platform.fault(cable.fault_id), "state", None) == "acknowledged", 15,
-               "the fault to be acknowledged")
+    wait_until(lambda: stack.fault(cable.fault_id).state == "acknowledged", 15, "the fault to be acknowledged")
     wo.locator(".wo-head .badge", has_text="acknowledged").wait_for(timeout=10000)
     assert wo.locator("#wo-resolve").is_visible()
     d.shot("browser-workorder-phone")
@@ -173,7 +168,7 @@ def test_an_operator_sees_each_poles_answer_the_override_and_who_did_it(stack: S
     d = open_dashboard("operator")
     page = d.page
     # a pole on a sound feeder (the cable cut leaves the poles beyond it dark and silent)
-    wait_until(lambda: getattr(stack.platform.twin(stack.road, "NH-020"), "online", False), 30, "NH-020 online")
+    wait_until(lambda: stack.pole("NH-020")["online"], 30, "NH-020 online", every_s=0.5)
     page.locator('circle.pole[data-pole="NH-020"]').click()
     slider = page.locator("#level")
     box = slider.bounding_box()
@@ -185,7 +180,7 @@ def test_an_operator_sees_each_poles_answer_the_override_and_who_did_it(stack: S
     done = page.locator('#cmd-overlay circle:not([data-cmd="pending"])')
     done.wait_for(timeout=30000)
     cmd_id = done.get_attribute("data-cmd-id")
-    assert done.get_attribute("data-cmd") == "acked", repr(stack.platform.command(cmd_id or ""))
+    assert done.get_attribute("data-cmd") == "acked", stack.command(cmd_id or "")
     row = page.locator('#pole-cmds li.cmd-row.acked[data-pole="NH-020"]')
     row.wait_for(timeout=10000)
     assert "acked" in row.inner_text() and "override until" in row.inner_text()

@@ -9,18 +9,20 @@ from collections.abc import Callable
 
 import pytest
 
+from api.platform import FaultView
+
 from .conftest import Page, Stack, wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-def hung_camera(stack: Stack) -> list[dict]:
+def hung_camera(stack: Stack) -> list[FaultView]:
     return [f for f in stack.open_faults() if f.type == "equipment_fault" and f.pole == "NH-024"]
 
 
 def test_a_crew_power_cycles_a_hung_camera_from_the_dashboard(stack: Stack,
                                                               open_dashboard: Callable[..., Page]) -> None:
-    wait_until(lambda: hung_camera(stack), 90, "the hung camera's equipment fault on NH-024")
+    wait_until(lambda: hung_camera(stack), 90, "the hung camera's equipment fault on NH-024", every_s=0.5)
     d = open_dashboard("maintenance")
     page = d.page
     # flagged on the road drawing, and the crews' list names the equipment to fix
@@ -40,7 +42,7 @@ def test_a_crew_power_cycles_a_hung_camera_from_the_dashboard(stack: Stack,
     page.locator('#pole-msg[data-power-cycle="acked"]').wait_for(timeout=30000)
     assert "power-cycled" in page.locator("#pole-msg").inner_text()
     # the camera boots afresh: its link is up, its fault resolves, and the panel shows it on
-    wait_until(lambda: not hung_camera(stack), 60, "the equipment fault on NH-024 to resolve")
+    wait_until(lambda: not hung_camera(stack), 60, "the equipment fault on NH-024 to resolve", every_s=0.5)
     page.locator('#pole-equipment li[data-port="cam-1"][data-state="on"]').wait_for(timeout=30000)
     page.locator("#pole-audit li", has_text="power cycle pole NH-024 port cam-1").first.wait_for(timeout=10000)
     assert "maintenance on duty" in page.locator("#pole-audit").inner_text()
