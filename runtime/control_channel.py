@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from api.platform import LiveEvent, PlatformError
 
+from . import port_codec
 from .live_platform import LivePlatform
 from .port_codec import encode, error_answer
 
@@ -131,8 +132,11 @@ class ControlChannel:
     # -- what the handler calls ----------------------------------------------------------------
     def call(self, method: str, args: dict[str, Any]) -> Any:
         """One of :attr:`METHODS` of the platform, its result encoded for JSON."""
+        # what JSON cannot carry as the port's own types is read back into them here, in one place
         if method == "energy":
             args = {**args, "day": date.fromisoformat(args["day"])}
+        elif method == "put_schedule":
+            args = {**args, "schedule": port_codec.schedule(args["schedule"])}
         return encode(getattr(self.platform, method)(**args))
 
     def snapshot(self) -> dict[str, Any]:

@@ -61,7 +61,6 @@ from streetlight.protocol import Ack
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
-from . import port_codec
 from .control import ControlService, NotHolder, RoadTimeUnknown
 from .schedules import entries_of, import_schedule_file, load_schedules
 from .views import (
@@ -329,11 +328,7 @@ class LivePlatform:
         except NotHolder as err:
             raise Unavailable(str(err)) from None
 
-    def put_schedule(self, road: str, schedule: Schedule | dict[str, Any], actor: str) -> Schedule:
-        """The port's ``put_schedule``; the control channel hands the schedule over as the JSON it
-        carries (:func:`runtime.port_codec.encode`), read here."""
-        if isinstance(schedule, dict):
-            schedule = port_codec.schedule(schedule)
+    def put_schedule(self, road: str, schedule: Schedule, actor: str) -> Schedule:
         schedules = self.schedules(road)
         sid = schedule.id or f"sch-{len(schedules) + 1:03d}-{self.now_ms() % 100000}"
         stored = replace(schedule, id=sid, road=road)

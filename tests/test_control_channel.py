@@ -63,10 +63,10 @@ class _Core:
     def cabinet(self, road: str, cabinet: str) -> CabinetReport:
         return CABINET
 
-    def put_schedule(self, road: str, schedule: dict[str, Any], actor: str) -> Schedule:
-        # the channel hands a call's arguments over as the JSON it carries, as LivePlatform gets them
+    def put_schedule(self, road: str, schedule: Schedule, actor: str) -> Schedule:
+        # the channel reads the JSON it carried back into the port's type before the platform sees it
         self.schedule_sent = schedule
-        return replace(Schedule.from_dict(schedule), id="sch-1", road=road)
+        return replace(schedule, id="sch-1", road=road)
 
     def ack_fault(self, fault_id: str, actor: str, note: str) -> FaultView:
         if fault_id == "F-1":
@@ -92,7 +92,7 @@ def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel
     assert cabinet(client.call("cabinet", road="nanhuan-1", cabinet="C1")) == CABINET
     stored = schedule(client.call("put_schedule", road="nanhuan-1", schedule=encode(SCHEDULE), actor="op"))
     assert stored == replace(SCHEDULE, id="sch-1", road="nanhuan-1")
-    assert channel.platform.schedule_sent["dates"] == ["2027-02-06"]  # type: ignore[attr-defined]
+    assert channel.platform.schedule_sent == SCHEDULE  # type: ignore[attr-defined]
     assert client.call("command", cmd_id="c-2") is None
     with pytest.raises(NotFound) as nf:
         client.call("ack_fault", fault_id="F-0", actor="crew", note="")
