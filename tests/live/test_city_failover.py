@@ -19,7 +19,7 @@ pytestmark = pytest.mark.servers
 
 
 def test_killing_a_gateway_a_controller_and_an_api_process_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    plan = CityPlan(roads=3, poles=12, report_s=4, warm_s=20, between_s=20, tail_s=8)
+    plan = CityPlan(roads=3, poles=12, report_s=4, warm_s=20, between_s=20, tail_s=20)
     report = run_city(plan, tmp_path, say=print)
     for row in report.rows():
         print(row)
