@@ -281,10 +281,14 @@ class PostgresServer(ManagedServer):
     PostgreSQL refuses to run as root; started by root, the cluster belongs to the ``postgres``
     user that Debian's package creates, in a folder of its own under the system temp directory
     (a test's temporary folder is not reachable by that user), removed again by :meth:`stop`.
+
+    With ``keep`` (``streetlight up``'s cluster) it lives in ``cluster_dir``, is made there the
+    first time and kept by :meth:`stop`, and runs durably (fsync on).
     """
 
     user: str = "postgres"  # the cluster's superuser
     cluster_dir: Path | None = None
+    keep: bool = False
 
     @property
     def url(self) -> str:
@@ -301,18 +305,22 @@ class PostgresServer(ManagedServer):
             return self
         if self.cluster_dir is None:
             self.cluster_dir = Path(tempfile.mkdtemp(prefix="streetlight-pg-"))
-            if os.geteuid() == 0:
-                shutil.chown(self.cluster_dir, "postgres", "postgres")
-            pgdata = self.cluster_dir / "data"
+        self.cluster_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.cluster_dir, "postgres", "postgres")
+        pgdata = self.cluster_dir / "data"
+        if not (pgdata / "PG_VERSION").exists():
             init = subprocess.run(self._as_owner([find_postgres_binary("initdb"), "-D", str(pgdata), "-U", self.user,
-                                                  "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"]),
+                                                  "--auth=trust", "--encoding=UTF8", "--no-locale",
+                                                  *([] if self.keep else ["--no-sync"])]),
                                   capture_output=True, text=True, cwd=self.cluster_dir, check=False)
             if init.returncode != 0:
                 raise ServerStartError("postgres", f"initdb failed: {init.stderr[-2000:]}")
+        fast = [] if self.keep else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self._spawn(self._as_owner([
-            find_postgres_binary("postgres"), "-D", str(self.cluster_dir / "data"), "-p", str(self.port),
-            "-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_directories=", "-c", "fsync=off",
-            "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]))
+            find_postgres_binary("postgres"), "-D", str(pgdata), "-p", str(self.port),
+            "-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_directories=", *fast,
+            "-c", "max_connections=200"]))
         assert self.proc is not None
         _wait_port(self.port, self.proc, "postgres", self.log_path, timeout)
         deadline = time.monotonic() + timeout
@@ -337,10 +345,29 @@ class PostgresServer(ManagedServer):
         self.execute(f'CREATE DATABASE "{name}"')
         return self.url_of(name)
 
+    def ensure_database(self, name: str) -> str:
+        """The database ``name``, created when missing; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        return self.url_of(name)
+
+    @staticmethod
+    def owner_can_reach(folder: Path) -> bool:
+        """Whether the cluster's owner may use ``folder``: always when it is the current user; as root,
+        whether the ``postgres`` user can get through every folder above it."""
+        if os.geteuid() != 0:
+            return True
+        folder.mkdir(parents=True, exist_ok=True)
+        return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder.resolve())],
+                              capture_output=True, check=False).returncode == 0
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
         """SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave)."""
         super().stop(sig, timeout)
-        if self.cluster_dir is not None:
+        if self.cluster_dir is not None and not self.keep:
             shutil.rmtree(self.cluster_dir, ignore_errors=True)
             self.cluster_dir = None
 

@@ -77,7 +77,7 @@ class SplitPlatform:
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.read = ReadModel(settings, roads, client_id=client_id, report_interval_s=report_interval_s)
-        self.store = ControllerStore(data / "controller.sqlite3")
+        self.store = ControllerStore(settings.state_location("controller.sqlite3"))  # the controllers' rows
         secret = settings.influx_password.get_secret_value() if settings.influx_password else None
         token = settings.influx_token.get_secret_value() if settings.influx_token else None
         self.influx = InfluxQL(settings.influx_url, settings.influx_db, username=settings.influx_username,

@@ -3,7 +3,8 @@
 An API process runs apart from the gateway and the controller (``streetlight serve``, roles in
 :mod:`runtime.roles`). It reads what it can itself (the road from the broker, faults and
 schedules from the state database, readings from InfluxDB) and sends everything the controller
-owns here, over loopback HTTP with a shared secret:
+owns here, over HTTP with a shared secret (on loopback unless ``STREETLIGHT_CONTROL_HOST`` says
+otherwise: API processes on other machines or in other containers):
 
     POST /v1/call      {"method": "dim", "args": {...}}  -> {"result": ...}   (the port's methods)
     GET  /v1/snapshot  the controller's levels and reasons, restarts, emergencies, readiness, stats
@@ -76,7 +77,10 @@ class ControlChannel:
 
     CHANGES = ("dim", "emergency", "put_schedule", "delete_schedule")  # answered with a fresh snapshot
 
-    def __init__(self, platform: LivePlatform, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, platform: LivePlatform, data_dir: Path, host: str = "127.0.0.1", port: int = 0,
+                 advertise: str | None = None) -> None:
+        """Listen on ``host``:``port`` (0: any free port); API processes are told to call ``advertise``
+        (``host`` when not given), the name by which they reach this one from where they run."""
         self.platform = platform
         self.file = channel_file(data_dir)
         self.secret = secrets.token_urlsafe(32)
@@ -84,7 +88,7 @@ class ControlChannel:
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self.url = f"http://{advertise or host}:{self._server.server_address[1]}"
         self._threads: list[threading.Thread] = []
 
     def start(self, advertise: bool = True) -> ControlChannel:

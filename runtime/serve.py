@@ -118,7 +118,8 @@ def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_gr
     # LwM2M devices talk to one server address: it runs beside a gateway (one that stores)
     lwm2m = start_lwm2m(settings, platform.gateway, roads) if ingest else None
     leases = platform.leases
-    channel = ControlChannel(platform, settings.state_dir())
+    channel = ControlChannel(platform, settings.state_dir(), host=settings.control_host, port=settings.control_port,
+                             advertise=settings.control_address)
     if leases is not None:
         leases.on_taken.append(lambda _road: channel.advertise())
     channel.start(advertise=leases is None or any(leases.holds(r.id) for r in roads))

@@ -34,6 +34,16 @@ class Settings(BaseSettings):
                                         "in PostgreSQL: postgresql://user:password@host:port/database; unset: SQLite "
                                         "files in data_dir (secret: it carries the password)")
     api_host: str = "127.0.0.1"
+    # the control channel: API processes call the controller that holds a road's lease (docs/operations.md)
+    control_host: str = Field("127.0.0.1", description="address the controller's control channel listens on: "
+                              "loopback when API processes run on the same machine; a private network's address "
+                              "(or 0.0.0.0 in a container) when they run elsewhere")
+    control_port: int = Field(0, ge=0, le=65535, description="port of the control channel (0: any free one; the "
+                              "channel file tells API processes which)")
+    control_advertise: str | None = Field(None, description="host name or address API processes reach the control "
+                                          "channel by, written to control-channel.json (a container's service "
+                                          "name, say); unset: control_host, or this machine's host name when "
+                                          "control_host is a wildcard address")
     api_port: int = Field(8000, ge=1, le=65535)
     roads: list[str] = Field(default_factory=lambda: ["nanhuan-1"], description="road ids or registry files served")
     log_level: str = "INFO"
@@ -105,6 +115,17 @@ class Settings(BaseSettings):
     @property
     def mqtt_tls(self) -> bool:
         return urlsplit(self.mqtt_url).scheme in ("mqtts", "ssl")
+
+    @property
+    def control_address(self) -> str:
+        """The host name API processes use to reach this process's control channel."""
+        if self.control_advertise:
+            return self.control_advertise
+        if self.control_host in ("0.0.0.0", "::", ""):
+            import socket
+
+            return socket.gethostname()  # a wildcard is no address to call
+        return self.control_host
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; ``None`` values are ignored (option not given)."""

@@ -121,3 +121,32 @@ def test_events_are_numbered_and_the_secret_is_required(channel: ControlChannel,
 def test_no_controller_process_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="not running"):
         ControlClient(tmp_path).call("command", cmd_id="c-1")
+
+
+def test_the_channel_file_names_the_advertised_host_not_the_bind_address(tmp_path: Path) -> None:
+    from streetlight.settings import Settings
+
+    # as in a container (there on every interface; here on loopback): API processes are told a name
+    s = Settings(control_host="127.0.0.1", control_advertise="localhost", data_dir=tmp_path)
+    ch = ControlChannel(_Core(), tmp_path, host=s.control_host, advertise=s.control_address).start()  # type: ignore[arg-type]
+    try:
+        import json
+
+        advertised = json.loads((tmp_path / "control-channel.json").read_text())["url"]
+        assert advertised.startswith("http://localhost:") and advertised == ch.url
+        client = ControlClient(tmp_path)  # reaches it by that name
+        assert client.call("command", cmd_id="c-2") is None
+        client.close()
+    finally:
+        ch.stop()
+
+
+def test_the_control_address_defaults_to_the_bind_address_and_never_to_a_wildcard() -> None:
+    import socket
+
+    from streetlight.settings import Settings
+
+    assert Settings().control_host == "127.0.0.1" == Settings().control_address  # loopback unless told
+    assert Settings(control_host="10.0.5.7").control_address == "10.0.5.7"
+    assert Settings(control_host="0.0.0.0").control_address == socket.gethostname()
+    assert Settings(control_host="0.0.0.0", control_advertise="controller-1").control_address == "controller-1"

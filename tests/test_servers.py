@@ -73,3 +73,32 @@ def test_test_and_production_brokers_get_their_config_from_one_writer(tmp_path: 
     assert "allow_anonymous true" in text and "allow_anonymous false" in prod and "acl_file /cfg/acl" in prod
     assert text.rstrip().endswith("sys_interval 5") and "listener 18830 127.0.0.1" in text
     assert "listener 8883 127.0.0.1\ncafile /cfg/ca.crt" in prod
+
+
+def test_a_kept_postgresql_cluster_outlives_its_server_and_starts_again(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    import psycopg
+
+    from ops.servers import PostgresServer, free_port
+
+    # as root the cluster's owner is 'postgres', which cannot reach a test's temporary folder: one it can
+    home = Path(tempfile.mkdtemp(prefix="streetlight-kept-pg-"))
+    home.chmod(0o755)
+    try:
+        folder = home / "postgres"
+        assert PostgresServer.owner_can_reach(folder)
+        first = PostgresServer(name="postgres", port=free_port(), data_dir=tmp_path, cluster_dir=folder, keep=True)
+        url = first.start().ensure_database("kept")
+        assert first.ensure_database("kept") == url  # there already: not made twice
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (v int)")
+            conn.execute("INSERT INTO t VALUES (7)")
+        first.stop()
+        assert (folder / "data" / "PG_VERSION").exists()
+        second = PostgresServer(name="postgres", port=free_port(), data_dir=tmp_path, cluster_dir=folder, keep=True)
+        with second.start(), psycopg.connect(second.url_of("kept")) as conn:
+            assert conn.execute("SELECT v FROM t").fetchall() == [(7,)]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -17,7 +17,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ops.processes import ProcessGroup, pick_port, port_is_free, wait_for
-from ops.servers import free_port
+from ops.servers import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,6 +199,104 @@ def test_compose_file_has_the_services_healthchecks_and_volumes() -> None:
     assert set(env) <= fields, set(env) - fields
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "CMD [\"streetlight\", \"serve\"" in dockerfile
+
+
+CITY = ("postgres", "gateway-1", "gateway-2", "controller-1", "controller-2", "api-1", "api-2")
+
+
+def _serve_options() -> dict[str, bool]:
+    """``streetlight serve``'s options as the real command line declares them: name -> takes a value."""
+    import typer.main
+
+    from streetlight.cli import app
+
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    return {opt: not p.is_flag for p in serve.params for opt in (*p.opts, *p.secondary_opts)}
+
+
+def test_compose_city_profile_runs_each_role_on_postgresql_with_commands_the_cli_accepts() -> None:
+    from runtime.roles import ROLES
+    from streetlight.settings import Settings
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "profiles" not in services["platform"], "the single platform stays the default"
+    assert all(services[n]["profiles"] == ["city"] for n in CITY)
+    pg = services["postgres"]
+    assert pg["image"].startswith("postgres:") and pg["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+    fields = {f"STREETLIGHT_{n.upper()}" for n in Settings.model_fields}
+    options = _serve_options()
+    client_ids, roles = set(), []
+    for name in CITY[1:]:
+        svc = services[name]
+        argv = svc["command"]
+        assert argv[:2] == ["streetlight", "serve"], name
+        args = argv[2:]
+        i = 0
+        while i < len(args):  # every option is one of serve's, with its value where it takes one
+            assert args[i] in options, f"{name}: serve has no option {args[i]}"
+            if options[args[i]]:
+                value = args[i + 1]
+                if args[i] == "--only":
+                    assert value in ROLES, f"{name}: no role {value}"
+                    roles.append((name, value))
+                if args[i] == "--client-id":
+                    client_ids.add(value)
+                i += 1
+            i += 1
+        env = svc["environment"]
+        assert set(env) <= fields, (name, set(env) - fields)
+        state_url = env["STREETLIGHT_STATE_URL"]
+        assert state_url.startswith("postgresql://") and "@postgres:5432/" in state_url
+        assert "STREETLIGHT_POLE_SECRET" not in env
+        assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
+        # one data folder for all: the control channel's file, the gateways' spools by client id
+        assert "city-data:/var/lib/streetlight" in svc["volumes"]
+        assert env["STREETLIGHT_DATA_DIR"] == "/var/lib/streetlight"
+    assert roles == [(n, n.rsplit("-", 1)[0]) for n in CITY[1:]], "each service runs the role it is named for"
+    assert len(client_ids) == len(CITY) - 1, "a fixed client id per service"
+    for name in ("controller-1", "controller-2"):
+        env = services[name]["environment"]
+        assert env["STREETLIGHT_CONTROL_HOST"] == "0.0.0.0" and env["STREETLIGHT_CONTROL_ADVERTISE"] == name
+        Settings(control_host=env["STREETLIGHT_CONTROL_HOST"], control_port=int(env["STREETLIGHT_CONTROL_PORT"]))
+    declared = set(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"])
+    assert {"postgres-data", "city-data"} <= declared
+
+
+def test_up_names_the_processes_serve_runs_and_picks_a_free_postgresql_port() -> None:
+    from streetlight.cli.up import _choose_ports, _process_names
+
+    assert _process_names(None) == ["core", "api"]
+    assert _process_names((2, 1, 3)) == ["gateway-1", "gateway-2", "controller-1", "api-1", "api-2", "api-3"]
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = _choose_ports(0, 0, 0, 0, taken)
+        assert ports.postgres not in (0, taken) and len({*vars(ports).values()}) == 5
+    assert _choose_ports(0, 0, 0, 0).postgres == 0, "no PostgreSQL without --processes"
+
+
+@pytest.mark.servers
+def test_a_fresh_simulated_night_clears_the_controllers_rows_in_postgresql_and_keeps_the_tokens(
+        postgres: PostgresServer) -> None:
+    from api.auth import TokenStore
+    from api.store import Store
+    from runtime.state import ControllerStore
+    from streetlight.cli.up import _forget_simulated_state
+
+    url = postgres.create_database("up_forget")
+    controller = ControllerStore(url)
+    controller.save_energy("nanhuan-1", 1_000, {"kwh": 12.5})
+    store = Store(url)
+    TokenStore(store).create("operator", "kept")
+    _forget_simulated_state(url)
+    assert controller.energy("nanhuan-1") is None
+    assert [t["name"] for t in TokenStore(store).list()] == ["kept"]
+    controller.close()
+    store.close()
+    _forget_simulated_state(postgres.create_database("up_forget_empty"))  # a new database has no tables yet
 
 
 def test_wait_for_gives_up_when_told() -> None:

@@ -3,6 +3,8 @@
 Starts Mosquitto (with the generated security set) and InfluxDB on loopback with their data in
 ``./var``, then ``streetlight serve`` (gateway, controller, API) and ``streetlight simulate``
 as child processes, waits for the API, creates an operator token and prints where to look.
+With ``--processes`` the platform runs split by role (``serve --processes``: gateways,
+controllers and API processes of their own) on a PostgreSQL cluster that ``up`` starts too.
 Ctrl-C or SIGTERM stops everything it started, newest first, and nothing is left running.
 What it started is written to ``var/up.json`` (ports, pids, token) for scripts and tests.
 """
@@ -36,6 +38,7 @@ class Ports:
     mqtt_tls: int
     influx: int
     api: int
+    postgres: int = 0  # with --processes only
 
 
 def available_commands() -> set[str]:
@@ -69,7 +72,8 @@ def _child_env(s_env: dict[str, str]) -> dict[str, str]:
 
 def _device_env(platform_env: dict[str, str], secret: str) -> dict[str, str]:
     """The simulated poles' environment: the pole secret, and not the platform's account."""
-    env = {k: v for k, v in platform_env.items() if k not in ("STREETLIGHT_MQTT_USERNAME", "STREETLIGHT_MQTT_PASSWORD")}
+    env = {k: v for k, v in platform_env.items()
+           if k not in ("STREETLIGHT_MQTT_USERNAME", "STREETLIGHT_MQTT_PASSWORD", "STREETLIGHT_STATE_URL")}
     env["STREETLIGHT_POLE_SECRET"] = secret
     return env
 
@@ -93,6 +97,25 @@ def _forget_simulated_night(var: Path) -> None:
              "(--keep-history keeps them)")
 
 
+def _forget_simulated_state(state_url: str) -> None:
+    """The controller's rows of an earlier simulated night in a PostgreSQL state database (what
+    :func:`_forget_simulated_night` removes with ``controller.sqlite3``); the API's rows stay."""
+    from sqlalchemy import inspect
+
+    from ..statedb import Database
+    from ..statedb.schema import CONTROLLER_TABLES
+
+    db = Database(state_url)
+    try:
+        with db.write() as conn:
+            present = set(inspect(conn).get_table_names())
+            for table in CONTROLLER_TABLES:
+                if table.name in present:
+                    conn.execute(table.delete())
+    finally:
+        db.close()
+
+
 def _write_state(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -113,6 +136,14 @@ def register(app: typer.Typer) -> None:
         serve: bool = typer.Option(True, help="start the platform (streetlight serve)"),
         sim: bool = typer.Option(True, help="start the simulated road (streetlight simulate)"),
         api_wait: float = typer.Option(90.0, help="seconds to wait for the API to answer"),
+        processes: bool = typer.Option(False, "--processes",
+                                       help="run the platform split by role (serve --processes: gateways, "
+                                            "controllers, API processes of their own) on a PostgreSQL cluster "
+                                            "started with the other servers"),
+        gateways: int = typer.Option(2, min=1, help="with --processes: gateway processes"),
+        controllers: int = typer.Option(2, min=1, help="with --processes: controller processes"),
+        apis: int = typer.Option(2, min=1, help="with --processes: API processes"),
+        postgres_port: int = typer.Option(5432, help="with --processes: PostgreSQL port (a free one if busy)"),
         keep_history: bool = typer.Option(False, help="with a simulated road: keep the previous run's readings, "
                                                       "faults and broker queue (by default a simulated night starts "
                                                       "afresh, since it replays the same hours)"),
@@ -144,7 +175,8 @@ def register(app: typer.Typer) -> None:
         for c in missing:
             _say(f"the '{c}' command is not part of this installation: {CONSEQUENCE[c]}")
 
-        ports = _choose_ports(mqtt_port, mqtt_tls_port, influx_port, s.api_port if api_port is None else api_port)
+        ports = _choose_ports(mqtt_port, mqtt_tls_port, influx_port, s.api_port if api_port is None else api_port,
+                              postgres_port if processes else None)
         secret = site_secret(var, s.pole_secret.get_secret_value() if s.pole_secret else None)
         roads = [load_road(r) for r in (road or s.roads)]
         (var / "mosquitto" / "persist").mkdir(parents=True, exist_ok=True)
@@ -159,6 +191,8 @@ def register(app: typer.Typer) -> None:
         rc = 0
         try:
             _start_servers(group, ports, security.conf, var)
+            state_url = _start_postgres(group, ports.postgres, var, forget=sim and not keep_history) \
+                if processes and serve else None
             env = _child_env({
                 "STREETLIGHT_MQTT_URL": f"mqtt://127.0.0.1:{ports.mqtt}",
                 "STREETLIGHT_MQTT_USERNAME": PLATFORM_USER,
@@ -170,16 +204,19 @@ def register(app: typer.Typer) -> None:
                 "STREETLIGHT_API_PORT": str(ports.api),
                 "STREETLIGHT_ROADS": json.dumps([r.id for r in roads]),
                 "STREETLIGHT_LOG_LEVEL": s.log_level,
+                **({"STREETLIGHT_STATE_URL": state_url} if state_url else {}),
             })
+            city = (gateways, controllers, apis) if processes else None
             api_url = f"http://127.0.0.1:{ports.api}"
             state: dict[str, Any] = {
                 "mqtt_url": env["STREETLIGHT_MQTT_URL"], "mqtts_url": f"mqtts://127.0.0.1:{ports.mqtt_tls}",
                 "ca_file": str(security.ca_cert), "influx_url": env["STREETLIGHT_INFLUX_URL"],
                 "api_url": api_url, "dashboard": f"{api_url}/", "token": None, "started": [], "missing": missing,
+                "state_url": state_url, "processes": _process_names(city) if serve and "serve" in commands else [],
             }
             api_up = False
             if serve and "serve" in commands:
-                api_up, rc = _start_platform(group, env, api_url, ports.api, api_wait, stop)
+                api_up, rc = _start_platform(group, env, api_url, ports.api, api_wait, stop, city)
             if api_up and "token" in commands and not stop.is_set():
                 state["token"] = _create_token(env)
             if sim and "simulate" in commands and not stop.is_set():
@@ -227,15 +264,16 @@ def _refuse_second_run(state_file: Path) -> None:
     state_file.unlink()  # left by a run that was killed
 
 
-def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int) -> Ports:
-    """The asked-for ports, or free ones where they are busy (and say which)."""
+def _choose_ports(mqtt: int, mqtt_tls: int, influx: int, api: int, postgres: int | None = None) -> Ports:
+    """The asked-for ports, or free ones where they are busy (and say which); PostgreSQL's only
+    when one is wanted (``postgres`` not None)."""
     from ops.processes import pick_port
 
-    wanted = (mqtt, mqtt_tls, influx, api)
+    wanted = (mqtt, mqtt_tls, influx, api) + (() if postgres is None else (postgres,))
     taken: list[int] = []
     for port in wanted:
         taken.append(pick_port(port, taken))
-    for want, got, what in zip(wanted, taken, ("broker", "broker TLS", "InfluxDB", "API"), strict=True):
+    for want, got, what in zip(wanted, taken, ("broker", "broker TLS", "InfluxDB", "API", "PostgreSQL"), strict=False):
         if want and want != got:
             _say(f"port {want} for {what} is busy; using {got}")
     return Ports(*taken)
@@ -259,13 +297,54 @@ def _start_servers(group: Any, ports: Ports, mosquitto_conf: Path, var: Path) ->
         group.adopt_server(server)
 
 
+PLATFORM_DB = "streetlight"  # the platform's database on up's PostgreSQL cluster
+
+
+def _start_postgres(group: Any, port: int, var: Path, *, forget: bool) -> str:
+    """PostgreSQL for the platform split by role: a cluster in ``var/postgres`` (made the first time,
+    kept), the platform's database created when missing; returns that database's URL."""
+    from ops.servers import PostgresServer
+
+    folder = var / "postgres"
+    keep = PostgresServer.owner_can_reach(folder)
+    if not keep:
+        # PostgreSQL refuses root, and the 'postgres' user it then runs as cannot get to this data folder
+        _say(f"PostgreSQL does not run as root and the 'postgres' user cannot reach {var}: this run's state "
+             "database is a throwaway cluster under the system temp folder, removed when up stops "
+             "(run up as an ordinary user, or with a data folder 'postgres' can reach, to keep it)")
+    server = PostgresServer(name="postgres", port=port, data_dir=folder, cluster_dir=folder if keep else None, keep=keep)
+    _say(f"starting PostgreSQL on 127.0.0.1:{port}, data in {server.cluster_dir or 'a throwaway cluster'}")
+    try:
+        server.start()
+        url = server.ensure_database(PLATFORM_DB)
+    except Exception:
+        server.stop()
+        raise
+    group.adopt_server(server)
+    if forget:
+        _forget_simulated_state(url)
+    return url
+
+
+def _process_names(city: tuple[int, int, int] | None) -> list[str]:
+    """The processes ``serve`` runs: each role's own with ``--processes``, else a core and an API process."""
+    from runtime.roles import city_plan, plan
+
+    return [p.name for p in (plan([]) if city is None else city_plan(*city, client_id="streetlight-gateway"))]
+
+
 def _start_platform(group: Any, env: dict[str, str], api_url: str, port: int, wait_s: float,
-                    stop: threading.Event) -> tuple[bool, int]:
-    """Start ``serve`` and wait for its API; returns (API answering, exit code so far)."""
+                    stop: threading.Event, city: tuple[int, int, int] | None = None) -> tuple[bool, int]:
+    """Start ``serve`` (split by role with ``city``: gateways, controllers, API processes) and wait
+    for its API; returns (API answering, exit code so far)."""
     from ops.processes import wait_for
 
-    platform = group.start("serve", [*CLI, "serve", "--port", str(port)], env=env)
-    _say(f"starting the platform (pid {platform.pid}); waiting up to {wait_s:.0f} s for {api_url}/healthz")
+    argv = [*CLI, "serve", "--port", str(port)]
+    if city is not None:
+        argv += ["--processes", "--gateways", str(city[0]), "--controllers", str(city[1]), "--apis", str(city[2])]
+    platform = group.start("serve", argv, env=env)
+    _say(f"starting the platform{' split by role' if city else ''} (pid {platform.pid}); waiting up to "
+         f"{wait_s:.0f} s for {api_url}/healthz")
     api_up = wait_for(lambda: _http_ok(f"{api_url}/healthz"), wait_s,
                       abort=lambda: stop.is_set() or platform.exited() is not None)
     if platform.exited() is not None:
@@ -314,6 +393,10 @@ def _banner(state: dict[str, Any], api_up: bool, var: Path) -> None:
     typer.echo(f"  token      {state['token'] or '(none)'}")
     typer.echo(f"  broker     {state['mqtt_url']}  (TLS {state['mqtts_url']}, CA {state['ca_file']})")
     typer.echo(f"  influxdb   {state['influx_url']}")
+    if state["state_url"]:
+        typer.echo(f"  state      {state['state_url']}")
+    if state["processes"]:
+        typer.echo(f"  processes  {len(state['processes'])}: {', '.join(state['processes'])} (run by serve)")
     typer.echo(f"  logs       {var / 'logs'}")
     typer.echo("Press Ctrl-C to stop everything.")
     typer.echo("ready", err=True)

@@ -143,3 +143,6 @@ road_leases = Table(
     Column("expires_ms", Ms, nullable=False),
     Column("taken_ms", Ms, nullable=False),
 )
+
+# the controller's tables (runtime/state.py, runtime/leases.py): what a fresh simulated night clears
+CONTROLLER_TABLES = (faults, fault_log, overrides, schedules, energy, counters, road_leases)

@@ -27,23 +27,30 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _run_up(tmp_path: Path, check: Any) -> str:
-    """``streetlight up`` in ``tmp_path``; ``check(api)`` against its API; Ctrl-C; its output."""
+def _run_up(tmp_path: Path, check: Any, args: tuple[str, ...] = ("--speed", "20", "--scenario", "normal-night"),
+            state_of: dict[str, Any] | None = None) -> str:
+    """``streetlight up ARGS`` in ``tmp_path``; ``check(api)`` against its API; Ctrl-C; its output.
+    ``state_of`` gets what ``up.json`` said while it ran."""
     env = {**os.environ, "STREETLIGHT_DATA_DIR": str(tmp_path / "var"), "STREETLIGHT_LOG_LEVEL": "WARNING"}
     env.pop("STREETLIGHT_MQTT_URL", None)
+    env.pop("STREETLIGHT_STATE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streetlight", "up", "--speed", "20", "--scenario", "normal-night",
+        [sys.executable, "-m", "streetlight", "up", *args,
          "--mqtt-port", "0", "--mqtt-tls-port", "0", "--influx-port", "0", "--api-port", "0"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     state_file = tmp_path / "var" / "up.json"
     pids: list[int] = []
     try:
         state = wait_until(lambda: state_file.exists() and json.loads(state_file.read_text()), 120, "up.json")
+        if state_of is not None:
+            state_of.update(state)
         pids = [c["pid"] for c in state["started"]]
         assert state["token"], "up prints an operator token"
         with httpx.Client(base_url=state["api_url"], headers={"Authorization": f"Bearer {state['token']}"},
                           timeout=30) as api:
             check(api)
+        # every process up started, and theirs (serve's by role, PostgreSQL's backends), all running now
+        pids += [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -81,3 +88,27 @@ def test_up_runs_the_road_and_stops_cleanly_twice_in_one_folder(tmp_path: Path) 
 
     text = _run_up(tmp_path, nothing_carried_over)
     assert "starts afresh" in text
+
+
+def test_up_processes_runs_the_road_split_by_role_on_postgresql_and_stops_it_all(tmp_path: Path) -> None:
+    def served(api: httpx.Client) -> None:
+        wait_until(lambda: api.get("/readyz").status_code == 200, 120, "/readyz")
+        poles = wait_until(lambda: [p for p in api.get("/api/v1/poles").json()["poles"] if p["online"]
+                                    and p["power_w"] is not None], 120, "poles with readings")
+        assert {p["road"] for p in poles} == {"nanhuan-1"} and poles[0]["level"] is not None
+        # the first lamp fails 30 min into the night (30 s at x60): the API processes read the fault the
+        # controller that holds the road stored in PostgreSQL
+        faults = wait_until(lambda: api.get("/api/v1/faults").json()["faults"], 150, "the first lamp failure")
+        assert {(f["type"], f["pole"]) for f in faults} == {("lamp_failure", "NH-012")}
+
+    state: dict[str, Any] = {}
+    text = _run_up(tmp_path, served, ("--processes", "--speed", "60", "--scenario", "lamp-failures",
+                                      "--postgres-port", "0"), state)
+    names = ["gateway-1", "gateway-2", "controller-1", "controller-2", "api-1", "api-2"]
+    assert state["processes"] == names
+    assert state["state_url"].startswith("postgresql://") and state["state_url"].endswith("/streetlight")
+    assert "postgres" in {c["name"] for c in state["started"]}
+    assert f"processes  6: {', '.join(names)}" in text
+    supervisor = (tmp_path / "var" / "logs" / "serve.log").read_text()
+    started = {line.split()[2] for line in supervisor.splitlines() if line.startswith("started the ")}
+    assert started == set(names), supervisor[-2000:]
