@@ -250,6 +250,13 @@ class Supervisor:
     def restarted_after(self, name: str, ms: int) -> int | None:
         return next((t for t in self.starts.get(name, []) if t > ms), None)
 
+    def wait_restart(self, name: str, ms: int, timeout_s: float = 30.0) -> int | None:
+        """When the supervisor started ``name`` again after ``ms`` (it waits a second or more first)."""
+        try:
+            return int(wait_for(f"{name} restarted", lambda: self.restarted_after(name, ms), timeout_s, 0.1))
+        except TimeoutError:
+            return None
+
     def stop(self) -> int | None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -396,6 +403,10 @@ def run_city(plan: CityPlan, work: Path, say: Callable[[str], None] = _say) -> C
         time.sleep(max(0.0, plan.warm_s - (time.monotonic() - t0) + 10))
 
         # -- a gateway ------------------------------------------------------------------------
+        # killed as a step's readings pour in, so that some are in its hands, unacknowledged
+        before_step = sum(sim.stats.messages["telemetry"] for sim in sims)
+        wait_for("the poles' next step", lambda: sum(sim.stats.messages["telemetry"] for sim in sims) > before_step,
+                 3 * plan.report_s, 0.001)
         published_then = {r: sim.stats.messages["telemetry"] for r, sim in sim_of.items()}
         kill = Kill("gateway", "gateway-1", sup.kill("gateway-1"))
         say(f"killed gateway-1 (pid {sup.pids['gateway-1']}) with SIGKILL")
@@ -417,7 +428,7 @@ def run_city(plan: CityPlan, work: Path, say: Callable[[str], None] = _say) -> C
             kill.recovered_s = (wall_ms() - kill.killed_ms) / 1000
         except TimeoutError as err:
             kill.detail = f"{err} (stored {stored_then}, behind by {history[-1][1] if history else '?'})"
-        restarted = sup.restarted_after("gateway-1", kill.killed_ms)
+        restarted = sup.wait_restart("gateway-1", kill.killed_ms)
         kill.restarted_s = (restarted - kill.killed_ms) / 1000 if restarted else None
         kill.detail = kill.detail or ("kill → every reading published so far stored again (the killed "
                                       f"gateway's session taken back; {sum(published_then.values())} published "
@@ -450,7 +461,7 @@ def run_city(plan: CityPlan, work: Path, say: Callable[[str], None] = _say) -> C
                            f"{min(x.epoch for r in roads if (x := leases.get(r)))})")
         except TimeoutError as err:
             kill.detail = str(err)
-        restarted = sup.restarted_after(name, kill.killed_ms)
+        restarted = sup.wait_restart(name, kill.killed_ms)
         kill.restarted_s = (restarted - kill.killed_ms) / 1000 if restarted else None
         report.kills.append(kill)
         say(f"controller: roads taken over {kill.recovered_s} s after the kill")
@@ -467,7 +478,7 @@ def run_city(plan: CityPlan, work: Path, say: Callable[[str], None] = _say) -> C
             kill.detail = "kill → the dashboard and the pole list answered again on the same port"
         except TimeoutError as err:
             kill.detail = str(err)
-        restarted = sup.restarted_after("api-1", kill.killed_ms)
+        restarted = sup.wait_restart("api-1", kill.killed_ms)
         kill.restarted_s = (restarted - kill.killed_ms) / 1000 if restarted else None
         report.kills.append(kill)
         say(f"api: port answered {kill.recovered_s} s after the kill")

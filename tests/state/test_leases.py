@@ -79,12 +79,13 @@ def test_processes_claiming_the_same_roads_at_once_never_split_them(state_locati
         go = threading.Barrier(len(names))
         got: dict[str, dict[str, Lease]] = {}
 
-        def run(name: str, db: Database) -> None:
+        def run(name: str, db: Database, go: threading.Barrier, got: dict[str, dict[str, Lease]], now: int) -> None:
             go.wait()
             got[name] = LeaseStore(db).claim_all(list(reversed(roads)) if name.endswith("1") else roads, name,
-                                                 1_000_000 * (attempt + 1), TERMS)
+                                                 now, TERMS)
 
-        threads = [threading.Thread(target=run, args=(n, d)) for n, d in zip(names, dbs, strict=True)]
+        threads = [threading.Thread(target=run, args=(n, d, go, got, 1_000_000 * (attempt + 1)))
+                   for n, d in zip(names, dbs, strict=True)]
         try:
             for t in threads:
                 t.start()
