@@ -4,8 +4,9 @@ Reads are served here, without asking another process: the road's twins and time
 API's own read model fed by the broker (:mod:`runtime.read_model`), faults and schedules from the
 state database (:class:`runtime.state.ControllerStore`, shared with the controller process),
 readings from InfluxDB. What the controller owns (dims, identify, emergencies, schedules, fault
-transitions, energy, the command records) goes to the controller process over the control
-channel (:mod:`runtime.control_channel`), which answers with the port's own types. A snapshot of
+transitions, energy, the command records) goes over the control channel
+(:mod:`runtime.control_channel`) to the controller process that holds the road
+(:class:`runtime.control_client.ControlRouter`), which answers with the port's own types. A snapshot of
 the controller's levels and reasons, restarts and readiness is refreshed in the background and
 after every change made here; command and alert events come from the channel's event feed.
 """
@@ -47,7 +48,7 @@ from streetlight.settings import Settings
 from telemetry import InfluxQL, TelemetryQueries
 
 from . import port_codec
-from .control_client import ControlClient
+from .control_client import ControlClient, ControlRouter
 from .read_model import ReadModel
 from .schedules import load_schedules
 from .state import ControllerStore
@@ -83,7 +84,7 @@ class SplitPlatform:
         self.influx = InfluxQL(settings.influx_url, settings.influx_db, username=settings.influx_username,
                                password=secret, token=token)
         self.readings = TelemetryQueries(self.influx)
-        self.control = ControlClient(data)
+        self.control = ControlRouter(data, self._road_of_fault)
         self.live = Subscribers()
         self._snap: dict[str, Any] = {}
         self._snap_at = 0.0
@@ -107,7 +108,7 @@ class SplitPlatform:
         self.read.start()
         self._stop.clear()
         self._threads = [threading.Thread(target=self._snapshots, name="api-snapshot", daemon=True),
-                         threading.Thread(target=self._events, name="api-control-events", daemon=True)]
+                         threading.Thread(target=self._feeds, name="api-control-feeds", daemon=True)]
         for t in self._threads:
             t.start()
 
@@ -154,12 +155,27 @@ class SplitPlatform:
             self._take_snapshot(snap)
         return result
 
-    def _events(self) -> None:
+    def _feeds(self) -> None:
+        """One event feed per controller process, followed from its own thread, started as the
+        process appears in the channel folder; it ends when the process is gone from there."""
+        following: dict[Path, threading.Thread] = {}
+        while not self._stop.is_set():
+            for f, client in self.control.clients().items():
+                t = following.get(f)
+                if t is None or not t.is_alive():
+                    following[f] = threading.Thread(target=self._events, args=(f, client), daemon=True,
+                                                    name=f"api-control-events-{f.stem}")
+                    following[f].start()
+            self._stop.wait(1.0)
+        for t in following.values():
+            t.join(12)
+
+    def _events(self, f: Path, client: ControlClient) -> None:
         epoch: str | None = None
         after = 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and f in self.control.clients():
             try:
-                body = self.control.events(after, 2.0)
+                body = client.events(after, 2.0)
             except Unavailable:
                 self._stop.wait(0.5)
                 continue
@@ -182,6 +198,14 @@ class SplitPlatform:
                 elif event.kind == "alert":
                     self._faults_gen += 1
                 self.live.emit(event)
+
+    def _road_of_fault(self, fault_id: str) -> str:
+        from controller.errors import UnknownFaultError
+
+        try:
+            return self.store.fault(fault_id).road
+        except UnknownFaultError:
+            raise NotFound("fault", fault_id, "list faults with GET /api/v1/faults") from None
 
     def _keep(self, kept: OrderedDict[str, Any], key: str, value: Any) -> None:
         with self._cmd_lock:
@@ -280,7 +304,7 @@ class SplitPlatform:
         if (issued is not None and issued.status.status == "pending" and not self.events_missed
                 and time.time() * 1000 - issued.issued_ms < PENDING_TRUSTED_S * 1000):
             return issued
-        c = self.control.call("command", cmd_id=cmd_id)
+        c = self.control.find("command", cmd_id=cmd_id)  # only the process that issued it knows it
         return port_codec.command(c) if c is not None else None
 
     def emergency(self, road: str, on: bool, actor: str) -> None:

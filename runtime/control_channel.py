@@ -10,9 +10,12 @@ otherwise: API processes on other machines or in other containers):
     GET  /v1/snapshot  the controller's levels and reasons, restarts, emergencies, readiness, stats
     GET  /v1/events?after=N&wait=S   command and alert events after sequence N (long poll)
 
-Port errors travel as 404 / 409 / 503 answers (:mod:`runtime.port_codec`). The address and the
-secret are written to ``control-channel.json`` in the data folder (mode 0600), which API processes
-read; a restarted controller writes a new one, with a new ``epoch`` for its event sequence.
+Port errors travel as 404 / 409 / 503 answers (:mod:`runtime.port_codec`). Every controller
+process writes its address and secret to ``control-channels/<its client id>.json`` in the data
+folder (mode 0600), which API processes read (:class:`runtime.control_client.ControlRouter`); a
+restarted controller writes a new one, with a new ``epoch`` for its event sequence. Its snapshot
+says which roads it ``holding`` (decides for, by lease): an API process sends each road's calls
+there, so controllers that serve different roads, and their standbys, run side by side.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections import deque
@@ -37,13 +41,24 @@ from .live_platform import LivePlatform
 from .port_codec import encode, error_answer
 
 log = logging.getLogger(__name__)
-CHANNEL_FILE = "control-channel.json"
+CHANNELS = "control-channels"
 EVENT_KINDS = ("command", "alert")  # twins an API process builds itself from the broker
 BUFFER = 20_000  # events kept for API processes that fell behind or came back
 
 
-def channel_file(data_dir: Path) -> Path:
-    return Path(data_dir) / CHANNEL_FILE
+def channels_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / CHANNELS
+
+
+def channel_file(data_dir: Path, name: str) -> Path:
+    """Where the controller process ``name`` (its client id) advertises its channel."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100] or "controller"
+    return channels_dir(data_dir) / f"{safe}.json"
+
+
+def channel_files(data_dir: Path) -> list[Path]:
+    """Every channel advertised in the data folder."""
+    return sorted(channels_dir(data_dir).glob("*.json"))
 
 
 class _Events:
@@ -78,11 +93,11 @@ class ControlChannel:
     CHANGES = ("dim", "emergency", "put_schedule", "delete_schedule")  # answered with a fresh snapshot
 
     def __init__(self, platform: LivePlatform, data_dir: Path, host: str = "127.0.0.1", port: int = 0,
-                 advertise: str | None = None) -> None:
+                 advertise: str | None = None, name: str = "controller") -> None:
         """Listen on ``host``:``port`` (0: any free port); API processes are told to call ``advertise``
         (``host`` when not given), the name by which they reach this one from where they run."""
         self.platform = platform
-        self.file = channel_file(data_dir)
+        self.file = channel_file(data_dir, name)
         self.secret = secrets.token_urlsafe(32)
         self.events = _Events()
         self._stop = threading.Event()
@@ -112,9 +127,9 @@ class ControlChannel:
         return self
 
     def advertise(self) -> None:
-        """Write the address and secret where API processes look for the controller (again when
-        this process comes to hold a road's lease: API processes then call this one)."""
-        tmp = self.file.with_suffix(f".{os.getpid()}.tmp")  # two cores may advertise at once
+        """Write the address and secret where API processes look for the controllers."""
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump({"url": self.url, "secret": self.secret, "epoch": self.events.epoch, "pid": os.getpid()}, f)
@@ -151,6 +166,7 @@ class ControlChannel:
             levels[rid] = {pole: list(p.control.level_of(rid, pole)) for pole in road.pole_ids}
             restarts[rid] = {pole: n for (r, pole), n in p.gateway.metrics.restarts.items() if r == rid and n}
         return {"epoch": self.events.epoch, "levels": levels, "restarts": restarts,
+                "holding": [rid for rid in p.roads if p.control.holds(rid)],
                 "desired": {rid: p.gateway.config.versions.get(rid) for rid in p.roads},
                 "emergency": {rid: p.control.emergency_active(rid) for rid in p.roads},
                 "ready": p.ready(), "stats": p.stats()}

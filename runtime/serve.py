@@ -96,14 +96,20 @@ def _wait_for_signal() -> threading.Event:
     return stop
 
 
+def lease_s(report_interval_s: float) -> float:
+    """A road's lease time: a dead holder's roads are taken over within one report interval, since the
+    lease runs out within 0.6 of it and the next claim comes at most a third of a lease later."""
+    return 0.6 * report_interval_s
+
+
 def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_group: str | None = None,
              report_interval_s: int = 10, ingest: bool = True) -> None:
     """The gateway and the controller until SIGINT/SIGTERM, serving the control channel.
 
     On a shared subscription (``shared_group``) other core processes may serve the same roads:
     the controller then decides only for the roads whose lease it holds (``runtime.leases``, a
-    lease of one report interval), and the control channel is advertised to API processes by the
-    process that holds a lease, again whenever it takes one over. Without ``ingest`` it is a
+    lease of 0.6 report interval: :func:`lease_s`); every such process advertises its control channel, and API
+    processes send a road's calls to the one whose snapshot says it holds the road. Without ``ingest`` it is a
     controller process: always on leases, storing nothing (the gateway processes store)."""
     from .control_channel import ControlChannel
     from .live_platform import LivePlatform
@@ -113,16 +119,14 @@ def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_gr
     exit_with_parent(stop.set)
     platform = LivePlatform(settings, roads, client_id=client_id, shared_group=shared_group,
                             report_interval_s=report_interval_s,
-                            lease_s=float(report_interval_s) if shared_group or not ingest else None, ingest=ingest)
+                            lease_s=lease_s(report_interval_s) if shared_group or not ingest else None, ingest=ingest)
     platform.start()
     # LwM2M devices talk to one server address: it runs beside a gateway (one that stores)
     lwm2m = start_lwm2m(settings, platform.gateway, roads) if ingest else None
     leases = platform.leases
     channel = ControlChannel(platform, settings.state_dir(), host=settings.control_host, port=settings.control_port,
-                             advertise=settings.control_address)
-    if leases is not None:
-        leases.on_taken.append(lambda _road: channel.advertise())
-    channel.start(advertise=leases is None or any(leases.holds(r.id) for r in roads))
+                             advertise=settings.control_address, name=client_id)
+    channel.start()  # every controller process, holding a road or standing by: its snapshot says which
     what = "gateway and controller" if ingest else "controller"
     print(f"streetlight {what} serving {', '.join(r.id for r in roads)} "
           f"({sum(len(r.poles) for r in roads)} poles): broker {settings.mqtt_url}  "

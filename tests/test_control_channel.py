@@ -27,7 +27,7 @@ from api.platform import (
     Unavailable,
 )
 from controller.schedule import Step
-from runtime.control_channel import ControlChannel
+from runtime.control_channel import ControlChannel, channel_file
 from runtime.control_client import ControlClient
 from runtime.port_codec import encode, schedule
 
@@ -84,7 +84,7 @@ def channel(tmp_path: Path) -> Any:
 
 
 def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel, tmp_path: Path) -> None:
-    client = ControlClient(tmp_path)
+    client = ControlClient(channel_file(tmp_path, "controller"))
     from runtime.port_codec import cabinet, command, fault
 
     assert command(client.call("command", cmd_id="c-1")) == CMD
@@ -104,7 +104,7 @@ def test_typed_answers_and_port_errors_cross_the_channel(channel: ControlChannel
 
 def test_events_are_numbered_and_the_secret_is_required(channel: ControlChannel, tmp_path: Path) -> None:
     core: _Core = channel.platform  # type: ignore[assignment]
-    client = ControlClient(tmp_path)
+    client = ControlClient(channel_file(tmp_path, "controller"))
     first = client.events(0, 0.0)
     core.live.emit(LiveEvent("twin", {"pole": "NH-001"}))  # twins are the API process's own to build
     core.live.emit(LiveEvent("alert", {"fault_id": "F-1"}, 7))
@@ -120,7 +120,7 @@ def test_events_are_numbered_and_the_secret_is_required(channel: ControlChannel,
 
 def test_no_controller_process_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="not running"):
-        ControlClient(tmp_path).call("command", cmd_id="c-1")
+        ControlClient(channel_file(tmp_path, "controller")).call("command", cmd_id="c-1")
 
 
 def test_the_channel_file_names_the_advertised_host_not_the_bind_address(tmp_path: Path) -> None:
@@ -132,9 +132,9 @@ def test_the_channel_file_names_the_advertised_host_not_the_bind_address(tmp_pat
     try:
         import json
 
-        advertised = json.loads((tmp_path / "control-channel.json").read_text())["url"]
+        advertised = json.loads(channel_file(tmp_path, "controller").read_text())["url"]
         assert advertised.startswith("http://localhost:") and advertised == ch.url
-        client = ControlClient(tmp_path)  # reaches it by that name
+        client = ControlClient(channel_file(tmp_path, "controller"))  # reaches it by that name
         assert client.call("command", cmd_id="c-2") is None
         client.close()
     finally:
@@ -150,3 +150,56 @@ def test_the_control_address_defaults_to_the_bind_address_and_never_to_a_wildcar
     assert Settings(control_host="10.0.5.7").control_address == "10.0.5.7"
     assert Settings(control_host="0.0.0.0").control_address == socket.gethostname()
     assert Settings(control_host="0.0.0.0", control_advertise="controller-1").control_address == "controller-1"
+
+
+class _HoldingCore(_Core):
+    """A controller process serving roads a and b, holding those in ``held``; its cabinet answer
+    says which process gave it (the voltage), and a road it does not hold is refused as the live
+    platform refuses it."""
+
+    def __init__(self, mark: float, held: set[str]) -> None:
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.mark, self.held = mark, held
+        self.roads = {r: SimpleNamespace(pole_ids=[]) for r in ("a", "b")}
+        self.control = SimpleNamespace(holds=lambda r: r in self.held, emergency_active=lambda r: False,
+                                       level_of=lambda r, p: (None, None))
+        self.gateway = SimpleNamespace(metrics=SimpleNamespace(restarts={}), config=SimpleNamespace(versions={}))
+
+    def ready(self) -> dict[str, bool]:
+        return {"road_time": True}
+
+    def cabinet(self, road: str, cabinet: str) -> CabinetReport:
+        if road not in self.held:
+            raise Unavailable(f"this process does not hold {road}")
+        return replace(CABINET, voltage_v=self.mark)
+
+    def command(self, cmd_id: str) -> Command | None:
+        return CMD if cmd_id == "c-1" and self.mark == 2.0 else None
+
+
+def test_the_router_sends_each_road_to_its_holder_and_follows_a_takeover(tmp_path: Path) -> None:
+    from runtime.control_client import ControlRouter
+    from runtime.port_codec import cabinet, command
+
+    one, two = _HoldingCore(1.0, {"a"}), _HoldingCore(2.0, {"b"})
+    chans = [ControlChannel(one, tmp_path, name="ctl-1").start(),  # type: ignore[arg-type]
+             ControlChannel(two, tmp_path, name="ctl-2").start()]  # type: ignore[arg-type]
+    router = ControlRouter(tmp_path, road_of_fault=lambda f: "a")
+    try:
+        merged = router.snapshot()
+        assert merged["holding"] == ["a", "b"] and merged["answering"] == 2 and merged["ready"]["road_time"]
+        assert cabinet(router.call("cabinet", road="a", cabinet="C1")).voltage_v == 1.0
+        assert cabinet(router.call("cabinet", road="b", cabinet="C1")).voltage_v == 2.0
+        assert command(router.find("command", cmd_id="c-1")) == CMD  # only the process that issued it knows it
+        # the first process loses road a to the second: the call it refuses is sent again, to the holder
+        one.held, two.held = set(), {"a", "b"}
+        assert cabinet(router.call("cabinet", road="a", cabinet="C1")).voltage_v == 2.0
+        two.held = set()
+        with pytest.raises(Unavailable, match="no controller process holds the road a"):
+            router.call("cabinet", road="a", cabinet="C1")
+    finally:
+        router.close()
+        for ch in chans:
+            ch.stop()

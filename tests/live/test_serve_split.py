@@ -23,6 +23,7 @@ import yaml
 from api.auth import TokenStore
 from api.store import Store
 from ops.servers import InfluxServer, MosquittoServer, free_port
+from runtime.control_channel import channel_files
 from runtime.control_client import ControlClient
 from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
@@ -113,7 +114,8 @@ def test_the_api_process_dies_and_comes_back_while_ingest_and_control_go_on(
         # ingest and control go on without it: readings keep arriving in InfluxDB, and the
         # controller process takes an operator's dim and sends it
         before = _readings(db)
-        channel = ControlClient(var)
+        [file] = channel_files(var)  # the one core process's channel
+        channel = ControlClient(file)
         sent = channel.call("dim", road=ROAD, poles=["NH-030"], level=40.0, ramp_ms=0, expires_ms=None,
                             actor="split-test", force=True)
         assert sent and sent[0]["pole"] == "NH-030" and sent[0]["level"] == 40.0
