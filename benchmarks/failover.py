@@ -53,6 +53,7 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from ops.servers import InfluxServer, MosquittoServer, PostgresServer, free_port
+from runtime.serve import lease_s
 from simulators.runner import Simulation, drive
 from simulators.scenario import load_scenario
 from streetlight.clock import wall_ms
@@ -456,7 +457,8 @@ def run_city(plan: CityPlan, work: Path, say: Callable[[str], None] = _say) -> C
             taken = max(lease.taken_ms for r in roads if (lease := leases.get(r)) is not None
                         and before[r] is not None and before[r].holder == holder)  # type: ignore[union-attr]
             kill.recovered_s = (taken - kill.killed_ms) / 1000
-            kill.detail = (f"kill → the other controller holds every road (lease {plan.report_s} s; "
+            kill.detail = (f"kill → the other controller holds every road (report interval {plan.report_s} s, "
+                           f"lease {lease_s(plan.report_s):g} s; "
                            f"epoch {min(x.epoch for x in before.values() if x)} → "
                            f"{min(x.epoch for r in roads if (x := leases.get(r)))})")
         except TimeoutError as err:
