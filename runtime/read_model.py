@@ -113,11 +113,12 @@ class ReadModel:
             self.conn.ack(batch)
 
     def apply(self, raw: Raw) -> None:
-        if raw.topic.count("/") == 5:  # only a cabinet topic has six levels
+        topic = unmirror(raw.topic) or raw.topic
+        if topic.count("/") == 5:  # of the protocol's own topics only a cabinet's has six levels
             self._apply_cabinet(raw)
             return
         try:
-            road, pole, kind = self.validator.topic(unmirror(raw.topic) or raw.topic)
+            road, pole, kind = self.validator.topic(topic)
             inb = self.validator.message(road, pole, kind, raw.payload, 0)
         except ProtocolError:
             self.refused += 1

@@ -17,30 +17,50 @@ async function loadEnergy() {
     <div class="card"><div class="muted">Saved</div><div class="big">${e.savings_pct.toFixed(1)} %</div>
       <div class="muted">${e.savings_kwh.toFixed(1)} kWh · ${e.violations === 0 ? "no lighting-class violation" : `${e.violations} violations`}</div></div>
     <table><thead><tr><th>Segment</th><th>kWh</th><th>saved</th><th>violations</th></tr></thead><tbody>
-    ${e.segments.map((s) => `<tr><td>${esc(s.segment)}</td><td>${s.energy_kwh.toFixed(1)}</td><td>${s.savings_pct.toFixed(1)} %</td><td>${s.violations}</td></tr>`).join("")}
+    ${e.segments.map((s) => `<tr data-segment="${esc(s.segment)}" data-kwh="${s.energy_kwh.toFixed(3)}"><td>${esc(s.segment)}</td><td>${s.energy_kwh.toFixed(1)}</td><td>${s.savings_pct.toFixed(1)} %</td><td>${s.violations}</td></tr>`).join("")}
     </tbody></table>`;
 }
 
 // The night so far (road time, from noon), per segment: energy used, accumulated from the
-// segment's power readings in InfluxDB.
+// poles' meters in InfluxDB.
 const SEG_COLOURS = ["#ffd84d", "#4ea1ff", "#34d399", "#f472b6", "#f59e0b", "#a78bfa"];
 async function loadEnergyChart() {
   await loadClock();
-  const end = roadNow(), start = noonBefore(end), every = 900;
+  // 5-minute buckets: a pole that goes dark inside its first bucket is counted for all of it
+  const end = roadNow(), start = noonBefore(end), every = 300;
   const segs = S.road.segments;
   const all = await Promise.all(segs.map((s) => api("GET",
     `/api/v1/segments/${encodeURIComponent(s.id)}/readings?road=${encodeURIComponent(S.road.id)}&start_ms=${start}&end_ms=${end}&every_s=${every}`)));
+  // a bucket counts for the part of it the night has lived (the one under way has only begun)
+  const lived = (t, ev) => Math.max(0, Math.min(t + ev * 1000, end) - Math.max(t, start)) / 1000;
   const lines = segs.map((s, i) => {
+    const ev = all[i].every_s || every;  // a long night may come back in coarser buckets
+    // each pole's meter (energy_wh, cumulative) from one bucket to the next: a pole that went dark
+    // adds nothing, where its last mean power would go on counting; its first bucket, which has no
+    // reading before it, counts its mean power for the time lived
+    const byPole = new Map();
+    for (const r of all[i].readings) (byPole.get(r.pole) || byPole.set(r.pole, []).get(r.pole)).push(r);
     const byT = new Map();
-    for (const r of all[i].readings) if (r.power_w != null) byT.set(r.time, (byT.get(r.time) || 0) + r.power_w);
+    for (const rows of byPole.values()) {
+      rows.sort((a, b) => a.time - b.time);
+      let last = null;
+      for (const r of rows) {
+        let wh = 0;
+        if (last != null && r.energy_wh != null) wh = Math.max(0, r.energy_wh - last);
+        else if (last == null && r.power_w != null) wh = r.power_w * lived(r.time, ev) / 3600;
+        if (r.energy_wh != null) last = r.energy_wh;
+        byT.set(r.time, (byT.get(r.time) || 0) + wh);
+      }
+    }
+    const buckets = [...byT.entries()].sort((a, b) => a[0] - b[0]);
     let kwh = 0;
-    const pts = [...byT.entries()].sort((a, b) => a[0] - b[0]).map(([t, w]) => { kwh += w * every / 3600 / 1000; return [t + every * 1000, kwh]; });
-    return { seg: s.id, pts, kwh };
+    const pts = buckets.map(([t, wh]) => { kwh += wh / 1000; return [Math.min(t + ev * 1000, end), kwh]; });
+    return { seg: s.id, pts, kwh, t0: buckets.length ? buckets[0][0] : end };
   });
   const chart = $("energy-chart");
   chart.replaceChildren();
   // from the night's first reading (not from noon, when the lamps are off and nothing is drawn)
-  const first = Math.min(...lines.filter((l) => l.pts.length).map((l) => l.pts[0][0] - every * 1000), end);
+  const first = Math.min(...lines.filter((l) => l.pts.length).map((l) => l.t0), end);
   const t0 = Math.max(start, Math.min(first, end - 3600000)), span = Math.max(end - t0, 3600000);
   const top = Math.max(1, ...lines.map((l) => l.kwh)) * 1.1;
   const X0 = 28, X1 = 316, Y0 = 8, Y1 = 108;
@@ -56,10 +76,10 @@ async function loadEnergyChart() {
     if (!l.pts.length) return;
     n += l.pts.length;
     const pl = el("polyline", { class: "seg-energy", "data-segment": l.seg,
-      points: [[l.pts[0][0] - every * 1000, 0], ...l.pts].map(([t, v]) => `${px(t).toFixed(1)},${py(v).toFixed(1)}`).join(" ") }, chart);
+      points: [[l.t0, 0], ...l.pts].map(([t, v]) => `${px(t).toFixed(1)},${py(v).toFixed(1)}`).join(" ") }, chart);
     pl.style.stroke = SEG_COLOURS[i % SEG_COLOURS.length];
   });
   chart.dataset.points = String(n);
   $("energy-legend").innerHTML = `kWh tonight, road time: ` + lines.map((l, i) =>
-    `<span class="seg-key" data-segment="${esc(l.seg)}"><i class="swatch s${i % SEG_COLOURS.length}"></i>${esc(l.seg)} ${l.kwh.toFixed(1)}</span>`).join(" ");
+    `<span class="seg-key" data-segment="${esc(l.seg)}" data-kwh="${l.kwh.toFixed(3)}"><i class="swatch s${i % SEG_COLOURS.length}"></i>${esc(l.seg)} ${l.kwh.toFixed(1)}</span>`).join(" ");
 }

@@ -12,20 +12,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
 from api.auth import TokenStore
 from api.store import Store
+from benchmarks.failover import CommandWatch, sender
 from ops.servers import InfluxServer, MosquittoServer, PostgresServer, free_port
 from runtime.leases import Lease, LeaseStore
 from simulators.runner import SimulationThread
@@ -43,41 +40,6 @@ SCENARIO = {
     "road": ROAD, "start": "2026-11-24 01:00", "duration": "1h", "speed": 1, "seed": 3,
     "report_interval_s": REPORT_S, "faults": [], "expected": [],
 }
-
-
-class CommandWatch:
-    """Every command the broker delivers on ``sl/v1/+/+/cmd``: (arrival wall ms, pole, cmd_id)."""
-
-    def __init__(self, port: int) -> None:
-        self.seen: list[tuple[int, str, str]] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.subscribe("sl/v1/+/+/cmd", qos=1)
-        self.client.loop_start()
-        assert subscribed.wait(10), "the broker did not confirm the watcher's subscription"
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        pole = msg.topic.split("/")[3]
-        with self._lock:
-            self.seen.append((wall_ms(), pole, orjson.loads(msg.payload)["cmd_id"]))
-
-    def commands(self) -> list[tuple[int, str, str]]:
-        with self._lock:
-            return list(self.seen)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def _sender(cmd_id: str) -> str:
-    """The sending process: a gateway's command ids share a random prefix drawn once per process."""
-    return cmd_id.rsplit("-", 1)[0]
 
 
 @pytest.fixture
@@ -136,9 +98,9 @@ def test_a_killed_controller_s_road_is_taken_over_and_never_commanded_twice(
 
         wait_until(ready, 30, "the API process ready")
         # the holder commands the road (its first tick decides every pole); the standby nothing
-        wait_until(lambda: len({p for _, p, _ in watch.commands()}) == 12, 30, "a command to every pole")
+        wait_until(lambda: len({p for _, p, _ in watch.snapshot()[0]}) == 12, 30, "a command to every pole")
         time.sleep(REPORT_S)  # both controllers hear the road for a report interval: the standby stays silent
-        assert {_sender(c) for _, _, c in watch.commands()} and len({_sender(c) for _, _, c in watch.commands()}) == 1
+        assert len({sender(c) for _, _, c in watch.snapshot()[0]}) == 1
 
         killed_ms = wall_ms()
         procs[0].send_signal(signal.SIGKILL)
@@ -163,17 +125,17 @@ def test_a_killed_controller_s_road_is_taken_over_and_never_commanded_twice(
 
         # no pole was ever commanded by both: per pole, every command of the killed process came
         # before the kill and every command of the survivor after the takeover
-        seen = watch.commands()
+        seen = watch.snapshot()[0]
         by_sender: dict[str, list[int]] = {}
         per_pole: dict[str, dict[str, int]] = {}
         for at, pole, c in seen:
-            by_sender.setdefault(_sender(c), []).append(at)
-            per_pole.setdefault(pole, {}).setdefault(_sender(c), 0)
-            per_pole[pole][_sender(c)] += 1
+            by_sender.setdefault(sender(c), []).append(at)
+            per_pole.setdefault(pole, {}).setdefault(sender(c), 0)
+            per_pole[pole][sender(c)] += 1
         assert len(by_sender) == 2, by_sender.keys()
         [(old, old_at), (new, new_at)] = sorted(by_sender.items(), key=lambda kv: min(kv[1]))
         assert max(old_at) <= killed_ms and min(new_at) >= taken.taken_ms, (old, new)
-        assert _sender(cmd_id) == new
+        assert sender(cmd_id) == new
         print("commands per pole (killed holder / new holder): "
               + ", ".join(f"{p} {n.get(old, 0)}/{n.get(new, 0)}" for p, n in sorted(per_pole.items())))
     finally:

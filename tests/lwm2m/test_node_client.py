@@ -56,7 +56,9 @@ def test_register_observe_dim_fault_deregister_and_back(platform: Platform, node
     assert row["power_w"] == 84 and row["voltage_v"] == 229.5 and row["dim"] == 50
 
     # a dim becomes a Write of /3416/0/1; acked once the lamp's own level (/3416/0/3) confirms it
-    r = platform.post("/api/v1/poles/NH-001/dim", json={"level": 30})
+    # forced: this road runs on the wall clock, and after dusk its segment's floor would raise
+    # the level (the floor has tests of its own; this one follows the command to the device)
+    r = platform.post("/api/v1/poles/NH-001/dim", json={"level": 30, "force": True})
     assert r.status_code == 202, r.text
     cmd_id = r.json()["command_ids"][0]
     client.expect(r"ResourceId: 1$")
