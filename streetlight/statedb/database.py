@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .migrate import upgrade
 
@@ -161,16 +162,19 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
-        """Run ``work`` in a write transaction, again from the start when another process won a race."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.write() as conn:
-                    return work(conn)
-            except exc.DBAPIError as err:
-                if attempt == attempts or not _is_retryable(err):
-                    raise
-                log.debug("state write lost a race (attempt %d): %s", attempt, err.orig)
+    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 12) -> T:
+        """Run ``work`` in a write transaction, again from the start when another process won a race.
+
+        Between attempts a random wait growing with each loss (up to 0.2 s): writers retrying at
+        once would collide again, and on a loaded machine one of them could lose every time."""
+        retrying = Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                            wait=wait_random_exponential(multiplier=0.005, max=0.2),
+                            retry=retry_if_exception(lambda e: isinstance(e, exc.DBAPIError) and _is_retryable(e)),
+                            before_sleep=lambda state: log.debug("state write lost a race (attempt %d)",
+                                                                 state.attempt_number))
+        for attempt in retrying:
+            with attempt, self.write() as conn:
+                return work(conn)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
