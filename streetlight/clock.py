@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 ClockMode = Literal["auto", "wall", "devices"]
@@ -67,9 +67,9 @@ class ClockPolicy:
     quiet_after_s: float = QUIET_AFTER_S
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    """What road time makes of one reading's ``ts``."""
+class Judgement(NamedTuple):
+    """What road time makes of one reading's ``ts``. (A named tuple, not a frozen dataclass: one is
+    built for every message the gateway takes in, and a tuple is built in a third of the time.)"""
 
     ts_ms: int  # the time to use: the device's own, or road time when the device's is out of tolerance
     offset_ms: int | None  # device ts minus road time (None while road time is unknown)
