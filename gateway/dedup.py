@@ -98,7 +98,8 @@ class Dedup:
         for b in boots:
             if b.start_ts <= ts:
                 boot = b
-        seen = boot.lookup(seq)
+        slot = seq % SLOTS  # boot.lookup(seq), inlined: this runs for every reading
+        seen = (boot.digests[slot], boot.times[slot]) if boot.seqs[slot] == seq else None
         if seen is not None and seen[0] == dig:
             return Verdict.DUPLICATE
         if boot is boots[-1] and boot.max_seq >= seq and ts > boot.last_ts:

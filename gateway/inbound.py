@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
+class Raw(NamedTuple):
     """A PUBLISH as received: cut from the socket on the ingest connection's reading thread
-    (:mod:`gateway.wire`); everything else happens later, on the pipeline's thread."""
+    (:mod:`gateway.wire`); everything else happens later, on the pipeline's thread. (A named tuple,
+    not a frozen dataclass: one is built for every message received, and a tuple is built in a
+    third of the time.)"""
 
     topic: str
     payload: bytes

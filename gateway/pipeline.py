@@ -17,7 +17,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
@@ -125,21 +126,21 @@ class Pipeline:
         lines: list[str] = []
         valid: list[Inbound] = []
         self.metrics.messages_in += len(batch)
+        topic_of, parse, tags = self.validator.topic, self.validator.parse, self._tags
         for raw in batch:
             if raw.topic.count("/") == 5:  # only a cabinet topic has six levels
                 self._prepare_cabinet(raw, lines, valid)
                 continue
             road = pole = None
             try:
-                road, pole, kind = self.validator.topic(raw.topic)
-                inb = self.validator.message(road, pole, kind, raw.payload, 0)
+                road, pole, kind = topic_of(raw.topic)
+                ts, msg = parse(kind, raw.payload, 0)
             except ProtocolError as err:
                 if road is None:  # the topic itself was refused: count it under the ids it names
                     parts = raw.topic.split("/")
                     road, pole = (parts[2][:32], parts[3][:32]) if len(parts) == 5 else (None, None)
                 self.rejected.add(raw.topic, raw.payload, err.reason, err.detail, road, pole)
                 continue
-            msg = inb.message
             if isinstance(msg, Telemetry | Event):
                 if msg.ts > TS_STORABLE:
                     self.rejected.add(raw.topic, raw.payload, "out_of_range",
@@ -150,13 +151,16 @@ class Pipeline:
                     verdict = self.dedup.judge(road, pole, msg.ts, msg.seq, raw.payload, reboot)
                     if verdict is not Verdict.NEW and not self._count(verdict, raw, road, pole, msg.seq, msg.ts):
                         continue
-            inb = self._on_road_time(inb)
-            if kind in ("telemetry", "event"):
-                line = telemetry_line if kind == "telemetry" else event_line
-                lines.append(line(self._tags[(road, pole)], inb.message, inb.device_ts_ms))
+            inb = place(self.clock, road, pole, kind, ts, msg)
+            if inb.device_ts_ms is not None:
+                self.metrics.clock_corrected += 1
             if kind == "telemetry":
-                inb, port_lines = self.cabinets.ports(raw.topic, raw.payload, inb)
-                lines.extend(port_lines)
+                lines.append(telemetry_line(tags[(road, pole)], inb.message, inb.device_ts_ms))
+                if inb.message.ports:
+                    inb, port_lines = self.cabinets.ports(raw.topic, raw.payload, inb)
+                    lines.extend(port_lines)
+            elif kind == "event":
+                lines.append(event_line(tags[(road, pole)], inb.message, inb.device_ts_ms))
             valid.append(inb)
         return _Prepared(batch, lines, valid)
 
@@ -174,12 +178,6 @@ class Pipeline:
             self.metrics.clock_corrected += 1
         lines.extend(cabinet_lines)
         valid.append(inb)
-
-    def _on_road_time(self, inb: Inbound) -> Inbound:
-        out = on_road_time(self.clock, inb)
-        if out.device_ts_ms is not None:
-            self.metrics.clock_corrected += 1
-        return out
 
     def _count(self, verdict: Verdict, raw: Raw, road: str, pole: str, seq: int, ts: int) -> bool:
         """Count what dedup found beyond a new reading; True if the message is still stored."""
@@ -223,14 +221,19 @@ def on_road_time(clocks: RoadClocks, inb: Inbound) -> Inbound:
     """Telemetry and events are evidence of road time; every timed message is judged against
     it: one whose pole's clock is out of tolerance is used (and stored) at road time, its own
     ts kept beside (``device_ts_ms``). A status, which has no ts, happens at road time."""
-    clock = clocks[inb.road]
-    if inb.kind == "status":
+    return place(clocks, inb.road, inb.pole, inb.kind, inb.ts_ms, inb.message)
+
+
+def place(clocks: RoadClocks, road: str, pole: str, kind: str, ts: int, message: Any) -> Inbound:
+    """:func:`on_road_time` of a message not yet made an Inbound: the Inbound is built once, on
+    road time (the ingest pipeline runs this for every message)."""
+    clock = clocks.roads[road]
+    if kind == "status":
         now = clock.now_ms()
-        return replace(inb, ts_ms=now if now is not None else clocks.now_or_wall(inb.road), road_ms=now)
-    timed = inb.kind in ("telemetry", "event")  # evidence of road time; state and ack are only judged
-    j = clock.observe(inb.pole, inb.ts_ms) if timed else clock.judge(inb.pole, inb.ts_ms)
+        return Inbound(road, pole, kind, now if now is not None else clocks.now_or_wall(road), message, road_ms=now)
+    timed = kind == "telemetry" or kind == "event"  # evidence of road time; state and ack are only judged
+    j = clock.observe(pole, ts) if timed else clock.judge(pole, ts)
     if j.corrected:
-        return replace(inb, ts_ms=j.ts_ms, message=inb.message.model_copy(update={"ts": j.ts_ms}),
-                       clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, device_ts_ms=inb.ts_ms,
-                       road_ms=j.road_ms)
-    return replace(inb, clock_offset_ms=j.offset_ms, clock_skewed=j.skewed, road_ms=j.road_ms)
+        return Inbound(road, pole, kind, j.ts_ms, message.model_copy(update={"ts": j.ts_ms}), j.offset_ms, j.skewed,
+                       ts, j.road_ms)
+    return Inbound(road, pole, kind, ts, message, j.offset_ms, j.skewed, None, j.road_ms)

@@ -8,6 +8,8 @@ value, then the strict pydantic model. Anything else, or any doubt, goes through
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from pydantic import ValidationError
 
@@ -41,13 +43,19 @@ class Validator:
 
     def message(self, road: str, pole: str, kind: str, payload: bytes, now_ms: int) -> Inbound:
         """Parse the payload; ``now_ms`` stands in for ``ts`` on a status (which has none)."""
+        ts, msg = self.parse(kind, payload, now_ms)
+        return Inbound(road, pole, kind, ts, msg)
+
+    @staticmethod
+    def parse(kind: str, payload: bytes, now_ms: int) -> tuple[int, Any]:
+        """(ts, parsed message) of a payload, as :meth:`message` without building the Inbound (the
+        pipeline builds it once, on road time); raises ProtocolError."""
         if kind == "telemetry":
             fast = _fast_telemetry(payload)
             if fast is not None:
-                return Inbound(road, pole, kind, fast.ts, fast)
+                return fast.ts, fast
         msg = parse_payload(kind, payload)
-        ts = now_ms if kind == "status" else msg.ts
-        return Inbound(road, pole, kind, ts, msg)
+        return (now_ms if kind == "status" else msg.ts), msg
 
 
 def _fast_telemetry(payload: bytes) -> Telemetry | None:

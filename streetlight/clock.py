@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 ClockMode = Literal["auto", "wall", "devices"]
@@ -67,9 +67,9 @@ class ClockPolicy:
     quiet_after_s: float = QUIET_AFTER_S
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    """What road time makes of one reading's ``ts``."""
+class Judgement(NamedTuple):
+    """What road time makes of one reading's ``ts``. (A named tuple, not a frozen dataclass: one is
+    built for every message the gateway takes in, and a tuple is built in a third of the time.)"""
 
     ts_ms: int  # the time to use: the device's own, or road time when the device's is out of tolerance
     offset_ms: int | None  # device ts minus road time (None while road time is unknown)
@@ -107,6 +107,7 @@ class RoadClock:
         self._back = [0] * n  # consecutive readings back within it
         self._skewed = [False] * n
         self._offset: list[int | None] = [None] * n  # a skewed pole's estimated offset
+        self._tol = self.policy.tolerance_ms
         self._lock = threading.Lock()
 
     def observe(self, pole: str, ts: int) -> Judgement:
@@ -129,7 +130,13 @@ class RoadClock:
                     if self._mode is None:
                         near = abs(self._consensus - self._wall()) <= self.policy.tolerance_ms
                         self._mode = "wall" if near else "devices"
-            return self._judge_locked(i, ts)
+            now = self._evidence_locked()
+            # the common case, decided here without the general path: a reading within tolerance of
+            # road time from a pole whose clock has been back within it for SKEW_AFTER readings (so
+            # it is not skewed and has no offset estimate): nothing of the pole's state can change
+            if now is not None and self._back[i] == SKEW_AFTER and -self._tol <= ts - now <= self._tol:
+                return Judgement(ts, ts - now, False, False, now)
+            return self._judge_at(i, ts, now)
 
     def judge(self, pole: str, ts: int) -> Judgement:
         """Judge a message that is not evidence of time (a state, an ack) against road time.
@@ -153,7 +160,7 @@ class RoadClock:
             if self._skewed[i] and est is not None:
                 return Judgement(min(ts - est, now + self.policy.tolerance_ms), offset, True, True, now)
             if offset > self.policy.tolerance_ms:
-                return self._judge_locked(i, ts)
+                return self._judge_at(i, ts, now)
             return Judgement(ts, offset, False, self._skewed[i], now)
 
     def _evidence_locked(self) -> int | None:
@@ -166,8 +173,8 @@ class RoadClock:
             return min(self._consensus, self._wall() + self.policy.tolerance_ms)
         return self._consensus
 
-    def _judge_locked(self, i: int, ts: int) -> Judgement:
-        now = self._evidence_locked()
+    def _judge_at(self, i: int, ts: int, now: int | None) -> Judgement:
+        """Judge pole ``i``'s ``ts`` against road time ``now`` (from :meth:`_evidence_locked`)."""
         if now is None:
             return Judgement(ts, None, False, False, None)
         offset = ts - now

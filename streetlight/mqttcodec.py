@@ -168,8 +168,10 @@ def scan(buf: bytes | bytearray, *, version: int = MQTT_311) -> tuple[list[Scann
     while pos + 1 < n:
         head = buf[pos]
         b = buf[pos + 1]
-        if b < 0x80:  # the common case: a packet shorter than 128 bytes
+        if b < 0x80:  # a packet shorter than 128 bytes
             length, start = b, pos + 2
+        elif pos + 2 < n and buf[pos + 2] < 0x80:  # the common case, a telemetry: shorter than 16 KiB
+            length, start = (b & 0x7F) | (buf[pos + 2] << 7), pos + 3
         else:
             length, start = read_varint(buf, pos + 1)
             if length < 0:
