@@ -46,7 +46,7 @@ def naive(port: int, influx: str, db: str, client_id: str, batch: int) -> None:
 
 def gateway(port: int, influx: str, db: str, client_id: str, road: str, group: str | None, data_dir: str,
             writers: int) -> None:
-    from gateway.service import GatewayService
+    from gateway.service import GatewayService, settle_garbage_collector
     from streetlight.registry import load_road
     from streetlight.settings import Settings
 
@@ -55,6 +55,7 @@ def gateway(port: int, influx: str, db: str, client_id: str, road: str, group: s
     gw = GatewayService(s, [load_road(road)], client_id=client_id, shared_group=group)
     _wait_go()
     gw.start()
+    settle_garbage_collector()  # as `streetlight serve` does
     gw.link.subscribed.wait(30)
     _serve(gw.stop)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from gateway.service import settle_garbage_collector
 from streetlight.registry import Road
 from streetlight.settings import Settings
 
@@ -75,6 +76,7 @@ def run_gateway_only(settings: Settings, roads: list[Road], *, client_id: str, s
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     gw.start()
     lwm2m = start_lwm2m(settings, gw, roads)
+    settle_garbage_collector()
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -121,6 +123,7 @@ def run_core(settings: Settings, roads: list[Road], *, client_id: str, shared_gr
                             report_interval_s=report_interval_s,
                             lease_s=lease_s(report_interval_s) if shared_group or not ingest else None, ingest=ingest)
     platform.start()
+    settle_garbage_collector()
     # LwM2M devices talk to one server address: it runs beside a gateway (one that stores)
     lwm2m = start_lwm2m(settings, platform.gateway, roads) if ingest else None
     leases = platform.leases
