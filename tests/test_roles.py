@@ -52,3 +52,24 @@ def test_each_supervised_process_is_started_with_its_roles() -> None:
     argv = serve_argv(api, port=8123, roads=["nanhuan-1"], client_id="gw", shared_group="g", report_interval_s=10)
     assert argv[argv.index("--port") + 1] == "8123" and argv[argv.index("--only") + 1] == "api"
     assert argv[-2:] == ["--shared-group", "g"]
+
+
+def test_the_api_socket_is_shared_by_port_and_answers_without_delay() -> None:
+    import socket
+
+    from runtime.serve import listening_socket
+
+    a = listening_socket("127.0.0.1", 0, reuse_port=True)
+    port = a.getsockname()[1]
+    b = listening_socket("127.0.0.1", port, reuse_port=True)  # a second API process on the same port
+    try:
+        a.listen()
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = a.accept()
+        # accepted connections inherit it: without it each answer's second write waited 40 ms
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        conn.close()
+        client.close()
+    finally:
+        a.close()
+        b.close()
