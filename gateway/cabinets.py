@@ -22,7 +22,14 @@ from typing import Any
 
 from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import CabinetTelemetry, PortReading, Telemetry, parse_cabinet_telemetry, parse_status
+from streetlight.protocol import (
+    CabinetTelemetry,
+    PortReading,
+    Telemetry,
+    parse_cabinet_telemetry,
+    parse_status,
+    parse_topic,
+)
 from streetlight.registry import Road
 from telemetry import cabinet_lines, port_lines
 
@@ -78,6 +85,13 @@ class Cabinets:
         return inb, lines
 
     # -- cabinet topics --------------------------------------------------------------------------
+    def take(self, topic: str, payload: bytes) -> tuple[Inbound, list[str]]:
+        """:meth:`prepare` for a message as it came, on a topic still to be read."""
+        t = parse_topic(topic)
+        if t.cabinet is None:
+            raise ProtocolError("bad_topic", f"topic {topic[:200]!r} is not a cabinet topic", "topic")
+        return self.prepare(topic, payload, t.road, t.cabinet, t.kind)
+
     def prepare(self, topic: str, payload: bytes, road: str, cabinet: str, kind: str) -> tuple[Inbound, list[str]]:
         """Validate one cabinet message; raises ProtocolError when nothing of it can be kept."""
         r = self.roads.get(road)

@@ -22,7 +22,7 @@ from typing import Any
 
 from streetlight.clock import RoadClocks
 from streetlight.errors import ProtocolError
-from streetlight.protocol import Event, Telemetry, parse_topic
+from streetlight.protocol import Event, Telemetry
 from streetlight.registry import Road
 from telemetry import InfluxWriter, SpoolFull, event_line, tag_set, telemetry_line
 
@@ -167,10 +167,7 @@ class Pipeline:
     def _prepare_cabinet(self, raw: Raw, lines: list[str], valid: list[Inbound]) -> None:
         parts = raw.topic.split("/")
         try:
-            t = parse_topic(raw.topic)
-            if t.cabinet is None:
-                raise ProtocolError("bad_topic", f"topic {raw.topic[:200]!r} is not a cabinet topic", "topic")
-            inb, cabinet_lines = self.cabinets.prepare(raw.topic, raw.payload, t.road, t.cabinet, t.kind)
+            inb, cabinet_lines = self.cabinets.take(raw.topic, raw.payload)
         except ProtocolError as err:
             self.rejected.add(raw.topic, raw.payload, err.reason, err.detail, parts[2][:32], parts[4][:32])
             return

@@ -33,7 +33,6 @@ from streetlight.protocol import (
     UPLINK_KINDS,
     cabinet_subscription,
     mirror_subscription,
-    parse_topic,
     subscription,
     unmirror,
 )
@@ -134,10 +133,7 @@ class ReadModel:
 
     def _apply_cabinet(self, raw: Raw) -> None:
         try:
-            t = parse_topic(raw.topic)
-            if t.cabinet is None:
-                raise ProtocolError("bad_topic", f"topic {raw.topic[:200]!r} is not a cabinet topic", "topic")
-            inb, _lines = self.cabinets.prepare(raw.topic, raw.payload, t.road, t.cabinet, t.kind)
+            inb, _lines = self.cabinets.take(raw.topic, raw.payload)
         except ProtocolError:
             self.refused += 1
             return
