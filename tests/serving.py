@@ -127,3 +127,16 @@ def serve(tmp: Path, *, mqtt_url: str, influx_url: str, port: int, roads: list[s
         proc = subprocess.Popen(argv + list(args or []), env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     return Served(proc, f"http://127.0.0.1:{port}", var, log_path, settings)
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
+    """Stop ``serve`` processes a test started: SIGINT to all (they stop together), then wait for
+    each; one that has not stopped in ``timeout_s`` is killed."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()

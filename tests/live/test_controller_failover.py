@@ -30,6 +30,7 @@ from simulators.scenario import load_scenario
 from streetlight.clock import wall_ms
 from streetlight.statedb import Database
 
+from ..serving import stop_all
 from .conftest import wait_until
 
 pytestmark = pytest.mark.servers
@@ -143,12 +144,5 @@ def test_a_killed_controller_s_road_is_taken_over_and_never_commanded_twice(
         watch.close()
         sim.stop_event.set()
         sim.join(30)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         db.close()

@@ -9,7 +9,6 @@ road is sent by that road's controller and acked by its pole.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from ops.servers import InfluxServer, MosquittoServer, PostgresServer, free_port
 from simulators.runner import SimulationThread
 from simulators.scenario import load_scenario
 
+from ..serving import stop_all
 from .conftest import wait_until
 
 pytestmark = pytest.mark.servers
@@ -97,13 +97,6 @@ def test_each_road_is_commanded_by_its_own_controller_through_one_api(
             s.stop(30)
         api.close()
         watch.close()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         mq.stop()
         influx.stop()
